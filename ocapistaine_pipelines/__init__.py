@@ -1,0 +1,1 @@
+"""OCapistaine's daily workflows as Dagster software-defined assets."""

@@ -1,0 +1,1 @@
+"""Assets of the crawl domain."""

@@ -1,0 +1,20 @@
+"""The code location: assembles assets, checks, schedules, sensors and resources, nothing more."""
+
+import dagster as dg
+
+from .contributions import assets as contributions_assets
+from .crawl import assets as crawl_assets
+from .evaluation import assets as evaluation_assets
+from .orchestration.schedules import SCHEDULES
+from .orchestration.sensors import SENSORS
+from .resources import build_resources
+
+_asset_modules = [contributions_assets, crawl_assets, evaluation_assets]
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules(_asset_modules),
+    asset_checks=dg.load_asset_checks_from_modules(_asset_modules),
+    schedules=SCHEDULES,
+    sensors=SENSORS,
+    resources=build_resources(),
+)

@@ -1,0 +1,120 @@
+"""Run a task asset under the guard, one day at a time, and report it the Dagster way.
+
+A run may cover one partition or a range (a single-run backfill): each day is claimed, worked and
+completed on its own. A day that is done is reported as an ``AssetMaterialization`` of that
+partition; a skipped day as an ``AssetObservation`` (so the stored value stays as it was) carrying
+the legacy result fields. Task assets therefore use ``output_required=False``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Mapping, Optional, Union
+
+import dagster as dg
+
+from ..redis_connection import RedisUnavailable
+from .contract import FORCE_TAG, REASON_TAG, STATUS_TAG, TaskError, TaskStatus
+from .resource import GuardedDay, TaskGuard
+
+DayWork = Callable[[GuardedDay, str], Optional[Mapping[str, Any]]]
+GuardEvent = Union[dg.AssetMaterialization, dg.AssetObservation]
+
+
+def is_forced(context: dg.AssetExecutionContext) -> bool:
+    return str(context.run.tags.get(FORCE_TAG, "")).lower() in ("true", "1", "yes")
+
+
+def run_guarded_days(
+    context: dg.AssetExecutionContext,
+    guard: TaskGuard,
+    task_name: str,
+    work: DayWork,
+    *,
+    skip_success_check: bool = False,
+) -> Iterator[GuardEvent]:
+    """Claim, work and complete each partition of the run; yield one event per day.
+
+    ``work(day, partition_key)`` returns the day's metadata. Redis being unreachable fails the whole
+    run at once (fail closed); any other failure of a day fails the run after the other days ran.
+    """
+    force = is_forced(context)
+    server_warnings = guard.server_warnings()
+    for warning in server_warnings:
+        context.log.warning(warning)
+
+    failures: list[tuple[str, BaseException, GuardedDay]] = []
+    outcomes: list[GuardedDay] = []
+    for partition_key in context.partition_keys:
+        day = guard.day(
+            task_name, partition_key, context.run_id, skip_success_check=skip_success_check, force=force
+        )
+        for warning in server_warnings:
+            day.warn(warning)
+        metadata: Mapping[str, Any] = {}
+        try:
+            with day:
+                if day.acquired:
+                    context.log.info(f"{task_name} {day.date}: acquired {day.lock_key} as {day.task_id}")
+                    metadata = work(day, partition_key) or {}
+        except RedisUnavailable:
+            raise
+        except Exception as error:  # noqa: BLE001 - reported per day, then the run fails
+            context.log.error(f"{task_name} {day.date} failed: {guard.redis.redact(str(error))}")
+            failures.append((partition_key, error, day))
+            continue
+        outcomes.append(day)
+        yield _day_event(context, day, partition_key, metadata)
+
+    _tag_run(context, outcomes, failures)
+    if failures:
+        raise _failure(task_name, failures, guard)
+
+
+def _day_event(
+    context: dg.AssetExecutionContext, day: GuardedDay, partition_key: str, metadata: Mapping[str, Any]
+) -> GuardEvent:
+    result = day.result
+    full_metadata = {**metadata, **result.to_metadata()}
+    if result.status == TaskStatus.SKIPPED.value:
+        holder = f" (lock held by {day.holder})" if day.holder else ""
+        context.log.info(f"{day.task} {day.date} skipped: {result.reason}{holder}")
+        return dg.AssetObservation(asset_key=context.asset_key, partition=partition_key, metadata=full_metadata)
+    context.log.info(f"{day.task} {day.date}: {result.status}" + (f" ({result.reason})" if result.reason else ""))
+    return dg.AssetMaterialization(asset_key=context.asset_key, partition=partition_key, metadata=full_metadata)
+
+
+def _tag_run(context: dg.AssetExecutionContext, outcomes: list[GuardedDay], failures: list) -> None:
+    """Tag the run with the day's status so skipped runs stand out in the runs list."""
+    statuses = {day.result.status for day in outcomes} | ({TaskStatus.FAILED.value} if failures else set())
+    if len(statuses) != 1:
+        status, reason = "mixed", ""
+    else:
+        status = statuses.pop()
+        reasons = {day.result.reason or "" for day in outcomes}
+        reason = reasons.pop() if len(reasons) == 1 else ""
+    tags = {STATUS_TAG: status}
+    if reason:
+        tags[REASON_TAG] = reason
+    try:
+        context.instance.add_run_tags(context.run_id, tags)
+    except Exception:  # noqa: BLE001 - tags are a convenience; never fail a run for them
+        context.log.debug("could not tag the run")
+
+
+def _failure(task_name: str, failures: list[tuple[str, BaseException, GuardedDay]], guard: TaskGuard) -> dg.Failure:
+    if len(failures) == 1:
+        partition_key, error, day = failures[0]
+        extra = error.metadata if isinstance(error, TaskError) else {}
+        message = error.message if isinstance(error, TaskError) else f"{type(error).__name__}: {error}"
+        return dg.Failure(
+            description=guard.redis.redact(f"{task_name} {day.date}: {message}"),
+            metadata={**extra, **day.result.to_metadata()},
+        )
+    lines = [f"{day.date}: {guard.redis.redact(str(error))}" for _, error, day in failures]
+    return dg.Failure(
+        description=f"{task_name}: {len(failures)} day(s) failed\n" + "\n".join(lines),
+        metadata={
+            "status": TaskStatus.FAILED.value,
+            "failed_days": dg.MetadataValue.json([day.result.to_dict() for _, _, day in failures]),
+        },
+    )

@@ -1,0 +1,1 @@
+"""Schedules and sensors: when the task assets run."""

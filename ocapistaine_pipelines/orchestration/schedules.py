@@ -1,0 +1,3 @@
+"""Schedules in Europe/Paris."""
+
+SCHEDULES: list = []

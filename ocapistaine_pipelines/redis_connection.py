@@ -1,0 +1,128 @@
+"""The Redis connection shared by the task guard and the application-data writers.
+
+Scheduler markers (locks, success keys) live in one db and application data in another, whatever
+db the URL names, as the legacy deployment had them. Timeouts and retries are set deliberately:
+redis-py's defaults retry ten times and wait 5 s per socket operation, so a Redis that is down would
+take minutes to be noticed. With these defaults a dead server is reported in well under 15 s.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Optional
+from urllib.parse import urlsplit
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+DEFAULT_REDIS_URL = "redis://localhost:6379"
+
+
+class RedisUnavailable(dg.Failure):
+    """Redis could not be reached: the run fails closed before doing any work."""
+
+
+class RedisResource(dg.ConfigurableResource):
+    """Connection settings for OCapistaine's Redis (``REDIS_URL`` or the legacy host/port/password)."""
+
+    url: Optional[str] = None
+    host: str = "localhost"
+    port: int = 6379
+    password: Optional[str] = None
+    scheduler_db: int = 6
+    app_db: int = 5
+    connect_timeout_seconds: float = 2.0
+    socket_timeout_seconds: float = 3.0
+    retries: int = 2
+
+    _clients: dict = PrivateAttr(default_factory=dict)
+
+    # -- where we connect, without the secret -------------------------------------------------------
+    def _parts(self) -> tuple[str, str, int]:
+        if self.url:
+            parts = urlsplit(self.url)
+            return parts.scheme or "redis", parts.hostname or "localhost", parts.port or 6379
+        return "redis", self.host, self.port
+
+    def location(self, db: int) -> str:
+        """``host:port db N``: safe to log, never carries the password."""
+        scheme, host, port = self._parts()
+        tls = " (TLS)" if scheme == "rediss" else ""
+        return f"{host}:{port} db {db}{tls}"
+
+    def redact(self, text: str) -> str:
+        """Remove every secret this resource knows from a message."""
+        secrets = [self.password]
+        if self.url:
+            parts = urlsplit(self.url)
+            secrets += [parts.password, self.url]
+        for secret in filter(None, secrets):
+            text = text.replace(secret, "***")
+        return text
+
+    # -- clients ------------------------------------------------------------------------------------
+    def client(self, db: int):
+        """A cached ``redis.Redis`` on ``db`` (thread-safe: it holds a connection pool)."""
+        cached = self._clients.get(db)
+        if cached is not None:
+            return cached
+        import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
+        options = dict(
+            db=db,
+            decode_responses=True,
+            socket_connect_timeout=self.connect_timeout_seconds,
+            socket_timeout=self.socket_timeout_seconds,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), self.retries),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            health_check_interval=30,
+        )
+        if self.url:
+            client = redis.Redis.from_url(self.url, **options)
+        else:
+            client = redis.Redis(host=self.host, port=self.port, password=self.password, **options)
+        self._clients[db] = client
+        return client
+
+    def scheduler_client(self):
+        return self.client(self.scheduler_db)
+
+    def app_client(self):
+        return self.client(self.app_db)
+
+    def unavailable(self, db: int, error: BaseException) -> RedisUnavailable:
+        """A failure naming host, port and db (and the cause), never the password."""
+        cause = self.redact(f"{type(error).__name__}: {error}")
+        return RedisUnavailable(
+            description=f"Redis unreachable at {self.location(db)}: {cause}",
+            metadata={"redis": self.location(db)},
+        )
+
+    def teardown_after_execution(self, context) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
+def redis_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> RedisResource:
+    """``REDIS_URL`` first, else the legacy ``REDIS_HOST``/``REDIS_PORT``/``REDIS_PASSWORD``.
+
+    Secrets go through ``dg.EnvVar`` so the Dagster UI shows the variable's name, not its value.
+    """
+    env = os.environ if environ is None else environ
+    kwargs: dict = {
+        "scheduler_db": int(env.get("REDIS_DB_SCHEDULER", "6")),
+        "app_db": int(env.get("REDIS_DB", "5")),
+    }
+    if env.get("REDIS_URL"):
+        kwargs["url"] = dg.EnvVar("REDIS_URL") if environ is None else env["REDIS_URL"]
+    elif env.get("REDIS_HOST") or env.get("REDIS_PORT") or env.get("REDIS_PASSWORD"):
+        kwargs["host"] = env.get("REDIS_HOST", "localhost")
+        kwargs["port"] = int(env.get("REDIS_PORT", "6379"))
+        if env.get("REDIS_PASSWORD"):
+            kwargs["password"] = dg.EnvVar("REDIS_PASSWORD") if environ is None else env["REDIS_PASSWORD"]
+    else:
+        kwargs["url"] = DEFAULT_REDIS_URL
+    return RedisResource(**kwargs)

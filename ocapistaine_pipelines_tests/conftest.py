@@ -1,0 +1,50 @@
+"""Shared fixtures: one private redis-server for the session, flushed before each test."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocapistaine_pipelines.guard import TaskGuard
+from ocapistaine_pipelines.redis_connection import RedisResource
+from ocapistaine_pipelines.settings import DataDirResource
+
+from .services import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_resource(redis_server) -> RedisResource:
+    redis_server.client().flushall()
+    return RedisResource(url=f"redis://127.0.0.1:{redis_server.port}", scheduler_db=6, app_db=5)
+
+
+@pytest.fixture
+def scheduler_db(redis_server):
+    return redis_server.client(6)
+
+
+@pytest.fixture
+def app_db(redis_server):
+    return redis_server.client(5)
+
+
+@pytest.fixture
+def guard(redis_resource) -> TaskGuard:
+    return TaskGuard(redis=redis_resource)
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> DataDirResource:
+    return DataDirResource(path=str(tmp_path / "data"))
+
+
+@pytest.fixture
+def base_resources(redis_resource, guard, data_dir) -> dict:
+    """The resources every asset needs, pointed at the private Redis and a temporary data dir."""
+    return {"redis": redis_resource, "guard": guard, "data_dir": data_dir}

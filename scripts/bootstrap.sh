@@ -1,0 +1,32 @@
+# Sourced by scripts/dev and scripts/test: a project virtualenv with everything installed,
+# and the Debian packages the project runs against (redis-server; PostgreSQL for the deployment test).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+apt_install() {
+  # Install Debian packages that are missing (we run as root on the target machines; sudo otherwise).
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing $* with apt-get" >&2
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+VENV_PY="$ROOT/.venv/bin/python"
+stamp=".venv/.installed-$(cat pyproject.toml setup.cfg | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  "$VENV_PY" -m pip install -q --upgrade pip
+  "$VENV_PY" -m pip install -q -e '.[test]'
+  "$VENV_PY" -m pip check
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"
