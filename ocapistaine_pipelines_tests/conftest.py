@@ -19,18 +19,24 @@ def redis_server():
 
 
 @pytest.fixture
-def redis_resource(redis_server) -> RedisResource:
+def clean_redis(redis_server):
+    """The session's redis-server, emptied for this test."""
     redis_server.client().flushall()
+    return redis_server
+
+
+@pytest.fixture
+def redis_resource(clean_redis, redis_server) -> RedisResource:
     return RedisResource(url=f"redis://127.0.0.1:{redis_server.port}", scheduler_db=6, app_db=5)
 
 
 @pytest.fixture
-def scheduler_db(redis_server):
+def scheduler_db(clean_redis, redis_server):
     return redis_server.client(6)
 
 
 @pytest.fixture
-def app_db(redis_server):
+def app_db(clean_redis, redis_server):
     return redis_server.client(5)
 
 

@@ -1,0 +1,113 @@
+"""Test helpers for the guard: a guarded asset whose work a test supplies, and a faulty TCP proxy."""
+
+
+import socket
+import threading
+from typing import Callable, Optional
+
+import dagster as dg
+
+from ocapistaine_pipelines.guard import GuardedDay, TaskGuard, run_guarded_days
+from ocapistaine_pipelines.partitions import daily_partitions
+
+
+def guarded_asset(task_name: str, work: Callable[[GuardedDay, str], Optional[dict]], *, skip_success_check: bool = False):
+    """A daily asset that runs ``work`` under the guard, as every task asset does."""
+
+    @dg.asset(
+        name="guarded_probe",
+        partitions_def=daily_partitions,
+        output_required=False,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def _asset(context: dg.AssetExecutionContext, guard: TaskGuard):
+        yield from run_guarded_days(context, guard, task_name, work, skip_success_check=skip_success_check)
+
+    return _asset
+
+
+def materialize(asset, guard, *, partition_key: Optional[str] = None, partition_range=None, tags=None, instance=None):
+    run_tags = dict(tags or {})
+    if partition_range:
+        run_tags["dagster/asset_partition_range_start"], run_tags["dagster/asset_partition_range_end"] = partition_range
+    return dg.materialize(
+        [asset],
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        partition_key=partition_key,
+        resources={"guard": guard},
+        tags=run_tags,
+        raise_on_error=False,
+    )
+
+
+def events(result, event_type: str) -> list:
+    return [event for event in result.all_events if event.event_type_value == event_type]
+
+
+def day_metadata(result) -> dict[str, dict]:
+    """Per partition: the metadata of its materialization or observation, as plain values."""
+    out: dict[str, dict] = {}
+    for event in result.all_events:
+        data = event.event_specific_data
+        record = getattr(data, "materialization", None) or getattr(data, "asset_observation", None)
+        if record is None or event.event_type_value not in ("ASSET_MATERIALIZATION", "ASSET_OBSERVATION"):
+            continue
+        out[record.partition] = {key: getattr(value, "value", value) for key, value in record.metadata.items()}
+        out[record.partition]["_event"] = event.event_type_value
+    return out
+
+
+def failure_of(result):
+    failures = events(result, "STEP_FAILURE")
+    return failures[0].event_specific_data.error if failures else None
+
+
+class ReplyDroppingProxy:
+    """A TCP proxy to Redis that drops the reply to the first command containing ``marker`` and
+    closes that client connection, as a network fault after the server executed the command."""
+
+    def __init__(self, target_port: int, marker: bytes):
+        self.target_port = target_port
+        self.marker = marker
+        self.dropped = 0
+        self._armed = True
+        self._server = socket.socket()
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(16)
+        self.port = self._server.getsockname()[1]
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        try:
+            while True:
+                request = client.recv(65536)
+                if not request:
+                    return
+                drop = self._armed and self.marker in request
+                upstream.sendall(request)
+                reply = upstream.recv(65536)
+                if drop:
+                    self._armed = False
+                    self.dropped += 1
+                    return  # the server executed it; the client never hears back
+                client.sendall(reply)
+        except OSError:
+            return
+        finally:
+            client.close()
+            upstream.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._server.close()
