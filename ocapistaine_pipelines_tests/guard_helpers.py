@@ -70,6 +70,7 @@ class ReplyDroppingProxy:
         self.target_port = target_port
         self.marker = marker
         self.dropped = 0
+        self.dropped_replies: list[bytes] = []
         self._armed = True
         self._server = socket.socket()
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -100,6 +101,7 @@ class ReplyDroppingProxy:
                 if drop:
                     self._armed = False
                     self.dropped += 1
+                    self.dropped_replies.append(reply)
                     return  # the server executed it; the client never hears back
                 client.sendall(reply)
         except OSError:

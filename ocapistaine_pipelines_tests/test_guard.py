@@ -20,6 +20,7 @@ from ocapistaine_pipelines.guard import (
     day_string,
     normalize_timestamp,
 )
+from ocapistaine_pipelines.guard import scripts
 from ocapistaine_pipelines.guard.contract import TaskResult
 from ocapistaine_pipelines.redis_connection import RedisResource, redis_resource_from_env
 
@@ -247,12 +248,14 @@ def test_claim_and_complete_interleaved_never_reruns_a_finished_day(guard, sched
 
 
 def test_a_lost_reply_to_the_claim_resolves_to_acquired_by_me(redis_server, scheduler_db):
-    proxy = ReplyDroppingProxy(redis_server.port, marker=b"EVAL")
+    redis_server.client().script_load(scripts.CLAIM)  # so the first EVALSHA runs the script
+    proxy = ReplyDroppingProxy(redis_server.port, marker=b"EVALSHA")
     try:
         guard = TaskGuard(redis=RedisResource(url=f"redis://127.0.0.1:{proxy.port}"))
         day = guard.day(TASK_FIRECRAWL, DAY, "run-lost-reply")
         assert day.claim() is True
         assert proxy.dropped == 1
+        assert proxy.dropped_replies[0].startswith(b"*2")  # the executed claim's answer was lost
         assert scheduler_db.get(LOCK) == "run-lost-reply"
     finally:
         proxy.close()

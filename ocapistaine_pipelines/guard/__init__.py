@@ -15,6 +15,7 @@ from .contract import (
     normalize_timestamp,
     success_key,
 )
+from . import scripts
 from .resource import GuardedDay, TaskGuard, TaskSkipped
 from .runner import run_guarded_days
 

@@ -14,6 +14,7 @@ import time
 from typing import Any, Optional
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from ..redis_connection import RedisResource
 from . import scripts
@@ -51,6 +52,8 @@ class TaskGuard(dg.ConfigurableResource):
     success_ttl_seconds: int = SUCCESS_TTL_SECONDS
     renew_every_seconds: Optional[float] = None  # default: a third of the lock TTL
 
+    _scripts: dict = PrivateAttr(default_factory=dict)
+
     @property
     def renew_interval(self) -> float:
         return self.renew_every_seconds or self.lock_ttl_seconds / 3
@@ -68,8 +71,11 @@ class TaskGuard(dg.ConfigurableResource):
             raise self.redis.unavailable(self.redis.scheduler_db, error) from None
 
     def _script(self, source: str, keys: list[str], args: list[Any]):
-        client = self._scheduler()
-        return self._call(client.eval, source, len(keys), *keys, *args)
+        """Run a Lua script by SHA (EVALSHA, loading it once if the server does not know it)."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._scheduler().register_script(source)
+        return self._call(script, keys=keys, args=args)
 
     # -- the contract, step by step -----------------------------------------------------------------
     def day(
@@ -221,8 +227,7 @@ class GuardedDay:
         last_ok = time.monotonic()
         while not self._stop.wait(guard.renew_interval):
             try:
-                client = guard._scheduler()
-                renewed = client.eval(scripts.RENEW, 1, self.lock_key, self.task_id, ttl_ms)
+                renewed = guard._script(scripts.RENEW, [self.lock_key], [self.task_id, ttl_ms])
             except Exception as error:  # keep trying until the TTL would have run out
                 if time.monotonic() - last_ok >= guard.lock_ttl_seconds:
                     log.warning("could not renew %s for a whole TTL: %s", self.lock_key, type(error).__name__)
