@@ -434,3 +434,24 @@ def test_redis_errors_other_than_connection_are_not_swallowed(guard, scheduler_d
     scheduler_db.rpush(LOCK, "not-a-string")  # WRONGTYPE for GET inside the script
     with pytest.raises(redis.ResponseError):
         guard.day(TASK_FIRECRAWL, DAY, "x", force=True).claim()
+
+
+def test_checks_run_with_a_one_day_run_and_not_on_a_skipped_day(guard):
+    import dagster as dg
+
+    asset = guarded_asset(TASK_FIRECRAWL, lambda day, key: {"rows": 1})
+
+    @dg.asset_check(asset=asset)
+    def rows_present(context):
+        return dg.AssetCheckResult(passed=True)
+
+    def run():
+        return dg.materialize(
+            [asset, rows_present], instance=dg.DagsterInstance.ephemeral(), partition_key=DAY,
+            resources={"guard": guard}, raise_on_error=False,
+        )
+
+    done, skipped = run(), run()
+    assert [e.event_type_value for e in done.all_events].count("ASSET_CHECK_EVALUATION") == 1
+    assert [e.event_type_value for e in skipped.all_events].count("ASSET_CHECK_EVALUATION") == 0
+    assert skipped.success

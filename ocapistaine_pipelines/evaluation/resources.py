@@ -1,7 +1,99 @@
-"""Resources of the evaluation domain, built from the environment."""
+"""Resources of the evaluation domain, built from the environment.
 
+``opik``: where the experiment is recorded (``OPIK_API_KEY``, ``OPIK_URL_OVERRIDE``, ``OPIK_WORKSPACE``,
+``OPIK_PROJECT_NAME``); without a key or a URL the scores are computed locally and nothing is sent.
+``evaluation_settings``: the labelled set (``OCAPISTAINE_EVAL_DATASET``) and the accuracy floor of the
+asset check (``OCAPISTAINE_MIN_ACCURACY``, ``OCAPISTAINE_MAX_ACCURACY_DROP``).
+"""
+
+from __future__ import annotations
+
+import os
 from typing import Mapping, Optional
+from urllib.parse import urlsplit
+
+import dagster as dg
+
+DEFAULT_PROJECT = "ocapistaine"
+DEFAULT_MIN_ACCURACY = 0.75
+DEFAULT_MAX_DROP_POINTS = 5.0
+
+
+class OpikResource(dg.ConfigurableResource):
+    """The Opik server the daily experiment is recorded on. ``import opik`` happens only in ``client()``."""
+
+    api_key: Optional[str] = None
+    url_override: Optional[str] = None
+    workspace: Optional[str] = None
+    project_name: str = DEFAULT_PROJECT
+    #: Seconds to wait for the SDK's background queue (traces, scores) at the end of a run.
+    flush_timeout_seconds: int = 60
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key or self.url_override)
+
+    def location(self) -> str:
+        """Where the experiment goes, safe to log (no key)."""
+        if self.url_override:
+            parts = urlsplit(self.url_override)
+            port = f":{parts.port}" if parts.port else ""
+            where = f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+        else:
+            where = "Comet cloud (default Opik URL)"
+        return f"{where} workspace={self.workspace or 'default'} project={self.project_name}"
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.api_key, "***") if self.api_key else text
+
+    def client(self):
+        """A new ``opik.Opik`` client with exactly this configuration."""
+        import opik
+
+        return opik.Opik(
+            project_name=self.project_name,
+            workspace=self.workspace,
+            host=self.url_override,
+            api_key=self.api_key,
+            _show_misconfiguration_message=False,
+        )
+
+
+class EvaluationSettings(dg.ConfigurableResource):
+    """Which labelled set is used and how low accuracy may go before the asset check fails."""
+
+    dataset_path: Optional[str] = None  # None: the set shipped in the package
+    min_accuracy: float = DEFAULT_MIN_ACCURACY
+    max_drop_points: float = DEFAULT_MAX_DROP_POINTS
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
 
 
 def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
-    return {}
+    env = os.environ if environ is None else environ
+    opik_kwargs: dict = {"project_name": env.get("OPIK_PROJECT_NAME") or DEFAULT_PROJECT}
+    if env.get("OPIK_API_KEY"):
+        opik_kwargs["api_key"] = dg.EnvVar("OPIK_API_KEY") if environ is None else env["OPIK_API_KEY"]
+    if env.get("OPIK_URL_OVERRIDE"):
+        opik_kwargs["url_override"] = env["OPIK_URL_OVERRIDE"]
+    if env.get("OPIK_WORKSPACE"):
+        opik_kwargs["workspace"] = env["OPIK_WORKSPACE"]
+    if env.get("OPIK_DEFAULT_FLUSH_TIMEOUT"):
+        opik_kwargs["flush_timeout_seconds"] = int(env["OPIK_DEFAULT_FLUSH_TIMEOUT"])
+    min_accuracy = _float(env, "OCAPISTAINE_MIN_ACCURACY", DEFAULT_MIN_ACCURACY)
+    if not 0.0 <= min_accuracy <= 1.0:
+        raise ValueError(f"OCAPISTAINE_MIN_ACCURACY must be between 0 and 1, got {min_accuracy}")
+    settings = EvaluationSettings(
+        dataset_path=env.get("OCAPISTAINE_EVAL_DATASET") or None,
+        min_accuracy=min_accuracy,
+        max_drop_points=_float(env, "OCAPISTAINE_MAX_ACCURACY_DROP", DEFAULT_MAX_DROP_POINTS),
+    )
+    return {"opik": OpikResource(**opik_kwargs), "evaluation_settings": settings}

@@ -1,9 +1,11 @@
 """Run a task asset under the guard, one day at a time, and report it the Dagster way.
 
 A run may cover one partition or a range (a single-run backfill): each day is claimed, worked and
-completed on its own. A day that is done is reported as an ``AssetMaterialization`` of that
-partition; a skipped day as an ``AssetObservation`` (so the stored value stays as it was) carrying
-the legacy result fields. Task assets therefore use ``output_required=False``.
+completed on its own. A skipped day is reported as an ``AssetObservation`` (so the stored value stays
+as it was) carrying the legacy result fields; task assets therefore use ``output_required=False``.
+A done day of a one-day run is the step's ``MaterializeResult``, so the asset's checks run in the
+same run; in a range run each done day is an ``AssetMaterialization`` of its own partition (a
+single output would mark the skipped days too), and the checks of the range are skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from .contract import FORCE_TAG, REASON_TAG, STATUS_TAG, TaskError, TaskStatus
 from .resource import GuardedDay, TaskGuard
 
 DayWork = Callable[[GuardedDay, str], Optional[Mapping[str, Any]]]
-GuardEvent = Union[dg.AssetMaterialization, dg.AssetObservation]
+GuardEvent = Union[dg.MaterializeResult, dg.AssetMaterialization, dg.AssetObservation]
 
 
 def is_forced(context: dg.AssetExecutionContext) -> bool:
@@ -44,6 +46,7 @@ def run_guarded_days(
 
     failures: list[tuple[str, BaseException, GuardedDay]] = []
     outcomes: list[GuardedDay] = []
+    single_day = len(context.partition_keys) == 1
     for partition_key in context.partition_keys:
         day = guard.day(
             task_name, partition_key, context.run_id, skip_success_check=skip_success_check, force=force
@@ -63,7 +66,7 @@ def run_guarded_days(
             failures.append((partition_key, error, day))
             continue
         outcomes.append(day)
-        yield _day_event(context, day, partition_key, metadata)
+        yield _day_event(context, day, partition_key, metadata, as_output=single_day)
 
     _tag_run(context, outcomes, failures)
     if failures:
@@ -71,7 +74,12 @@ def run_guarded_days(
 
 
 def _day_event(
-    context: dg.AssetExecutionContext, day: GuardedDay, partition_key: str, metadata: Mapping[str, Any]
+    context: dg.AssetExecutionContext,
+    day: GuardedDay,
+    partition_key: str,
+    metadata: Mapping[str, Any],
+    *,
+    as_output: bool,
 ) -> GuardEvent:
     result = day.result
     full_metadata = {**metadata, **result.to_metadata()}
@@ -80,6 +88,8 @@ def _day_event(
         context.log.info(f"{day.task} {day.date} skipped: {result.reason}{holder}")
         return dg.AssetObservation(asset_key=context.asset_key, partition=partition_key, metadata=full_metadata)
     context.log.info(f"{day.task} {day.date}: {result.status}" + (f" ({result.reason})" if result.reason else ""))
+    if as_output:
+        return dg.MaterializeResult(metadata=full_metadata)
     return dg.AssetMaterialization(asset_key=context.asset_key, partition=partition_key, metadata=full_metadata)
 
 

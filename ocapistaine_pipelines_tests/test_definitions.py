@@ -1,0 +1,42 @@
+"""The code location loads, validates, and stays light to import."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("opik", "firecrawl", "litellm")
+
+
+def test_definitions_load_with_every_task_asset_and_resource():
+    from ocapistaine_pipelines.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {"contributions", "contributions_analysis", "opik_experiment", "crawled_documents"} <= keys
+    assert graph.get(dg.AssetKey("opik_experiment")).parent_keys == {dg.AssetKey("contributions_analysis")}
+    assert graph.get(dg.AssetKey("contributions_analysis")).parent_keys == {dg.AssetKey("contributions")}
+    for key in keys:
+        node = graph.get(dg.AssetKey(key))
+        assert node.partitions_def is not None, f"{key} is not partitioned"
+        assert node.group_name != "default", f"{key} has no group"
+    assert {"redis", "guard", "data_dir"} <= set(defs.resources)
+
+
+def test_importing_the_code_location_does_not_import_heavy_sdks():
+    code = (
+        "import sys, ocapistaine_pipelines.definitions as d; "
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert loaded.strip() == "", f"imported at load time: {loaded.strip()}"
+
+
+def test_dagster_definitions_validate_accepts_the_workspace():
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
