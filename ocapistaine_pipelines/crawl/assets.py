@@ -1,1 +1,194 @@
-"""Assets of the crawl domain."""
+"""Assets of the crawl domain: ``crawled_documents`` (the legacy ``task_firecrawl``) and its check."""
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from ..guard import (
+    TASK_FIRECRAWL,
+    GuardedDay,
+    TaskError,
+    TaskGuard,
+    TaskSkipped,
+    is_forced,
+    run_guarded_days,
+)
+from ..partitions import PARIS, daily_partitions
+from ..redis_connection import RedisResource
+from ..settings import DataDirResource
+from .crawler import NightReport, SourceReport, crawl_sources
+from .gateway import CrawlInterrupted
+from .resources import SOURCES_ENV, FirecrawlResource
+from .sources import SourcesError, load_sources
+
+NOT_CONFIGURED_MESSAGE = (
+    "Firecrawl is not configured: set FIRECRAWL_API_KEY (hosted Firecrawl) or FIRECRAWL_API_URL "
+    "(self-hosted Firecrawl); nothing was crawled and the day is not marked successful"
+)
+
+
+def _crawl_status_key(source: str) -> str:
+    return f"crawl:{source}"
+
+
+def _write_app_status(redis: RedisResource, report: SourceReport) -> None:
+    """The legacy ``crawl:{source}`` hash the FastAPI app reads: last_crawl, documents, status."""
+    import redis as redis_lib
+
+    client = redis.app_client()
+    try:
+        client.hset(
+            _crawl_status_key(report.name),
+            mapping={
+                "last_crawl": dt.datetime.now(PARIS).isoformat(timespec="seconds"),
+                "documents": report.documents,
+                "status": report.status,
+            },
+        )
+    except (redis_lib.ConnectionError, redis_lib.TimeoutError) as error:
+        raise redis.unavailable(redis.app_db, error) from None
+
+
+def _metadata(night: NightReport, sources_file: str) -> dict:
+    return {
+        "sources": dg.MetadataValue.md(night.markdown_table()),
+        "credits_used": dg.MetadataValue.int(night.credits),
+        "pages": dg.MetadataValue.int(night.total("pages")),
+        "new": dg.MetadataValue.int(night.total("new")),
+        "changed": dg.MetadataValue.int(night.total("changed")),
+        "unchanged": dg.MetadataValue.int(night.total("unchanged")),
+        "failed_pages": dg.MetadataValue.int(night.total("failed")),
+        "foreign_pages": dg.MetadataValue.int(night.total("foreign")),
+        "documents": dg.MetadataValue.int(night.total("documents")),
+        "duration_seconds": dg.MetadataValue.float(night.seconds),
+        "sources_file": sources_file,
+        "per_source": dg.MetadataValue.json(
+            {
+                s.name: {
+                    "status": s.status, "plan": s.plan, "pages": s.pages, "new": s.new, "changed": s.changed,
+                    "unchanged": s.unchanged, "failed": s.failed, "foreign": s.foreign, "credits": s.credits,
+                    "documents": s.documents, "pdf_links": s.pdf_links, "seconds": s.seconds,
+                    "error": s.error, "failures": s.failures,
+                }
+                for s in night.sources
+            }
+        ),
+    }
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    output_required=False,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="crawl",
+    owners=["team:ocapistaine"],
+    kinds={"firecrawl", "parquet", "redis"},
+    tags={"ocapistaine/task": TASK_FIRECRAWL},
+    description=(
+        "Municipal documents of audierne.bzh (by-laws, council deliberations, control commission), crawled "
+        "with Firecrawl into {data_dir}/documents/{source}/: markdown + JSON sidecar per page, index.parquet, "
+        "pdf_links.parquet. Incremental: a night costs credits for what is new or due for refresh, not for the "
+        "size of the site. Guarded as task_firecrawl (lock and success key in Redis db 6); "
+        "writes crawl:{source} in db 5."
+    ),
+)
+def crawled_documents(
+    context: dg.AssetExecutionContext,
+    guard: TaskGuard,
+    data_dir: DataDirResource,
+    redis: RedisResource,
+    firecrawl: FirecrawlResource,
+):
+    force = is_forced(context)
+
+    def work(day: GuardedDay, partition_key: str) -> dict:
+        if not firecrawl.configured:
+            raise TaskSkipped("firecrawl_not_configured", NOT_CONFIGURED_MESSAGE)
+        sources_file = firecrawl.sources_file or "(default: audierne.bzh sources)"
+        try:
+            sources = load_sources(firecrawl.sources_file)
+        except SourcesError as error:
+            raise TaskError("failed", f"{error} (set by {SOURCES_ENV})") from None
+
+        def check() -> None:
+            try:
+                day.check()
+            except TaskError as error:
+                raise CrawlInterrupted(error.message) from None
+
+        gateway = firecrawl.gateway(check=check)
+        started = time.monotonic()
+        try:
+            night = crawl_sources(
+                sources,
+                gateway,
+                Path(data_dir.root),
+                partition_key,
+                force=force,
+                on_source_done=lambda report: _write_app_status(redis, report),
+                log=context.log.info,
+            )
+        except CrawlInterrupted as error:
+            raise TaskError(
+                "failed",
+                f"{error}; credits used before stopping: {gateway.stats.credits}",
+                metadata={"credits_used": dg.MetadataValue.int(gateway.stats.credits)},
+            ) from None
+        night.seconds = round(time.monotonic() - started, 3)
+        metadata = _metadata(night, sources_file)
+        metadata["forced"] = force
+        metadata["firecrawl_retries"] = dg.MetadataValue.int(gateway.stats.retries)
+        for report in night.sources:
+            for failure in report.failures[:5]:
+                day.warn(f"{report.name}: {failure}")
+        failed = night.failed
+        if failed:
+            detail = "; ".join(f"{s.name}: {s.error or s.status}" for s in failed)
+            prefix = f"stopped early ({night.aborted}); " if night.aborted else ""
+            raise TaskError(
+                "failed",
+                f"{prefix}{len(failed)} of {len(night.sources)} source(s) failed: {detail}",
+                metadata=metadata,
+            )
+        return metadata
+
+    yield from run_guarded_days(context, guard, TASK_FIRECRAWL, work)
+
+
+@dg.asset_check(asset=crawled_documents, blocking=False, description=(
+    "Every page the index says is stored has its markdown file with the recorded sha256, and no stored "
+    "page or PDF link is outside its source's allowed domains."
+))
+def crawled_documents_store_is_consistent(data_dir: DataDirResource, firecrawl: FirecrawlResource):
+    from .store import SourceStore, content_hash
+
+    try:
+        sources = load_sources(firecrawl.sources_file)
+    except SourcesError as error:
+        return dg.AssetCheckResult(passed=False, metadata={"error": str(error)})
+    problems: list[str] = []
+    checked = 0
+    for source in sources:
+        store = SourceStore(Path(data_dir.root), source)
+        for url, row in store.index.items():
+            if row.get("state") != "stored":
+                continue
+            checked += 1
+            if not source.allows(url) or not source.allows(row.get("final_url")):
+                problems.append(f"{source.name}: stored page outside the allowed domains: {url}")
+                continue
+            path = store.folder / str(row.get("file"))
+            if not path.exists():
+                problems.append(f"{source.name}: missing file {row.get('file')} for {url}")
+            elif content_hash(path.read_text(encoding="utf-8")) != row.get("sha256"):
+                problems.append(f"{source.name}: {row.get('file')} does not match its sha256")
+        problems += [f"{source.name}: PDF link outside the allowed domains: {u}" for u in store.pdfs if not source.allows(u)]
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "pages_checked": dg.MetadataValue.int(checked),
+            "problems": dg.MetadataValue.json(problems[:50]),
+        },
+    )

@@ -17,7 +17,7 @@ from .contract import (
 )
 from . import scripts
 from .resource import GuardedDay, TaskGuard, TaskSkipped
-from .runner import run_guarded_days
+from .runner import is_forced, run_guarded_days
 
 __all__ = [
     "FORCE_TAG",
@@ -33,6 +33,7 @@ __all__ = [
     "TaskSkipped",
     "TaskStatus",
     "day_string",
+    "is_forced",
     "lock_key",
     "normalize_timestamp",
     "run_guarded_days",

@@ -1,0 +1,263 @@
+"""One night's crawl: for each source, discover cheaply, scrape only what is new or due, store.
+
+Credits are money, so a night costs in proportion to what is new, not to the size of the site:
+- first night of a ``crawl`` source (nothing stored): one Firecrawl crawl job;
+- later nights: discovery for 1 credit (the listing page, or ``map``), then one batch scrape of
+  the URLs not stored yet plus the stored pages whose refresh slot is today (or all, when forced);
+- a ``scrape`` source: its one page, every night.
+
+A source that fails is reported and the next one runs; a lost lock or a 401/402 stops the night.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+from urllib.parse import urljoin
+
+from .gateway import CrawlInterrupted, FirecrawlFailed, FirecrawlFatal, FirecrawlGateway, scrape_kwargs
+from .sources import CrawlSource, normalize_url
+from .store import MARKDOWN_LINK, Page, SourceStore
+
+OUTCOMES = ("new", "changed", "unchanged", "failed", "foreign")
+
+
+@dataclass
+class SourceReport:
+    """What one source did tonight (one row of the run's metadata table)."""
+
+    name: str
+    mode: str
+    plan: str = ""
+    status: str = "not_run"
+    pages: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    foreign: int = 0
+    credits: int = 0
+    documents: int = 0
+    pdf_links: int = 0
+    seconds: float = 0.0
+    error: Optional[str] = None
+    failures: list[str] = field(default_factory=list)
+
+    def count(self, outcome: str, url: str = "", reason: str = "") -> None:
+        setattr(self, outcome, getattr(self, outcome) + 1)
+        self.pages += 1
+        if outcome in ("failed", "foreign") and len(self.failures) < 20:
+            self.failures.append(f"{url}: {reason}" if reason else url)
+
+
+@dataclass
+class NightReport:
+    day: str
+    sources: list[SourceReport]
+    seconds: float = 0.0
+    aborted: Optional[str] = None
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.status != "success"]
+
+    @property
+    def credits(self) -> int:
+        return sum(s.credits for s in self.sources)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(s, name) for s in self.sources)
+
+    def markdown_table(self) -> str:
+        header = "| source | mode | plan | status | pages | new | changed | unchanged | failed | foreign | credits | documents |"
+        lines = [header, "|" + "---|" * 12]
+        for s in self.sources:
+            lines.append(
+                f"| {s.name} | {s.mode} | {s.plan} | {s.status} | {s.pages} | {s.new} | {s.changed} | "
+                f"{s.unchanged} | {s.failed} | {s.foreign} | {s.credits} | {s.documents} |"
+            )
+        errors = [f"- **{s.name}**: {s.error}" for s in self.sources if s.error]
+        return "\n".join(lines + ([""] + errors if errors else []))
+
+
+def day_ordinal(day: str) -> int:
+    return dt.date.fromisoformat(day).toordinal()
+
+
+class SourceCrawl:
+    """One source, one night."""
+
+    def __init__(
+        self,
+        source: CrawlSource,
+        gateway: FirecrawlGateway,
+        store: SourceStore,
+        day: str,
+        force: bool,
+        report: Optional[SourceReport] = None,
+    ):
+        self.source = source
+        self.gateway = gateway
+        self.store = store
+        self.day = day
+        self.force = force
+        self.report = report or SourceReport(name=source.name, mode=source.mode)
+        self.options = scrape_kwargs(dict(source.scrape_options))
+        self._received: set[str] = set()
+
+    def handle(self, page: Page) -> None:
+        if not page.url:
+            self.report.count("failed", "(no URL)", "an answer without sourceURL or url")
+            return
+        crawled_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        outcome = self.store.save(page, self.day, crawled_at)
+        self._received.add(page.url)
+        reason = ""
+        if outcome == "failed":
+            reason = page.failure or ""
+        elif outcome == "foreign":
+            reason = f"outside the allowed domains (landed on {page.final_url})"
+        self.report.count(outcome, page.url, reason)
+
+    def handle_documents(self, documents: Iterable) -> None:
+        for document in documents:
+            self.handle(Page.from_document(document))
+        self.store.flush()  # what was paid for is kept even if the night stops later
+
+    def chunk_done(self, requested: list[str], errors: list) -> None:
+        """URLs of a batch that came back with nothing are failures (with the job's reason if any)."""
+        reasons = {normalize_url(getattr(e, "url", "") or ""): getattr(e, "error", "") for e in errors}
+        for url in requested:
+            if url not in self._received:
+                reason = reasons.get(url) or "not returned by the batch job"
+                self.store.record_failure(url, reason, self.day)
+                self.report.count("failed", url, reason)
+        self.store.flush()
+
+    # -- plans ------------------------------------------------------------------------------------------
+    def run(self) -> SourceReport:
+        source = self.source
+        if source.mode == "scrape":
+            self.report.plan = "scrape"
+            self.scrape_essential_page()
+        elif self.store.is_empty():
+            self.report.plan = "crawl job (first run)"
+            self.gateway.crawl(source, self.handle_documents)
+        else:
+            self.report.plan = source.discovery
+            candidates = self.discover()
+            known = set(self.store.index)
+            new = [u for u in candidates if u not in known][: source.limit]
+            skip = {source.url} if source.discovery == "listing" else set()
+            due = [u for u in self.store.due(day_ordinal(self.day), self.force) if u not in skip]
+            todo = list(dict.fromkeys(new + due))
+            self.report.plan = f"{source.discovery}: {len(new)} new + {len(set(due) - set(new))} refresh"
+            if todo:
+                self.gateway.batch_scrape(todo, self.options, self.handle_documents, self.chunk_done)
+        self.store.flush()
+        return self.report
+
+    def scrape_essential_page(self) -> Page:
+        """The source's own page (a scrape source, or the listing): if it fails, the source fails."""
+        page = Page.from_document(self.gateway.scrape(self.source.url, self.options), self.source.url)
+        self.handle(page)
+        self.store.flush()
+        if page.failure or not self.source.allows(page.final_url):
+            reason = page.failure or f"redirected outside the allowed domains to {page.final_url}"
+            raise FirecrawlFailed(f"the source page {self.source.url} could not be read: {reason}")
+        return page
+
+    def discover(self) -> list[str]:
+        """Candidate page URLs: allowed, selected by the path rules, not PDFs, in discovery order."""
+        source = self.source
+        if source.discovery == "map":
+            links = self.gateway.map_links(source)
+        else:
+            listing = self.scrape_essential_page()
+            targets = list(listing.links) + [target for _, target in MARKDOWN_LINK.findall(listing.markdown)]
+            base = listing.final_url or source.url
+            links = [urljoin(base, link) for link in targets if isinstance(link, str)]
+        found: dict[str, None] = {}
+        for link in links:
+            url = normalize_url(link)
+            if url == source.url or url.lower().split("?")[0].endswith(".pdf"):
+                continue
+            if source.allows(url) and source.selects(url):
+                found[url] = None
+        return list(found)
+
+
+def crawl_sources(
+    sources: list[CrawlSource],
+    gateway: FirecrawlGateway,
+    data_root: Path,
+    day: str,
+    *,
+    force: bool = False,
+    on_source_done: Callable[[SourceReport], None] = lambda report: None,
+    log: Callable[[str], None] = lambda message: None,
+) -> NightReport:
+    """Crawl every source; one failing source does not stop the others.
+
+    ``CrawlInterrupted`` (lost lock) and ``FirecrawlFatal`` (401/402) stop the night: the sources
+    not run yet stay ``not_run``. The caller decides how the night ends from the report.
+    """
+    started = time.monotonic()
+    night = NightReport(day=day, sources=[SourceReport(name=s.name, mode=s.mode) for s in sources])
+    for index, source in enumerate(sources):
+        gateway.check()
+        report, stop = _crawl_one(source, gateway, data_root, day, force)
+        night.sources[index] = report
+        log(
+            f"{source.name}: {report.status} ({report.plan}) pages={report.pages} new={report.new} "
+            f"changed={report.changed} unchanged={report.unchanged} failed={report.failed} "
+            f"foreign={report.foreign} credits={report.credits}"
+            + (f" error={report.error}" if report.error else "")
+        )
+        if not isinstance(stop, CrawlInterrupted):  # without the lock, the status is another run's to write
+            on_source_done(report)
+        if stop is not None:
+            night.aborted = report.error
+            break
+    night.seconds = round(time.monotonic() - started, 3)
+    return night
+
+
+def _crawl_one(
+    source: CrawlSource, gateway: FirecrawlGateway, data_root: Path, day: str, force: bool
+) -> tuple[SourceReport, Optional[BaseException]]:
+    """One source, every failure caught into its report; returns the error that stops the night."""
+    report = SourceReport(name=source.name, mode=source.mode)
+    credits_before = gateway.stats.credits
+    t0 = time.monotonic()
+    stop: Optional[BaseException] = None
+    store: Optional[SourceStore] = None
+    try:
+        store = SourceStore(data_root, source)
+        crawl = SourceCrawl(source, gateway, store, day, force, report)
+        report.failures.extend(store.notes)
+        crawl.run()
+        report.status = "success"
+    except (CrawlInterrupted, FirecrawlFatal) as error:
+        report.status, report.error = "failed", gateway.redact(str(error))
+        stop = error
+    except Exception as error:  # noqa: BLE001 - one source's failure is reported, the others run
+        report.status = "failed"
+        kind = "" if isinstance(error, FirecrawlFailed) else f"{type(error).__name__}: "
+        report.error = gateway.redact(f"{kind}{error}")
+    if store is not None:
+        try:
+            store.flush()
+            report.documents = store.document_count()
+            report.pdf_links = len(store.pdfs)
+        except Exception as error:  # noqa: BLE001 - e.g. a full disk: this source fails, loudly
+            report.status = "failed"
+            report.error = (report.error + "; " if report.error else "") + (
+                f"could not write the index of {source.name}: {type(error).__name__}: {error}"
+            )
+    report.credits = gateway.stats.credits - credits_before
+    report.seconds = round(time.monotonic() - t0, 3)
+    return report, stop

@@ -1,0 +1,75 @@
+"""Crawl fixtures: a loopback Firecrawl v2 server, sources files, and a materialize helper."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import dagster as dg
+import pytest
+
+from ocapistaine_pipelines.crawl.assets import crawled_documents
+from ocapistaine_pipelines.crawl.resources import FirecrawlResource
+
+from .fake_firecrawl import FakeFirecrawl
+
+SITE = "https://www.audierne.bzh"
+
+
+@pytest.fixture
+def fake():
+    server = FakeFirecrawl()
+    yield server
+    server.stop()
+
+
+def write_sources(folder: Path, sources: list[dict], suffix: str = ".json") -> str:
+    path = Path(folder) / f"sources{suffix}"
+    path.write_text(json.dumps({"sources": sources}), encoding="utf-8")
+    return str(path)
+
+
+def firecrawl_resource(fake: FakeFirecrawl, sources_file: Optional[str], **overrides) -> FirecrawlResource:
+    settings = dict(
+        api_url=fake.url, sources_file=sources_file, poll_interval_seconds=0.0, backoff_seconds=0.0,
+        max_attempts=3, batch_size=20,
+    )
+    settings.update(overrides)
+    return FirecrawlResource(**settings)
+
+
+def materialize(resources: dict, day: str, tags: Optional[dict] = None, instance=None):
+    return dg.materialize(
+        [crawled_documents],
+        partition_key=day,
+        resources=resources,
+        tags=tags or {},
+        raise_on_error=False,
+        instance=instance or dg.DagsterInstance.ephemeral(),
+    )
+
+
+def plain(metadata) -> dict:
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}
+
+
+def day_record(result, day: str):
+    """(event type, metadata) of the day's materialization or observation, or (None, {})."""
+    for event in result.all_events:
+        data = event.event_specific_data
+        record = getattr(data, "materialization", None) or getattr(data, "asset_observation", None)
+        if record is not None and event.event_type_value in ("ASSET_MATERIALIZATION", "ASSET_OBSERVATION"):
+            if record.partition == day:
+                return event.event_type_value, plain(record.metadata)
+    return None, {}
+
+
+def failure(result):
+    """(description, metadata) of the step failure."""
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            data = event.event_specific_data
+            user = data.user_failure_data
+            return (user.description if user else str(data.error)), plain(user.metadata if user else {})
+    return None, {}
