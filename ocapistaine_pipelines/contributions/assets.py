@@ -1,1 +1,390 @@
-"""Assets of the contributions domain."""
+"""Assets of the contributions domain: the day's contributions, then their charter analysis.
+
+``contributions`` reads the configured source once per run and writes one typed table (and one
+quarantine table) per day. ``contributions_analysis`` is the legacy ``task_contributions_analysis``
+behind the task guard: it judges the day's table with the configured validator, writes a parquet
+file and the app's Redis keys, and leaves the day pending (not successful) while any contribution
+could not be judged, so the next chain tick retries only those.
+"""
+
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import dagster as dg
+
+from ..guard import TASK_CONTRIBUTIONS_ANALYSIS, GuardedDay, TaskError, TaskGuard, day_string, run_guarded_days
+from ..partitions import daily_partitions
+from ..redis_connection import RedisResource
+from ..settings import DataDirResource
+from .model import CATEGORIES, Contribution, Verdict
+from .sources import COLUMNS, ContributionsSourceResource, SourceUnavailable, category_dtype, split_by_day
+from .validators import ValidatorResource
+
+if TYPE_CHECKING:  # pandas loads when an asset runs, not when the code location loads
+    import pandas as pd
+
+GROUP = "contributions"
+OWNERS = ["team:ocapistaine"]
+APP_TTL_SECONDS = 86400
+ANALYSIS_COLUMNS = (
+    "id", "title", "category_in", "is_valid", "violations", "encouraged_aspects", "reasoning",
+    "confidence", "category", "validator", "error",
+)
+
+
+def contribution_key(contribution_id: str) -> str:
+    return f"contribution:{contribution_id}"
+
+
+def validated_key(day: str) -> str:
+    return f"contributions:validated:{day_string(day)}"
+
+
+def contributions_path(data_dir: DataDirResource, day: str) -> Path:
+    return data_dir.folder("contributions") / f"{day}.parquet"
+
+
+def quarantine_path(data_dir: DataDirResource, day: str) -> Path:
+    return data_dir.folder("contributions", "quarantine") / f"{day}.parquet"
+
+
+def analysis_path(data_dir: DataDirResource, day: str) -> Path:
+    return data_dir.folder("contributions_analysis") / f"{day}.parquet"
+
+
+def write_parquet(frame: "pd.DataFrame", path: Path) -> None:
+    """Write next to the target, then rename: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def _md_table(headers: list[str], rows: list[list[Any]], limit: int = 50) -> str:
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")[:160]
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"| … {len(rows) - limit} more | " + " | " * (len(headers) - 1))
+    return "\n".join(lines)
+
+
+def _distribution(values: list[str]) -> str:
+    counts = Counter(values)
+    return _md_table(["category", "count"], [[c, counts.get(c, 0)] for c in CATEGORIES])
+
+
+# -- contributions --------------------------------------------------------------------------------
+@dg.asset(
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "pandas", "parquet"},
+    description=(
+        "Citizen contributions of the day (Europe/Paris), read from OCAPISTAINE_CONTRIBUTIONS_SOURCE (export "
+        "file or folder, n8n webhook, github:OWNER/REPO; default: the sample export shipped with the package). "
+        "Bad items go to a quarantine table with their reason."
+    ),
+)
+def contributions(
+    context: dg.AssetExecutionContext,
+    contributions_source: ContributionsSourceResource,
+    data_dir: DataDirResource,
+) -> Iterator[dg.MaterializeResult]:
+    import pandas as pd
+
+    source = contributions_source.describe()
+    try:
+        items = contributions_source.read()
+    except SourceUnavailable as error:
+        raise dg.Failure(
+            description=f"cannot read contributions from {source}: {error}. Nothing was written.",
+            metadata={"source": source},
+        ) from None
+    batches = split_by_day(items, context.partition_keys)
+    per_day: dict[str, dict] = {}
+    for day in context.partition_keys:
+        batch = batches[day]
+        frame, quarantine = batch.frame(), batch.quarantine_frame()
+        write_parquet(frame, contributions_path(data_dir, day))
+        write_parquet(quarantine, quarantine_path(data_dir, day))
+        if len(quarantine):
+            context.log.warning(f"{day}: {len(quarantine)} item(s) quarantined: " + "; ".join(
+                f"{row.id or '?'}: {row.reason}" for row in quarantine.head(5).itertuples()))
+        per_day[day] = {"batch": batch, "frame": frame, "quarantine": quarantine}
+
+    days = list(per_day)
+    frames = [v["frame"] for v in per_day.values()]
+    quarantines = [v["quarantine"] for v in per_day.values()]
+    quarantine_all = pd.concat(quarantines, ignore_index=True) if quarantines else pd.DataFrame()
+    reclassified = [r for v in per_day.values() for r in v["batch"].reclassified]
+    metadata = {
+        "source": source,
+        "fetched": dg.MetadataValue.int(len(items)),
+        "dagster/row_count": dg.MetadataValue.int(sum(len(f) for f in frames)),
+        "quarantined": dg.MetadataValue.int(len(quarantine_all)),
+        "reclassified": dg.MetadataValue.int(len(reclassified)),
+        "categories": dg.MetadataValue.md(
+            _distribution([c for f in frames for c in f["category"].astype(object) if isinstance(c, str)])
+        ),
+        "quarantine": dg.MetadataValue.md(
+            _md_table(["id", "reason", "origin"], [[r.id, r.reason, r.origin] for r in quarantine_all.itertuples()])
+            if len(quarantine_all) else "nothing quarantined"
+        ),
+        "unknown_categories": dg.MetadataValue.json(reclassified),
+        "path": dg.MetadataValue.path(str(contributions_path(data_dir, days[-1]))),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, str(frames[0][name].dtype)) for name in COLUMNS]
+        ),
+    }
+    if len(days) > 1:
+        metadata["days"] = dg.MetadataValue.md(_md_table(
+            ["day", "rows", "quarantined"],
+            [[d, len(v["frame"]), len(v["quarantine"])] for d, v in per_day.items()], limit=400))
+    # One output for the run (one day or a range): every day of it was written, and downstream steps run.
+    yield dg.MaterializeResult(metadata=metadata)
+
+
+def read_contributions(data_dir: DataDirResource, day: str) -> list[Contribution]:
+    import pandas as pd
+
+    path = contributions_path(data_dir, day)
+    if not path.exists():
+        raise TaskError("failed", f"no contributions table for {day} ({path}): materialize `contributions` first")
+    frame = pd.read_parquet(path)
+    out = []
+    for row in frame.astype(object).where(frame.notna(), None).to_dict("records"):
+        created = row.get("created_at")
+        out.append(
+            Contribution(
+                id=str(row["id"]),
+                title=row["title"] or "",
+                body=row["body"] or "",
+                constat_factuel=row["constat_factuel"] or "",
+                idees_ameliorations=row["idees_ameliorations"] or "",
+                category=row["category"],
+                source=row["source"] or "",
+                created_at=created.isoformat() if created is not None else None,
+            )
+        )
+    return out
+
+
+def analysis_frame(contributions_: list[Contribution], verdicts: list[Verdict]) -> "pd.DataFrame":
+    import pandas as pd
+
+    rows = [
+        {
+            "id": c.id, "title": c.title, "category_in": c.category, "is_valid": v.is_valid,
+            "violations": list(v.violations), "encouraged_aspects": list(v.encouraged_aspects),
+            "reasoning": v.reasoning, "confidence": float(v.confidence), "category": v.category,
+            "validator": v.validator, "error": v.error,
+        }
+        for c, v in zip(contributions_, verdicts)
+    ]
+    frame = pd.DataFrame(rows, columns=list(ANALYSIS_COLUMNS))
+    frame = frame.astype({"id": "string", "title": "string", "reasoning": "string", "validator": "string",
+                          "error": "string", "is_valid": "boolean", "confidence": "float64"})
+    frame["category_in"] = frame["category_in"].astype(category_dtype())
+    frame["category"] = frame["category"].astype("string")  # as judged: the check must see an unknown value
+    return frame
+
+
+def write_app_data(redis: RedisResource, day: str, pairs: list[tuple[Contribution, Verdict]], previous_ids: set[str]) -> None:
+    """``contribution:{id}`` per contribution and the day's ``contributions:validated`` list, in one transaction.
+
+    Ids written by an earlier run of the same day and absent now are deleted: the day's writes replace
+    the earlier ones.
+    """
+    import redis as redis_lib
+
+    now = int(time.time())
+    current = {c.id for c, _ in pairs}
+    validated = [c.id for c, v in pairs if not v.pending]
+    try:
+        pipe = redis.app_client().pipeline(transaction=True)
+        for stale in sorted(previous_ids - current):
+            pipe.delete(contribution_key(stale))
+        for contribution, verdict in pairs:
+            value = {
+                "title": contribution.title,
+                "body": contribution.body,
+                "category": verdict.category,
+                "validation_result": verdict.validation_result(),
+                "timestamp": now,
+            }
+            pipe.set(contribution_key(contribution.id), json.dumps(value, ensure_ascii=False), ex=APP_TTL_SECONDS)
+        pipe.delete(validated_key(day))
+        if validated:
+            pipe.rpush(validated_key(day), *validated)
+            pipe.expire(validated_key(day), APP_TTL_SECONDS)
+        pipe.execute()
+    except (redis_lib.ConnectionError, redis_lib.TimeoutError) as error:
+        raise redis.unavailable(redis.app_db, error) from None
+
+
+# -- contributions_analysis ----------------------------------------------------------------------------
+@dg.asset(
+    partitions_def=daily_partitions,
+    deps=[contributions],
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    output_required=False,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "redis", "parquet"},
+    description=(
+        "task_contributions_analysis: each contribution of the day judged against the charter and filed in one of "
+        "the 7 categories (OCAPISTAINE_VALIDATOR: rules or llm). Writes the day's parquet file and, in the app db, "
+        "contribution:{id} and contributions:validated:{YYYYMMDD}. Guarded: one run per day does the work."
+    ),
+)
+def contributions_analysis(
+    context: dg.AssetExecutionContext,
+    guard: TaskGuard,
+    data_dir: DataDirResource,
+    redis: RedisResource,
+    validator: ValidatorResource,
+) -> Iterator:
+    import pandas as pd
+
+    cache_dir = data_dir.folder("contributions_analysis", "llm_cache") if validator.backend.strip().lower() == "llm" else None
+    try:
+        judge = validator.get_validator(cache_dir=cache_dir)
+    except ValueError as error:
+        raise dg.Failure(description=f"validator not configured: {error}") from None
+
+    def work(day: GuardedDay, partition_key: str) -> dict:
+        items = read_contributions(data_dir, partition_key)
+        quarantine_file = quarantine_path(data_dir, partition_key)
+        quarantined = len(pd.read_parquet(quarantine_file)) if quarantine_file.exists() else 0
+        day.check()
+        started, calls_before = time.monotonic(), getattr(judge, "calls", 0)
+        verdicts = judge.validate_many(items)
+        elapsed = time.monotonic() - started
+        if len(verdicts) != len(items):
+            raise TaskError("failed", f"validator returned {len(verdicts)} verdicts for {len(items)} contributions")
+        day.check()
+        path = analysis_path(data_dir, partition_key)
+        previous = set(pd.read_parquet(path, columns=["id"])["id"].astype(str)) if path.exists() else set()
+        write_parquet(analysis_frame(items, verdicts), path)
+        pairs = list(zip(items, verdicts))
+        write_app_data(redis, partition_key, pairs, previous)
+
+        pending = [(c, v) for c, v in pairs if v.pending]
+        flagged = [(c, v) for c, v in pairs if v.is_valid is False]
+        approved = sum(1 for _, v in pairs if v.is_valid is True)
+        if pending:
+            first = pending[0][1].error or "unknown error"
+            day.warn(f"{len(pending)} contribution(s) could not be judged; first error: {first}")
+            day.defer("contributions_pending")
+        return {
+            "fetched": dg.MetadataValue.int(len(items)),
+            "validated": dg.MetadataValue.int(len(items) - len(pending)),
+            "approved": dg.MetadataValue.int(approved),
+            "flagged": dg.MetadataValue.int(len(flagged)),
+            "quarantined": dg.MetadataValue.int(quarantined),
+            "pending": dg.MetadataValue.int(len(pending)),
+            "validator": f"{judge.name}:{judge.model}",
+            "seconds_validating": dg.MetadataValue.float(round(elapsed, 3)),
+            "llm_requests": dg.MetadataValue.int(getattr(judge, "calls", 0) - calls_before),
+            "flagged_contributions": dg.MetadataValue.md(
+                _md_table(["id", "title", "violations", "confidence"],
+                          [[c.id, c.title, ", ".join(v.violations), f"{v.confidence:.2f}"] for c, v in flagged])
+                if flagged else "nothing flagged"
+            ),
+            "pending_contributions": dg.MetadataValue.md(
+                _md_table(["id", "error"], [[c.id, v.error] for c, v in pending]) if pending else "none"
+            ),
+            "categories": dg.MetadataValue.md(_distribution([v.category for v in verdicts])),
+            "path": dg.MetadataValue.path(str(path)),
+            "dagster/row_count": dg.MetadataValue.int(len(items)),
+        }
+
+    yield from run_guarded_days(context, guard, TASK_CONTRIBUTIONS_ANALYSIS, work)
+
+
+# -- checks --------------------------------------------------------------------------------------------
+def _check_days(context: dg.AssetCheckExecutionContext) -> list[str]:
+    """The days this check run covers: the run's partition or range, else the latest materialized day.
+
+    The checks are unpartitioned (partitioned checks are a preview feature in Dagster 1.13), so the
+    days come from the run's tags, as Dagster sets them for a partition or a single-run backfill.
+    """
+    tags = context.run.tags
+    if tags.get("dagster/partition"):
+        return [tags["dagster/partition"]]
+    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    if start and end:
+        return list(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(start, end)))
+    event = context.instance.get_latest_materialization_event(contributions_analysis.key)
+    partition = event.asset_materialization.partition if event and event.asset_materialization else None
+    return [partition] if partition else []
+
+
+def _analysis_tables(data_dir: DataDirResource, days: list[str]) -> tuple[dict[str, "pd.DataFrame"], list[str]]:
+    import pandas as pd
+
+    tables, missing = {}, []
+    for day in days:
+        path = analysis_path(data_dir, day)
+        if path.exists():
+            tables[day] = pd.read_parquet(path)
+        else:
+            missing.append(day)
+    return tables, missing
+
+
+@dg.asset_check(
+    asset=contributions_analysis,
+    description="Every row has a verdict (is_valid true/false) or is pending with an error.",
+)
+def every_row_judged_or_pending_with_error(context: dg.AssetCheckExecutionContext, data_dir: DataDirResource) -> dg.AssetCheckResult:
+    days = _check_days(context)
+    tables, missing = _analysis_tables(data_dir, days)
+    bad: list[list[Any]] = []
+    for day, frame in tables.items():
+        unexplained = frame[frame["is_valid"].isna() & (frame["error"].isna() | (frame["error"].astype(str).str.strip() == ""))]
+        bad += [[day, row_id] for row_id in unexplained["id"].astype(str)]
+    return dg.AssetCheckResult(
+        passed=bool(days) and not bad and not missing,
+        severity=dg.AssetCheckSeverity.ERROR if bad else dg.AssetCheckSeverity.WARN,
+        description=None if days else "no day to check: run it with a partition",
+        metadata={
+            "days": dg.MetadataValue.json(days),
+            "rows": dg.MetadataValue.int(sum(len(f) for f in tables.values())),
+            "unexplained": dg.MetadataValue.int(len(bad)),
+            "missing_days": dg.MetadataValue.json(missing),
+            "examples": dg.MetadataValue.md(_md_table(["day", "id"], bad, limit=20) if bad else "none"),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=contributions_analysis,
+    description="Every category (input and verdict) is one of the 7 ids.",
+)
+def categories_are_known(context: dg.AssetCheckExecutionContext, data_dir: DataDirResource) -> dg.AssetCheckResult:
+    days = _check_days(context)
+    tables, missing = _analysis_tables(data_dir, days)
+    unknown: Counter = Counter()
+    for frame in tables.values():
+        for column in ("category", "category_in"):
+            values = frame[column].dropna().astype(str)
+            unknown.update(v for v in values if v not in CATEGORIES)
+        unknown.update("<missing verdict category>" for _ in range(int(frame["category"].isna().sum())))
+    return dg.AssetCheckResult(
+        passed=bool(days) and not unknown and not missing,
+        severity=dg.AssetCheckSeverity.ERROR if unknown else dg.AssetCheckSeverity.WARN,
+        description=None if days else "no day to check: run it with a partition",
+        metadata={
+            "days": dg.MetadataValue.json(days),
+            "unknown": dg.MetadataValue.json(dict(unknown)),
+            "missing_days": dg.MetadataValue.json(missing),
+        },
+    )

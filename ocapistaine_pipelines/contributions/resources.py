@@ -1,7 +1,60 @@
 """Resources of the contributions domain, built from the environment."""
 
+from __future__ import annotations
+
+import os
 from typing import Mapping, Optional
+
+import dagster as dg
+
+from .sources import ContributionsSourceResource
+from .validators import DEFAULT_LLM_MODELS, ValidatorResource
+
+
+def _secret(env: Mapping[str, str], name: str, explicit: bool):
+    """An EnvVar (the UI shows its name, never its value) unless tests pass the environment explicitly."""
+    if not env.get(name):
+        return None
+    return env[name] if explicit else dg.EnvVar(name)
+
+
+def _number(env: Mapping[str, str], name: str, default: str, kind=int):
+    value = env.get(name) or default
+    try:
+        number = kind(value)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise ValueError(f"{name} must be {what}, got {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return number
 
 
 def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
-    return {}
+    env = os.environ if environ is None else environ
+    explicit = environ is not None
+    validator_kwargs: dict = {
+        "backend": env.get("OCAPISTAINE_VALIDATOR", "rules") or "rules",
+        "models": env.get("OCAPISTAINE_LLM_MODELS", DEFAULT_LLM_MODELS) or DEFAULT_LLM_MODELS,
+        "concurrency": _number(env, "OCAPISTAINE_LLM_CONCURRENCY", "4"),
+    }
+    if env.get("OCAPISTAINE_LLM_API_BASE"):
+        validator_kwargs["api_base"] = env["OCAPISTAINE_LLM_API_BASE"]
+    if env.get("OCAPISTAINE_LLM_TIMEOUT"):
+        validator_kwargs["timeout_seconds"] = _number(env, "OCAPISTAINE_LLM_TIMEOUT", "60", float)
+    api_key = _secret(env, "OCAPISTAINE_LLM_API_KEY", explicit)
+    if api_key is not None:
+        validator_kwargs["api_key"] = api_key
+
+    source_kwargs: dict = {}
+    if env.get("OCAPISTAINE_CONTRIBUTIONS_SOURCE"):
+        source_kwargs["source"] = env["OCAPISTAINE_CONTRIBUTIONS_SOURCE"]
+    if env.get("OCAPISTAINE_GITHUB_API_URL"):
+        source_kwargs["github_api_url"] = env["OCAPISTAINE_GITHUB_API_URL"]
+    token = _secret(env, "GITHUB_TOKEN", explicit)
+    if token is not None:
+        source_kwargs["github_token"] = token
+    return {
+        "validator": ValidatorResource(**validator_kwargs),
+        "contributions_source": ContributionsSourceResource(**source_kwargs),
+    }

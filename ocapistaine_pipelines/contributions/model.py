@@ -1,0 +1,289 @@
+"""Contribution, Verdict, the 7 categories and the charter: the vocabulary every backend shares.
+
+``Contribution.from_record`` is the single place where an outside record (export file, n8n webhook,
+GitHub issue) becomes a contribution; it rebuilds title and body as the legacy code did and
+rejects a bad record with a ``ValueError`` whose message is the quarantine reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping, Optional
+
+#: The 7 category ids, exactly as the app and the labels spell them.
+CATEGORIES: tuple[str, ...] = (
+    "economie",
+    "logement",
+    "culture",
+    "ecologie",
+    "associations",
+    "jeunesse",
+    "alimentation-bien-etre-soins",
+)
+
+CATEGORY_DESCRIPTIONS: dict[str, str] = {
+    "economie": "commerces, port, pêche, tourisme, emploi, économie locale",
+    "logement": "logement, immobilier, urbanisme, résidences secondaires, PLU",
+    "culture": "patrimoine, événements, arts, traditions, langue bretonne, bibliothèque",
+    "ecologie": "environnement, développement durable, nature, littoral, déchets, mobilité douce",
+    "associations": "associations, clubs, vie associative, bénévolat, salles communales",
+    "jeunesse": "jeunesse, écoles, éducation, enfants, périscolaire",
+    "alimentation-bien-etre-soins": "alimentation, santé, bien-être, soins, médecins, personnes âgées",
+}
+
+#: Spellings seen in forms, labels and issue titles, mapped to the ids (keys are folded: see ``fold``).
+CATEGORY_ALIASES: dict[str, str] = {
+    "environnement": "ecologie",
+    "ecologie-environnement": "ecologie",
+    "economie-locale": "economie",
+    "urbanisme": "logement",
+    "habitat": "logement",
+    "patrimoine": "culture",
+    "vie-associative": "associations",
+    "association": "associations",
+    "education": "jeunesse",
+    "enfance": "jeunesse",
+    "alimentation": "alimentation-bien-etre-soins",
+    "sante": "alimentation-bien-etre-soins",
+    "bien-etre": "alimentation-bien-etre-soins",
+    "soins": "alimentation-bien-etre-soins",
+    "alimentation-bien-etre": "alimentation-bien-etre-soins",
+}
+
+#: The kinds of charter violation the labels and the validators use.
+VIOLATION_KINDS: tuple[str, ...] = (
+    "aggressive",
+    "subtle_violation",
+    "discrimination",
+    "spam",
+    "off_topic",
+    "false_information",
+)
+
+CHARTER = """Charte de contribution (Audierne-Esquibien, municipales 2026)
+Ne sont pas acceptés :
+- les attaques personnelles et les propos discriminatoires (y compris les attaques voilées contre les élus
+  ou les personnes : insinuations d'incompétence, de négligence ou de malhonnêteté, questions rhétoriques
+  visant des personnes plutôt que des projets) ;
+- les messages en majuscules ou agressifs, les insultes, le mépris ;
+- le spam et la publicité (liens commerciaux, numéros de téléphone, promotions) ;
+- les propositions sans lien avec Audierne-Esquibien ou les compétences municipales ;
+- les fausses informations.
+Sont encouragés : les propositions concrètes et argumentées, la critique constructive (même franche,
+tant qu'elle vise un projet et non une personne), les questions et demandes de précision, le partage
+d'expérience et d'expertise, les suggestions d'amélioration."""
+
+ENCOURAGED_ASPECTS: tuple[str, ...] = (
+    "concrete_proposal",
+    "constructive_criticism",
+    "question",
+    "experience_sharing",
+    "improvement_suggestion",
+)
+
+#: Longest text accepted in one field; longer records are quarantined, not truncated.
+MAX_TEXT_CHARS = 20_000
+TITLE_MAX_CHARS = 80
+
+_TEXT_FIELDS = ("title", "body", "constat_factuel", "idees_ameliorations")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def fold(text: str) -> str:
+    """Lower case, accents removed, spaces and underscores as hyphens: for comparing labels."""
+    decomposed = unicodedata.normalize("NFKD", text.strip().lower())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return re.sub(r"[\s_/]+", "-", plain)
+
+
+def normalize_category(value: Any) -> Optional[str]:
+    """One of the 7 ids, or ``None`` when the value names none of them."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    key = fold(value)
+    if key in CATEGORIES:
+        return key
+    return CATEGORY_ALIASES.get(key)
+
+
+def build_body(constat: str, idees: str) -> str:
+    """The body exactly as the legacy code builds it from the two form fields."""
+    return f"**Constat factuel:**\n{constat}\n\n**Idées d'améliorations:**\n{idees}"
+
+
+def build_title(constat: str, idees: str = "") -> str:
+    """The constat cut to about 80 characters plus ``...`` (the legacy rule)."""
+    base = " ".join((constat or idees).split())
+    if len(base) <= TITLE_MAX_CHARS:
+        return base
+    return base[:TITLE_MAX_CHARS].rstrip() + "..."
+
+
+_SECTION = re.compile(
+    r"\*\*\s*Constat factuel\s*:?\s*\*\*\s*:?\s*(?P<constat>.*?)\s*"
+    r"\*\*\s*Id[ée]es d'am[ée]liorations?\s*:?\s*\*\*\s*:?\s*(?P<idees>.*)",
+    re.S | re.I,
+)
+
+
+def split_body(body: str) -> tuple[str, str]:
+    """The two form fields back out of a legacy-shaped body, or ``("", "")``."""
+    match = _SECTION.search(body or "")
+    if not match:
+        return "", ""
+    return match.group("constat").strip(), match.group("idees").strip()
+
+
+def parse_timestamp(value: Any) -> Optional[dt.datetime]:
+    """An aware datetime from ISO 8601 text or epoch seconds/milliseconds; ``ValueError`` otherwise."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a date: {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value) / 1000 if float(value) > 1e12 else float(value)
+        return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d{9,13}(\.\d+)?", text):
+            return parse_timestamp(float(text))
+        try:
+            moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"not a date: {value!r}") from None
+        if moment.tzinfo is None:  # a naive time in the exports is local time in Audierne
+            from ..partitions import PARIS
+
+            moment = moment.replace(tzinfo=PARIS)
+        return moment
+    raise ValueError(f"not a date: {type(value).__name__}")
+
+
+def _text(record: Mapping[str, Any], name: str) -> str:
+    value = record.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is {type(value).__name__}, expected text")
+    if _SURROGATE.search(value):
+        raise ValueError(f"{name} is not valid UTF-8")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ValueError(f"{name} has {len(value):,} characters (limit {MAX_TEXT_CHARS:,})")
+    return value.replace("\r\n", "\n").strip()
+
+
+def _identifier(record: Mapping[str, Any], texts: tuple[str, ...], source: str) -> str:
+    value = record.get("id")
+    if value is None or value == "":
+        digest = hashlib.sha256("\x1f".join((source,) + texts).encode()).hexdigest()[:16]
+        return f"{source}-{digest}"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"id is {type(value).__name__}, expected text or integer")
+    text = str(value).strip()
+    if not text or len(text) > 200 or _SURROGATE.search(text):
+        raise ValueError("id is empty, too long or not valid UTF-8")
+    return text
+
+
+@dataclass
+class Contribution:
+    id: str
+    title: str
+    body: str
+    constat_factuel: str
+    idees_ameliorations: str
+    category: Optional[str]
+    source: str
+    created_at: Optional[str]
+    #: The category as the record gave it when it named none of the 7 (kept, then re-classified).
+    category_raw: Optional[str] = None
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], *, source: str = "export") -> "Contribution":
+        """A contribution from an export, webhook or issue record; ``ValueError`` says what is wrong."""
+        if not isinstance(record, Mapping):
+            raise ValueError(f"record is {type(record).__name__}, expected an object")
+        title, body, constat, idees = (_text(record, name) for name in _TEXT_FIELDS)
+        if not (constat or idees) and body:
+            constat, idees = split_body(body)
+        if not (title or body or constat or idees):
+            raise ValueError("no text at all (title, body, constat_factuel and idees_ameliorations are empty)")
+        if not body:
+            body = build_body(constat, idees)
+        if not title:
+            title = build_title(constat, idees) or build_title(body)
+        raw_category = record.get("category")
+        if raw_category is not None and not isinstance(raw_category, str):
+            raise ValueError(f"category is {type(raw_category).__name__}, expected text")
+        category = normalize_category(raw_category)
+        when = record.get("created_at") or record.get("date")
+        created = parse_timestamp(when)
+        record_source = record.get("source")
+        if record_source is not None and not isinstance(record_source, str):
+            raise ValueError(f"source is {type(record_source).__name__}, expected text")
+        return cls(
+            id=_identifier(record, (title, body), source),
+            title=title,
+            body=body,
+            constat_factuel=constat,
+            idees_ameliorations=idees,
+            category=category,
+            source=(record_source or source).strip() or source,
+            created_at=created.astimezone(dt.timezone.utc).isoformat() if created else None,
+            category_raw=raw_category.strip() if (raw_category and not category) else None,
+        )
+
+    @property
+    def text(self) -> str:
+        """Everything a validator reads: the title, then the body (which holds both form fields)."""
+        return f"{self.title}\n{self.body}"
+
+    def content_hash(self) -> str:
+        """Stable hash of what a validator sees: the key of the verdict cache."""
+        payload = json.dumps([self.title, self.body, self.category], ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class Verdict:
+    is_valid: Optional[bool]
+    violations: list[str]
+    encouraged_aspects: list[str]
+    reasoning: str
+    confidence: float
+    category: str
+    validator: str
+    error: Optional[str] = None
+
+    @property
+    def pending(self) -> bool:
+        return self.is_valid is None
+
+    @classmethod
+    def pending_because(cls, error: str, *, category: str, validator: str) -> "Verdict":
+        """A contribution that could not be judged: never valid, confidence 0.0 (the legacy 'not validated')."""
+        return cls(None, [], [], "", 0.0, category, validator, error)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def validation_result(self) -> dict[str, Any]:
+        """The ``validation_result`` object the app reads in ``contribution:{id}``."""
+        result = {
+            "is_valid": self.is_valid,
+            "violations": list(self.violations),
+            "encouraged_aspects": list(self.encouraged_aspects),
+            "reasoning": self.reasoning,
+            "confidence": round(float(self.confidence), 4),
+            "category": self.category,
+            "validator": self.validator,
+        }
+        if self.pending:
+            result["status"] = "pending"
+            result["error"] = self.error
+        return result

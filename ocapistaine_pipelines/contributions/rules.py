@@ -1,0 +1,441 @@
+"""The offline validator: a charter checker for French text and a category classifier by vocabulary.
+
+Deterministic and fast (no model, no network). Each charter signal has a weight: roughly how often
+it meant "invalid" on the labelled set. A contribution is flagged when one signal reaches the
+threshold; its confidence combines the weights of what fired (``1 - prod(1 - w)``). A valid verdict
+is confident when encouraged aspects and local ties are present and no near-miss signal fired. The
+labelled-set tests measure that confidence (it is higher when the verdict is right).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable, Optional
+
+from .model import CATEGORIES, Contribution, Verdict
+
+NAME = "rules"
+MODEL = "rules-v1"
+FLAG_THRESHOLD = 0.5
+
+_HEADERS = re.compile(r"\*\*\s*(constat factuel|id[ée]es d'am[ée]liorations?)\s*:?\s*\*\*", re.I)
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _fold_char(code: int) -> str:
+    decomposed = unicodedata.normalize("NFKD", chr(code))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+#: Accented Latin letters to plain ones and apostrophes to spaces, as one ``str.translate`` table.
+_FOLD_TABLE = {code: _fold_char(code) for code in range(0xC0, 0x250) if _fold_char(code) != chr(code)}
+_FOLD_TABLE.update({ord(q): " " for q in "’'`´"})
+_FOLD_TABLE.update({0x153: "oe", 0x152: "oe", 0xE6: "ae", 0xC6: "ae"})
+
+
+def fold_text(text: str) -> str:
+    """Lower case without accents, apostrophes as spaces: what the patterns match against."""
+    folded = text.lower().translate(_FOLD_TABLE)
+    if folded.isascii():
+        return folded
+    decomposed = unicodedata.normalize("NFKD", folded)  # rare: letters outside Latin-1/Extended-A
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+#: A leading one-letter lookahead lets ``re`` skip spaces and punctuation fast (about 1.5x on these lists).
+_LETTER = "(?=[a-z0-9])"
+
+
+def _alternation(words: Iterable[str]) -> str:
+    return "|".join(sorted((w.replace(" ", r"\s+") for w in words), key=len, reverse=True))
+
+
+def _rx(words: Iterable[str], *, prefix: bool = False) -> re.Pattern:
+    tail = r"\w*" if prefix else r"s?"
+    return re.compile(rf"{_LETTER}\b(?:{_alternation(words)}){tail}\b")
+
+
+# -- charter lexicons (folded: lower case, no accents) -------------------------------------------------
+INSULTS = _rx(
+    [
+        "connard", "connasse", "abruti", "cretin", "imbecile", "idiot", "debile", "salaud", "salopard",
+        "ordure", "enfoire", "guignol", "clown", "bouffon", "minable", "nullard", "tocard", "escroc",
+        "voleur", "mafieux", "pourri", "charlot", "branquignol", "ane", "baltringue", "raclure",
+        "parasite", "crapule", "abject", "lamentable", "pitoyable", "merde", "fumier", "gros nul",
+    ]
+)
+CONTEMPT = re.compile(
+    _LETTER + r"\b(?:honte a (?:vous|eux|lui|elle)|bande d(?:e|es)? \w+|vous vous en (?:fichez|foutez|moquez)|tous des vendus|degage[zr]?|foutez|fout(?:re|ent)|ta gueule|fermez[- ]la|"
+    r"vous etes (?:tous |vraiment |bien )?(?:des |les )?(?:nuls|incapables|bons a rien|zeros|ignares)|"
+    r"bons? a rien|tas de \w+|ramassis|allez vous faire|casse[z]?-vous|rien a foutre|dehors les elus)\b"
+)
+SLURS = _rx(["bougnoule", "negre", "youpin", "bicot", "romanos", "pede", "tapette", "gouine", "chintok", "bamboula"])
+GROUPS = re.compile(
+    _LETTER + r"\b(?:etrangere?s?|immigree?s?|immigration|migrante?s?|refugiee?s?|arabes?|musulmane?s?|juive?s?|roms?|"
+    r"gitane?s?|gens du voyage|noire?s?|africaine?s?|maghrebine?s?|homosexuelle?s?|homos?|lesbiennes?|trans|handicapee?s?|"
+    r"femmes? (?:au pouvoir|elues?)|ces gens-la|ces gens la|cette population)\b"
+)
+HOSTILITY = re.compile(
+    _LETTER + r"\b(?:dehors|rentrer chez eux|retourner chez eux|rentrent chez eux|rien a faire (?:ici|chez nous)|pas chez nous|"
+    r"envahi\w*|invasion|grand remplacement|parasites?|vermines?|racailles?|interdi\w* aux|interdire l acces|"
+    r"(?:reserve|reserves|reservee|reservees|priorite) aux (?:vrais |seuls )?(?:francais|bretons|gens d ici)|"
+    r"de souche|on n en veut pas|n en voulons pas|pas de place pour (?:eux|les)|indesirables?|"
+    r"ne sont pas les bienvenus|pas les bienvenus|tous des|ne s integrent pas|inferieur\w*|"
+    r"ne (?:devraient|doivent) pas (?:pouvoir )?(?:voter|habiter|s installer|avoir acces|etre scolarises?)|"
+    r"n ont pas (?:leur|de) place|pas leur place|reserve\w* aux (?:francais|bretons|gens d ici))\b"
+)
+URL = re.compile(r"(?:https?://\S+|\bwww\.\S+|\b[a-z0-9-]{2,}\.(?:com|net|shop|store|biz|info|io|xyz|fr)\b(?:/\S*)?)")
+TRUSTED_URL = re.compile(r"(?:audierne\.bzh|audierne\.fr|gouv\.fr|service-public\.fr|finistere\.fr|github\.com/audierne2026)")
+PHONE = re.compile(r"(?:\+33\s?|\b0)[1-9](?:[\s.-]?\d{2}){4}\b")
+EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
+PROMO = re.compile(
+    _LETTER + r"\b(?:promo|promotion|code promo|reduction|remise|soldes?|offre (?:speciale|exceptionnelle|limitee|unique)|"
+    r"prix (?:imbattables?|casses?|discount)|meilleurs? prix|a prix reduit|devis gratuit|livraison (?:gratuite|offerte|rapide)|"
+    r"cliquez|achetez|commandez|abonnez-vous|inscrivez-vous vite|contactez-nous|appelez(?:-nous)? vite|profitez|"
+    r"ne ratez pas|gagnez|satisfait ou rembourse|nos services|notre (?:entreprise|societe|boutique|magasin|agence|cabinet)|"
+    r"casino|crypto\w*|bitcoin|forex|investissement garanti|rendement garanti|revenus? passifs?|\d+\s?% de reduction|-\d+\s?%)\b"
+)
+LOCAL = re.compile(
+    _LETTER + r"\b(?:audierne|esquibien|cap[- ]sizun|poulgoazec|sainte[- ]evette|ste[- ]evette|trescadec|goyen|pointe du raz|"
+    r"plogoff|primelin|plouhinec|pont-croix|douarnenez|quimper|finistere|bretagne|ile de sein|quai|quais|port|criee|"
+    r"mairie|commune|communal\w*|municipal\w*|conseil|elus?|maire|adjointe?s?|ville|bourg|quartiers?|habitants?|"
+    r"riverains?|rue|rues|place|chez nous|notre village|plage|plages|ecole|cantine|voirie|parking|stationnement|"
+    r"mediatheque|bibliotheque|salle|salles|marche|terrain|camping|piste cyclable|navette|eclairage public|"
+    r"plu|permis de construire|budget|impots locaux|taxe fonciere|subventions?|ccas|ehpad|centre-bourg|littoral|"
+    r"gendarmerie|caserne|pompiers|bureau de poste|la poste|cimetiere|stade|piscine|gymnase|camping municipal|"
+    r"office de tourisme|lotissements?|trottoirs?|chaussee|carrefour|rond-point|lavoir|halle|halles|digue|cale|"
+    r"services? techniques|agents? communaux|conseil(?:ler|lere)s? municipa\w*|intercommunalite|communaute de communes)\b"
+)
+FOREIGN_TOPIC = re.compile(
+    _LETTER + r"\b(?:president de la republique|gouvernement|assemblee nationale|senat|premier ministre|macron|trump|poutine|"
+    r"ukraine|russie|israel|gaza|chine|etats-unis|amerique|union europeenne|bruxelles|reforme des retraites|"
+    r"football|psg|ligue des champions|coupe du monde|tele-realite|serie netflix|netflix|horoscope|recette|"
+    r"mon chat|mon chien|thailande|jeux video|playstation|election presidentielle|presidentielle|"
+    r"politique nationale|national|nationale|bourse|nasa|mars|lune|paris saint-germain)\b"
+)
+PERSON_TARGET = re.compile(
+    _LETTER + r"\b(?:(?:madame |monsieur |m\. |mme )?le maire|la maire|madame la maire|nos elus|les elus|certains elus|"
+    r"elus actuels|equipe municipale|equipe en place|municipalite|l adjoint\w*|adjointe?s?|nos dirigeants|"
+    r"ceux qui nous (?:dirigent|gouvernent)|ces messieurs|ces dames|majorite actuelle|le conseil municipal|"
+    r"la majorite|l equipe sortante|monsieur \w+|madame \w+|le premier magistrat|l edile|nos representants|"
+    r"ceux qui decident|les decideurs|nos gouvernants locaux)\b"
+)
+PERSON_ATTRIBUTE = re.compile(
+    _LETTER + r"\b(?:incompeten\w*|amateurs?|amateurisme|negligen\w*|laxisme|laxistes?|je-m-en-foutisme|je m en foutisme|"
+    r"desinvolt\w*|malhonnet\w*|copinage|copains|copains et coquins|amis du maire|petits arrangements|arrangements? entre amis|"
+    r"magouilles?|clientelisme|conflits? d interets?|plein les poches|se servir|se servent|interets personnels|"
+    r"enfum\w*|mensonges?|menteurs?|mentent|mentir|cacher quelque chose|cachent|opaques?|dissimul\w*|"
+    r"depasse\w*|a cote de la plaque|ne comprennent rien|ne connaissent rien|ne savent pas ce qu ils font|"
+    r"s en moquent|s en fichent|s en fiche|mepris\w*|indifferen\w*|dormir|dorment|endormis?|"
+    r"pas a la hauteur|aucune competence|aucune vision|courte vue|irresponsab\w*|caprices?|vanite|"
+    r"aveugles?|(?:ont|a) (?:sans doute |surement |certainement )?mieux a faire|trop occupee?s?|"
+    r"ne (?:semble|semblent) pas (?:emouvoir|interesser|preoccuper|deranger)|(?:aucun|peu d|un peu d) interet pour|"
+    r"se moquent? (?:bien )?(?:des|de)|bien au chaud|tour d ivoire|deconnectee?s?|hors sol|promesses? (?:non tenues?|en l air)|"
+    r"beaux discours|effets? d annonce|poudre aux yeux|membres? de (?:la|leur|sa) famille|leurs proches|neveux?|beau-frere|"
+    r"(?:pour|soigner) leur (?:image|reelection|carriere)|leur propre image|electoralis\w*|favoritisme|pistonn\w*)\b"
+)
+INSINUATION = re.compile(
+    _LETTER + r"\b(?:comme par hasard|a qui profite|on se demande (?:si|bien|pourquoi|comment)|ont-ils seulement|a-t-il seulement|"
+    r"a-t-elle seulement|savent-ils seulement|sait-il seulement|sait-elle seulement|faut-il rappeler|"
+    r"est-ce (?:vraiment |bien )?(?:de l incompetence|de la negligence|un hasard)|curieusement|etrangement|"
+    r"bizarrement|simple coincidence|on aimerait (?:bien )?savoir|j imagine que|il faut vraiment etre|allez savoir|"
+    r"suivez mon regard|je dis ca je dis rien|tiens tiens|cherchez l erreur|quelle surprise|"
+    r"(?:etrange|drole de|curieuse) coincidence|je doute (?:que|qu ils|qu elle)|cela dit beaucoup|ca en dit long|en dit long|on n est pas dupes?|personne n est dupe|"
+    r"chacun appreciera|je vous laisse juges?|vous m excuserez de douter|permettez-moi de douter|"
+    r"serait-ce (?:que|parce)|y aurait-il|faudrait-il comprendre que)"
+)
+FALSE_INFO = re.compile(
+    _LETTER + r"\b(?:on nous cache|la verite qu on|ce qu on ne vous dit pas|les medias (?:ne disent|cachent|se taisent)|"
+    r"c est (?:scientifiquement )?prouve que|tout le monde sait (?:bien )?que|chemtrails?|5g (?:donne|provoque|rend)|"
+    r"antennes? 5g|ondes (?:donnent|provoquent|rendent)|empoisonn\w*|complot\w*|puces? dans|"
+    r"la mairie (?:a vendu|va vendre|va raser|va fermer|a decide en secret)|en secret|officieusement|"
+    r"selon mes sources|il parait que|100 ?% des|aucun medecin ne|tous les scientifiques|"
+    r"interdit par (?:l europe|bruxelles)|va etre rase\w*|vont etre rases?|sera rase\w*|disparaitre d ici|"
+    r"tout le monde (?:le )?dit|d apres ce que (?:tout le monde|l on|on) dit|personne n en parle|on m a dit que|"
+    r"de source sure|des sources sures|rumeurs?|doses? mortelles?|radiations?|boycott\w*|vont nous empoisonner)\b"
+)
+
+# -- encouraged aspects --------------------------------------------------------------------------------
+PROPOSAL = re.compile(
+    _LETTER + r"\b(?:je propose|nous proposons|proposer|proposition|il faudrait|il faut|on pourrait|pourrait|pourraient|"
+    r"installer|creer|creation|mettre en place|amenager|organiser|developper|ouvrir|instaurer|prevoir|"
+    r"renforcer|ajouter|planter|deplacer|relancer|soutenir|reserver)\b"
+)
+QUESTION = re.compile(r"\?|\b(?:pourquoi|est-il possible|serait-il possible|est-ce que|quand|comment|combien)\b")
+CRITICISM = re.compile(
+    _LETTER + r"\b(?:dommage|regrett\w*|manque\w*|insuffisan\w*|probleme\w*|mal (?:concu|pense|entretenu|place)|trop|"
+    r"pas assez|erreur|inadapte\w*|contre|deplor\w*|degrad\w*|dangereu\w*|absurde|inutile|aberr\w*|gachis)\b"
+)
+EXPERIENCE = re.compile(
+    _LETTER + r"\b(?:j ai|nous avons|en tant que|depuis \d+ ans|depuis des annees|mon experience|dans ma commune|"
+    r"je travaille|je suis (?:pecheur|commercant|parent|infirmi\w*|enseignant\w*|retraite\w*|benevole|agriculteur)|"
+    r"ailleurs|a (?:douarnenez|quimper|concarneau|plouhinec|crozon|pont-croix|lorient))\b"
+)
+IMPROVEMENT = re.compile(r"\b(?:amelior\w*|mieux|plutot|suggere\w*|suggestion|il serait (?:bien|utile|bon)|optimis\w*)\b")
+
+
+
+# -- categories: vocabulary by theme (stems match word prefixes, folded) ------------------------------
+CATEGORY_VOCABULARY: dict[str, tuple[str, ...]] = {
+    "economie": (
+        "commerc", "boutique", "magasin", "entreprise", "emploi", "chomage", "port", "peche", "pecheur", "criee",
+        "conserver", "touris", "saisonn", "hotel", "restaura", "artisan", "economi", "vitrine", "attractiv",
+        "industri", "plaisance", "ponton", "bateau", "navire", "chantier", "coworking", "teletravail", "zone artisanale",
+        "fibre", "emplois", "salarie", "marchand", "halles", "entrepreneur", "embauche", "recrut", "activite",
+    ),
+    "logement": (
+        "logement", "loger", "loyer", "location", "immobili", "maison", "appartement", "residence", "urbanis", "plu",
+        "permis de construire", "construct", "construire", "lotissement", "foncier", "habitat", "hlm", "renovation",
+        "insalubr", "vacant", "friche", "batiment", "densif", "airbnb", "meubles de tourisme", "accession",
+        "proprietaire", "locataire", "bailleur", "terrains a batir", "residences secondaires",
+    ),
+    "culture": (
+        "cultur", "patrimoine", "festival", "concert", "musique", "musicien", "theatre", "cinema", "exposition", "musee",
+        "artiste", "art", "tradition", "langue bretonne", "breton", "fest-noz", "pardon", "chapelle", "eglise",
+        "bibliotheque", "mediatheque", "livre", "lecture", "histoire", "historique", "monument", "spectacle", "danse",
+        "bagad", "celtique", "conte", "peinture", "photograph", "memoire",
+    ),
+    "ecologie": (
+        "ecolog", "environnement", "nature", "biodiversite", "littoral", "dune", "pollu", "dechet", "ordure", "tri",
+        "recycl", "compost", "poubelle", "conteneur", "collecte", "plage", "eclairage", "desherb", "chimique", "plastique", "velo", "cyclable", "mobilite", "electrique", "energie", "solaire", "eolien",
+        "climat", "erosion", "submersion", "arbre", "vegeta", "espece", "oiseau", "sentier", "assainissement",
+        "pesticide", "transition", "renouvelable", "covoiturage", "navette", "zero dechet", "faune", "flore", "marais",
+    ),
+    "associations": (
+        "association", "associati", "club", "benevol", "adherent", "subvention", "salle des fetes", "salle polyvalente",
+        "salle communale", "salles communales", "locaux", "federation", "comite", "amicale", "forum des associations",
+        "entraide", "solidarit", "sportif", "sportive", "vie associative", "creneaux", "mise a disposition",
+    ),
+    "jeunesse": (
+        "jeune", "jeunesse", "ado", "adolescent", "enfant", "ecole", "college", "lycee", "eleve", "scolaire",
+        "periscolaire", "creche", "garderie", "petite enfance", "education", "educati", "parents", "enseignant",
+        "centre de loisirs", "aire de jeux", "skatepark", "etudiant", "apprenti", "bebe", "colonie", "baby",
+    ),
+    "alimentation-bien-etre-soins": (
+        "aliment", "nourriture", "manger", "repas", "cantine", "bio", "circuit court", "producteur", "epicerie",
+        "boulangerie", "sante", "medecin", "docteur", "generaliste", "infirmi", "pharmac", "soin", "hopital",
+        "urgence", "maison de sante", "desert medical", "dentiste", "kine", "ehpad", "personnes agees", "senior",
+        "aines", "bien-etre", "yoga", "handicap", "dependance", "aide a domicile", "nutrition", "potager", "marche bio",
+        "maraich", "legume", "fruit", "poisson frais",
+    ),
+}
+_SHORT_EXACT = {"art", "tri", "bio", "ado", "port", "plu", "kine", "hlm"}
+_ACRONYMS = {"PLU", "EHPAD", "SNSM", "CCAS", "HLM", "SNCF", "EDF", "RN", "TER", "PMR", "ZAC", "SCOT", "CDC", "OK", "SIVU", "DDTM", "ADMR", "CAF"}
+
+
+@lru_cache(maxsize=65536)
+def _token_categories(token: str) -> tuple[tuple[str, float], ...]:
+    hits = []
+    for category, stems in CATEGORY_VOCABULARY.items():
+        for stem in stems:
+            if " " in stem:
+                continue
+            if (token == stem) if (stem in _SHORT_EXACT or len(stem) <= 3) else token.startswith(stem):
+                hits.append((category, 1.0))
+                break
+    return tuple(hits)
+
+
+_PHRASES = {
+    category: re.compile(rf"\b(?:{_alternation([s for s in stems if ' ' in s])})")
+    for category, stems in CATEGORY_VOCABULARY.items()
+    if any(" " in s for s in stems)
+}
+
+
+def category_scores(folded: str) -> dict[str, float]:
+    """Vocabulary hits per category (each distinct word counted once; phrases count double)."""
+    scores = dict.fromkeys(CATEGORIES, 0.0)
+    for token in set(_WORD.findall(folded)):
+        for category, weight in _token_categories(token):
+            scores[category] += weight
+    for category, pattern in _PHRASES.items():
+        scores[category] += 2.0 * len(set(pattern.findall(folded)))
+    return scores
+
+
+def classify(folded: str, given: Optional[str] = None, scores: Optional[dict[str, float]] = None) -> tuple[str, float]:
+    """(category, margin in 0..1). The given category is a small prior: the text wins when it is clear."""
+    scores = dict(scores) if scores is not None else category_scores(folded)
+    if given in scores:
+        scores[given] += 1.5
+    ranked = sorted(CATEGORIES, key=lambda c: (-scores[c], CATEGORIES.index(c)))
+    best, second = scores[ranked[0]], scores[ranked[1]]
+    if best <= 0:
+        return (given if given in CATEGORIES else "economie"), 0.0
+    return ranked[0], (best - second) / best
+
+
+# -- the checker -------------------------------------------------------------------------------------
+@dataclass
+class Signal:
+    kind: str
+    weight: float
+    evidence: str
+
+
+@dataclass
+class Analysis:
+    signals: list[Signal] = field(default_factory=list)
+    near_misses: list[str] = field(default_factory=list)
+    encouraged: list[str] = field(default_factory=list)
+    local: bool = False
+    topical: float = 0.0
+    folded: str = ""
+    scores: dict = field(default_factory=dict)
+
+
+def _shouting(text: str) -> tuple[float, int]:
+    """(share of upper-case letters in words, longest run of shouted words), acronyms left out."""
+    words = [w for w in re.findall(r"[^\W\d_]{2,}", text) if w.upper() not in _ACRONYMS]
+    total = sum(len(w) for w in words)
+    upper = sum(len(w) for w in words if w.isupper())
+    run = longest = 0
+    for w in words:
+        run = run + 1 if (w.isupper() and len(w) >= 3) else 0
+        longest = max(longest, run)
+    return (upper / total if total else 0.0), longest
+
+
+def _first(pattern: re.Pattern, text: str) -> Optional[str]:
+    match = pattern.search(text)
+    return match.group(0) if match else None
+
+
+def analyse(contribution: Contribution) -> Analysis:
+    """Every charter signal, near miss and encouraged aspect found in the contribution."""
+    raw = _HEADERS.sub(" ", contribution.text)
+    folded = fold_text(raw)
+    result = Analysis(folded=folded)
+    add = result.signals.append
+
+    ratio, run = _shouting(raw)
+    exclamations = len(re.findall(r"!{2,}", raw))
+    if ratio >= 0.5 and run >= 3:
+        add(Signal("aggressive", 0.85, f"texte en majuscules ({ratio:.0%} des lettres)"))
+    elif run >= 4:
+        add(Signal("aggressive", 0.6, f"passage crié ({run} mots en capitales)"))
+    elif run >= 2 or exclamations >= 2:
+        result.near_misses.append("ton appuyé (majuscules ou points d'exclamation)")
+
+    insult = _first(INSULTS, folded)
+    contempt = _first(CONTEMPT, folded)
+    if insult and contempt:
+        add(Signal("aggressive", 0.95, f"insulte « {insult} » et mépris « {contempt} »"))
+    elif insult:
+        add(Signal("aggressive", 0.8, f"insulte « {insult} »"))
+    elif contempt:
+        add(Signal("aggressive", 0.75, f"mépris « {contempt} »"))
+
+    slur = _first(SLURS, folded)
+    group = _first(GROUPS, folded)
+    hostility = _first(HOSTILITY, folded)
+    if slur:
+        add(Signal("discrimination", 0.97, f"terme discriminatoire « {slur} »"))
+    if group and hostility:
+        add(Signal("discrimination", 0.9, f"exclusion d'un groupe (« {group} » … « {hostility} »)"))
+    elif hostility and re.search(r"de souche|grand remplacement|vermine|invasion", hostility):
+        add(Signal("discrimination", 0.8, f"rhétorique d'exclusion « {hostility} »"))
+    elif hostility:
+        result.near_misses.append(f"formule d'exclusion « {hostility} »")
+
+    urls = [u for u in URL.findall(folded) if not TRUSTED_URL.search(u)]
+    phone, email = _first(PHONE, folded), _first(EMAIL, folded)
+    promos = sorted(set(m.group(0) for m in PROMO.finditer(folded)))
+    contact = [x for x in (urls[0] if urls else None, phone, email) if x]
+    if contact and promos:
+        add(Signal("spam", 0.97, f"publicité (« {promos[0]} ») avec contact « {contact[0]} »"))
+    elif len(promos) >= 2:
+        add(Signal("spam", 0.85, "vocabulaire promotionnel : " + ", ".join(promos[:3])))
+    elif urls or phone or email:
+        add(Signal("spam", 0.6, f"lien ou coordonnées « {contact[0]} »"))
+    elif promos:
+        result.near_misses.append(f"mot promotionnel « {promos[0]} »")
+
+    target = _first(PERSON_TARGET, folded)
+    attribute = _first(PERSON_ATTRIBUTE, folded)
+    insinuations = sorted(set(m.group(0) for m in INSINUATION.finditer(folded)))
+    if target and attribute and insinuations:
+        add(Signal("subtle_violation", 0.9, f"attaque voilée contre « {target} » (« {attribute} », « {insinuations[0]} »)"))
+    elif target and attribute:
+        add(Signal("subtle_violation", 0.75, f"attaque contre des personnes (« {target} » … « {attribute} »)"))
+    elif attribute and insinuations:
+        add(Signal("subtle_violation", 0.7, f"insinuation (« {insinuations[0]} » … « {attribute} »)"))
+    elif len(insinuations) >= 2:
+        add(Signal("subtle_violation", 0.6, "insinuations : " + ", ".join(insinuations[:3])))
+    elif insinuations or attribute:
+        result.near_misses.append(f"ton insinuant (« {(insinuations or [attribute])[0]} »)")
+
+    false_hits = sorted(set(m.group(0) for m in FALSE_INFO.finditer(folded)))
+    if len(false_hits) >= 2:
+        add(Signal("false_information", 0.85, "affirmations invérifiables : " + ", ".join(false_hits[:3])))
+    elif false_hits:
+        add(Signal("false_information", 0.55, f"affirmation invérifiable « {false_hits[0]} »"))
+
+    scores = category_scores(folded)
+    result.scores = scores
+    result.topical = max(scores.values())
+    result.local = bool(LOCAL.search(folded))
+    foreign = _first(FOREIGN_TOPIC, folded)
+    if not result.local and foreign:
+        add(Signal("off_topic", 0.9, f"sujet sans lien avec la commune (« {foreign} »)"))
+    elif not result.local and result.topical < 2:
+        add(Signal("off_topic", 0.65, "aucun lien avec Audierne-Esquibien ni avec une compétence municipale"))
+    elif not result.local:
+        result.near_misses.append("aucune mention de la commune")
+    elif foreign and result.topical < 1:
+        result.near_misses.append(f"sujet national (« {foreign} »)")
+
+    proposal, question = PROPOSAL.search(folded), QUESTION.search(folded)
+    criticism = CRITICISM.search(folded)
+    if proposal:
+        result.encouraged.append("concrete_proposal")
+    if question:
+        result.encouraged.append("question")
+    if criticism and (proposal or question):
+        result.encouraged.append("constructive_criticism")
+    if EXPERIENCE.search(folded):
+        result.encouraged.append("experience_sharing")
+    if IMPROVEMENT.search(folded):
+        result.encouraged.append("improvement_suggestion")
+    return result
+
+
+def _combine(weights: list[float]) -> float:
+    remaining = 1.0
+    for weight in weights:
+        remaining *= 1.0 - weight
+    return 1.0 - remaining
+
+
+class RulesValidator:
+    """Charter checker and classifier for French contributions; the same input gives the same verdict."""
+
+    name = NAME
+    model = MODEL
+
+    def validate(self, contribution: Contribution) -> Verdict:
+        found = analyse(contribution)
+        flagged = [s for s in found.signals if s.weight >= FLAG_THRESHOLD]
+        category, margin = classify(found.folded, contribution.category, found.scores)
+        validator = f"{NAME}:{MODEL}"
+        if flagged:
+            kinds = list(dict.fromkeys(s.kind for s in sorted(flagged, key=lambda s: -s.weight)))
+            confidence = min(0.98, _combine([s.weight for s in flagged]))
+            reasoning = "Non conforme à la charte : " + " ; ".join(s.evidence for s in flagged) + "."
+            return Verdict(False, kinds, found.encouraged, reasoning, round(confidence, 3), category, validator)
+        confidence = 0.62 + 0.06 * min(len(found.encouraged), 3) + (0.08 if found.local else 0.0)
+        confidence += 0.04 if found.topical >= 2 else 0.0
+        confidence -= 0.12 * len(found.near_misses)
+        confidence = max(0.3, min(0.95, confidence))
+        aspects = ", ".join(found.encouraged) or "aucun aspect encouragé repéré"
+        reasoning = f"Conforme à la charte ({aspects})."
+        if found.near_misses:
+            reasoning += " Points de vigilance : " + " ; ".join(found.near_misses) + "."
+        return Verdict(True, [], found.encouraged, reasoning, round(confidence, 3), category, validator)
+
+    def validate_many(self, contributions: list[Contribution]) -> list[Verdict]:
+        return [self.validate(c) for c in contributions]

@@ -1,0 +1,71 @@
+"""The validator interface (shared with evaluation) and the resource that picks a backend.
+
+``OCAPISTAINE_VALIDATOR=rules`` (default) judges offline with ``rules.RulesValidator``;
+``llm`` calls any litellm provider with ``llm.LLMValidator``. Both return one ``Verdict`` per
+contribution, in order; a verdict with ``is_valid is None`` is pending (could not be judged).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Protocol, runtime_checkable
+
+import dagster as dg
+
+from .model import Contribution, Verdict
+
+BACKENDS = ("rules", "llm")
+DEFAULT_LLM_MODELS = "gemini/gemini-2.0-flash-lite,mistral/mistral-small-latest,ollama/mistral"
+
+
+@runtime_checkable
+class Validator(Protocol):
+    name: str
+    model: str
+
+    def validate_many(self, contributions: list[Contribution]) -> list[Verdict]: ...
+
+
+class ValidatorResource(dg.ConfigurableResource):
+    """Which validator judges contributions, and how it reaches its model."""
+
+    backend: str = "rules"
+    #: Comma-separated litellm model ids, tried in order on rate-limit or quota errors.
+    models: str = DEFAULT_LLM_MODELS
+    api_base: Optional[str] = None
+    #: A key for providers litellm cannot find in the environment (self-hosted gateways, tests).
+    api_key: Optional[str] = None
+    concurrency: int = 4
+    timeout_seconds: float = 60.0
+    #: How long a rate-limited model is skipped before it is tried again.
+    rate_limit_cooldown_seconds: float = 60.0
+    #: Extra attempts on the same model after an unparseable reply.
+    malformed_retries: int = 1
+
+    def model_list(self) -> list[str]:
+        return [m.strip() for m in self.models.split(",") if m.strip()]
+
+    def get_validator(self, cache_dir: Optional[Path] = None) -> Validator:
+        """The configured backend; ``cache_dir`` keeps LLM verdicts by content hash across runs."""
+        backend = self.backend.strip().lower()
+        if backend == "rules":
+            from .rules import RulesValidator
+
+            return RulesValidator()
+        if backend == "llm":
+            from .llm import LLMValidator
+
+            models = self.model_list()
+            if not models:
+                raise ValueError("OCAPISTAINE_LLM_MODELS is empty: name at least one litellm model")
+            return LLMValidator(
+                models=models,
+                api_base=self.api_base,
+                api_key=self.api_key,
+                concurrency=max(1, self.concurrency),
+                timeout_seconds=self.timeout_seconds,
+                cooldown_seconds=self.rate_limit_cooldown_seconds,
+                malformed_retries=max(0, self.malformed_retries),
+                cache_dir=cache_dir,
+            )
+        raise ValueError(f"OCAPISTAINE_VALIDATOR={self.backend!r}: expected one of {', '.join(BACKENDS)}")

@@ -1,0 +1,173 @@
+"""Loopback HTTP servers answering like the real APIs: an OpenAI-compatible LLM, the n8n webhook, GitHub."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Optional
+from urllib.parse import parse_qs, urlsplit
+
+
+class LoopbackServer:
+    """A ThreadingHTTPServer on a free port whose handler calls ``self.handle(method, path, headers, body)``."""
+
+    def __init__(self):
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status, headers, payload = owner.handle(self.command, self.path, dict(self.headers), body)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                try:
+                    self.send_response(status)
+                    for key, value in {"Content-Type": "application/json", **headers}.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout test)
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def record(self, **fields) -> None:
+        with self.lock:
+            self.requests.append(fields)
+
+    def handle(self, method, path, headers, body):  # pragma: no cover - overridden
+        return 404, {}, {"error": "not found"}
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def chat_completion(model: str, content: str) -> dict:
+    return {
+        "id": "chatcmpl-loopback",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
+    }
+
+
+def default_judge(kind: str, user: str) -> dict:
+    """A stand-in model: flags shouting/insults, files by a keyword; enough to check the plumbing."""
+    if kind == "charter":
+        if re.search(r"IDIOTS|incapables", user):
+            return {"is_valid": False, "violations": ["aggressive"], "encouraged_aspects": [],
+                    "reasoning": "Insultes envers les élus.", "confidence": 0.9}
+        return {"is_valid": True, "violations": [], "encouraged_aspects": ["concrete_proposal"],
+                "reasoning": "Proposition concrète et locale.", "confidence": 0.8}
+    category = "ecologie" if re.search(r"plage|dune|vélo", user) else "economie"
+    return {"category": category, "reasoning": "Vocabulaire du thème.", "confidence": 0.7}
+
+
+class FakeLLM(LoopbackServer):
+    """``POST /v1/chat/completions``. ``modes[model]``: ok | rate_limit | quota | malformed | slow | error."""
+
+    def __init__(self, delay: float = 0.0, judge: Callable[[str, str], dict] = default_judge):
+        self.modes: dict[str, str] = {}
+        self.delay = delay
+        self.slow_seconds = 3.0
+        self.judge = judge
+        self.malformed_left: dict[str, int] = {}
+        super().__init__()
+
+    def handle(self, method, path, headers, body):
+        request = json.loads(body or b"{}")
+        model = request.get("model", "")
+        system = request["messages"][0]["content"]
+        user = request["messages"][-1]["content"]
+        kind = "charter" if "Forseti" in system else "category"
+        self.record(model=model, kind=kind, user=user, temperature=request.get("temperature"),
+                    response_format=request.get("response_format"), authorization=headers.get("Authorization"))
+        if self.delay:
+            time.sleep(self.delay)
+        mode = self.modes.get(model, "ok")
+        if mode == "rate_limit":
+            return 429, {}, {"error": {"message": "Rate limit reached for requests", "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
+        if mode == "quota":
+            return 429, {}, {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}
+        if mode == "error":
+            return 400, {}, {"error": {"message": "bad request", "type": "invalid_request_error"}}
+        if mode == "slow":
+            time.sleep(self.slow_seconds)
+        if mode == "malformed" or self.malformed_left.get(model, 0) > 0:
+            if self.malformed_left.get(model, 0) > 0:
+                self.malformed_left[model] -= 1
+            return 200, {}, chat_completion(model, '{"is_valid": "peut-être", "violations": ')
+        return 200, {}, chat_completion(model, json.dumps(self.judge(kind, user), ensure_ascii=False))
+
+
+class FakeN8N(LoopbackServer):
+    """``POST /webhook/participons/issues`` answering pages of ``issues`` as the n8n workflow does."""
+
+    def __init__(self, issues: list[dict], *, honour_page: bool = True, fail_with: Optional[tuple[int, Any]] = None):
+        self.issues = issues
+        self.honour_page = honour_page
+        self.fail_with = fail_with
+        super().__init__()
+
+    def handle(self, method, path, headers, body):
+        request = json.loads(body or b"{}")
+        self.record(method=method, path=path, body=request)
+        if self.fail_with:
+            status, payload = self.fail_with
+            return status, {}, payload
+        if method != "POST" or not path.startswith("/webhook/participons/issues"):
+            return 404, {}, {"message": "Webhook not registered"}
+        per_page = int(request.get("per_page", 50))
+        page = int(request.get("page", 1)) if self.honour_page else 1
+        chunk = self.issues[(page - 1) * per_page : page * per_page]
+        return 200, {}, {"success": True, "count": len(chunk), "issues": chunk}
+
+
+class FakeGitHub(LoopbackServer):
+    """``GET /repos/{owner}/{repo}/issues`` with ``per_page``/``page`` and ``Link: rel="next"`` headers."""
+
+    def __init__(self, issues: list[dict], *, token: Optional[str] = None):
+        self.issues = issues
+        self.token = token
+        super().__init__()
+
+    def handle(self, method, path, headers, body):
+        parts = urlsplit(path)
+        self.record(method=method, path=parts.path, query=parts.query, authorization=headers.get("Authorization"))
+        if self.token and headers.get("Authorization") != f"Bearer {self.token}":
+            return 401, {}, {"message": "Bad credentials"}
+        if not re.fullmatch(r"/repos/[^/]+/[^/]+/issues", parts.path):
+            return 404, {}, {"message": "Not Found"}
+        query = parse_qs(parts.query)
+        per_page = int(query.get("per_page", ["30"])[0])
+        page = int(query.get("page", ["1"])[0])
+        chunk = self.issues[(page - 1) * per_page : page * per_page]
+        headers_out = {}
+        if page * per_page < len(self.issues):
+            headers_out["Link"] = f'<{self.url}{parts.path}?state=all&per_page={per_page}&page={page + 1}>; rel="next"'
+        return 200, headers_out, chunk

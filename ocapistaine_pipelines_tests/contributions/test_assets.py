@@ -1,0 +1,221 @@
+"""The two assets end to end: real Redis, temporary data dir, the guard, bad input, both validators."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pandas as pd
+
+from ocapistaine_pipelines.contributions import assets as A
+from ocapistaine_pipelines.guard import TASK_CONTRIBUTIONS_ANALYSIS, success_key
+
+from .conftest import llm_resource
+
+DAY = "2026-03-02"
+GOOD = "Le parking du port d'Audierne est saturé pendant le marché du samedi."
+IDEA = "Je propose une navette depuis Esquibien le samedi matin."
+ALL = [A.contributions, A.contributions_analysis, A.every_row_judged_or_pending_with_error, A.categories_are_known]
+
+
+def export(tmp_path, records, name="export.json", generated_at="2026-03-02T08:00:00+01:00"):
+    path = tmp_path / name
+    path.write_text(json.dumps({"generated_at": generated_at, "count": len(records), "contributions": records},
+                               ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def materialize(resources, selection=ALL, day=DAY, tags=None, raise_on_error=True):
+    return dg.materialize(selection, partition_key=day, resources=resources, tags=tags or {}, raise_on_error=raise_on_error)
+
+
+def materializations(result, key):
+    return [e.event_specific_data.materialization for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION" and e.event_specific_data.materialization.asset_key.path == [key]]
+
+
+def test_bad_input_corpus_is_quarantined_and_the_day_still_runs(tmp_path, domain_resources, data_dir, app_db, scheduler_db):
+    records = [
+        {"id": "ok-1", "constat_factuel": GOOD, "idees_ameliorations": IDEA, "category": "economie"},
+        {"id": "ok-2", "constat_factuel": "Les dunes de Trescadec s'abîment.", "idees_ameliorations": "Poser des ganivelles.",
+         "category": "Sport"},  # unknown category: kept and re-classified
+        {"id": "empty", "title": "", "body": "", "constat_factuel": "", "idees_ameliorations": ""},
+        {"id": "typed", "constat_factuel": 12345},
+        {"id": "long", "constat_factuel": "a" * 20_001},
+        {"id": "ok-1", "constat_factuel": "Doublon", "idees_ameliorations": "x"},
+        {"id": "spam-1", "constat_factuel": "Promo -50 % sur nos fenêtres à Audierne !", "idees_ameliorations": "Appelez le 06 12 34 56 78."},
+        "not an object",
+    ]
+    path = export(tmp_path, records)
+    # an item whose text holds invalid UTF-8 bytes (the file is otherwise fine)
+    raw = path.read_bytes().replace(b'"Doublon"', b'"Doublon"').replace(b"Promo -50", b"Promo -50")
+    raw = raw.replace(b']', b', {"id": "utf8", "constat_factuel": "caf\xe9 cr\xe8me"}]', 1)
+    path.write_bytes(raw)
+
+    result = materialize(domain_resources(str(path)))
+    assert result.success
+
+    frame = pd.read_parquet(A.contributions_path(data_dir, DAY))
+    assert list(frame["id"]) == ["ok-1", "ok-2", "spam-1"]
+    assert pd.isna(frame.loc[frame["id"] == "ok-2", "category"]).all()
+    quarantine = pd.read_parquet(A.quarantine_path(data_dir, DAY)).set_index("id")["reason"].to_dict()
+    assert quarantine["empty"].startswith("no text at all")
+    assert quarantine["typed"] == "constat_factuel is int, expected text"
+    assert "20,001 characters" in quarantine["long"]
+    assert quarantine["ok-1"].startswith("duplicate id ok-1")
+    assert quarantine["utf8"] == "constat_factuel is not valid UTF-8"
+    assert quarantine[""] == "record is str, expected an object"
+
+    meta = materializations(result, "contributions")[0].metadata
+    assert meta["dagster/row_count"].value == 3 and meta["quarantined"].value == 6 and meta["reclassified"].value == 1
+
+    analysis = pd.read_parquet(A.analysis_path(data_dir, DAY)).set_index("id")
+    assert analysis.loc["ok-1", "is_valid"] and not analysis.loc["spam-1", "is_valid"]
+    assert list(analysis.loc["spam-1", "violations"]) == ["spam"]
+    assert analysis.loc["ok-2", "category"] == "ecologie" and pd.isna(analysis.loc["ok-2", "category_in"])
+    assert set(analysis.reset_index().columns) >= {"id", "title", "category_in", "is_valid", "violations", "encouraged_aspects",
+                                     "reasoning", "confidence", "category", "validator"}
+
+    stored = json.loads(app_db.get("contribution:spam-1"))
+    assert set(stored) == {"title", "body", "category", "validation_result", "timestamp"}
+    assert stored["validation_result"]["is_valid"] is False and 0 < app_db.ttl("contribution:spam-1") <= 86400
+    assert app_db.lrange("contributions:validated:20260302", 0, -1) == ["ok-1", "ok-2", "spam-1"]
+    assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) == "completed"
+
+    meta = materializations(result, "contributions_analysis")[0].metadata
+    assert (meta["fetched"].value, meta["validated"].value, meta["approved"].value, meta["flagged"].value,
+            meta["quarantined"].value, meta["pending"].value) == (3, 3, 2, 1, 6, 0)
+    assert "spam-1" in meta["flagged_contributions"].value and meta["status"].value == "success"
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert {name: e.passed for name, e in checks.items()} == {
+        "every_row_judged_or_pending_with_error": True, "categories_are_known": True}
+    assert checks["every_row_judged_or_pending_with_error"].metadata["rows"].value == 3
+    assert checks["categories_are_known"].metadata["days"].value == [DAY]
+
+
+def test_an_unreadable_source_fails_the_run_and_writes_nothing(tmp_path, domain_resources, data_dir, app_db):
+    path = tmp_path / "broken.json"
+    path.write_text("{ nope", encoding="utf-8")
+    result = materialize(domain_resources(str(path)), raise_on_error=False)
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "cannot read contributions from" in failure.event_specific_data.error.message
+    assert not A.contributions_path(data_dir, DAY).exists()
+    assert app_db.keys("*") == []
+
+
+def test_the_sample_export_works_out_of_the_box(domain_resources, data_dir, app_db):
+    result = materialize(domain_resources(""), day="2026-05-14")
+    assert result.success
+    analysis = pd.read_parquet(A.analysis_path(data_dir, "2026-05-14"))
+    assert set(analysis["category"]) == set(A.CATEGORIES)
+    assert (~analysis["is_valid"]).sum() >= 2
+    assert app_db.llen("contributions:validated:20260514") == len(analysis)
+
+
+def test_a_second_run_is_skipped_and_a_forced_run_replaces_the_days_writes(tmp_path, domain_resources, data_dir, app_db):
+    path = export(tmp_path, [
+        {"id": "a", "constat_factuel": GOOD, "idees_ameliorations": IDEA},
+        {"id": "b", "constat_factuel": "La médiathèque d'Audierne ferme trop tôt.", "idees_ameliorations": "Ouvrir le samedi."},
+    ])
+    resources = domain_resources(str(path))
+    assert materialize(resources).success
+    second = materialize(resources)
+    assert materializations(second, "contributions_analysis") == []  # skipped: already_completed
+
+    export(tmp_path, [{"id": "a", "constat_factuel": GOOD, "idees_ameliorations": IDEA}])
+    forced = materialize(resources, tags={"ocapistaine/force": "true"})
+    assert materializations(forced, "contributions_analysis")[0].metadata["fetched"].value == 1
+    assert app_db.exists("contribution:a") and not app_db.exists("contribution:b")
+    assert app_db.lrange("contributions:validated:20260302", 0, -1) == ["a"]
+    assert list(pd.read_parquet(A.analysis_path(data_dir, DAY))["id"]) == ["a"]
+
+
+def test_analysis_without_the_days_table_fails_clearly(domain_resources, scheduler_db):
+    result = materialize(domain_resources(""), selection=[A.contributions_analysis], raise_on_error=False)
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "materialize `contributions` first" in failure.event_specific_data.error.message
+    assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) is None
+
+
+def test_llm_pending_contributions_keep_the_day_open_and_only_they_are_retried(
+    tmp_path, domain_resources, data_dir, app_db, scheduler_db, fake_llm
+):
+    path = export(tmp_path, [
+        {"id": "a", "constat_factuel": "La plage de Trescadec est sale.", "idees_ameliorations": "Plus de poubelles."},
+        {"id": "b", "constat_factuel": "Vous êtes des IDIOTS.", "idees_ameliorations": "Démission."},
+        {"id": "c", "constat_factuel": "Le port manque de pontons.", "idees_ameliorations": "En ajouter deux."},
+    ])
+    judge = fake_llm.judge
+
+    def flaky(kind, user):  # contribution c cannot be judged on the first tick
+        if "pontons" in user and flaky.broken:
+            return {"is_valid": "?"}
+        return judge(kind, user)
+
+    flaky.broken = True
+    fake_llm.judge = flaky
+    resources = domain_resources(str(path), validator=llm_resource(fake_llm, models="openai/primary", malformed_retries=0))
+    first = materialize(resources)
+    assert first.success
+    meta = materializations(first, "contributions_analysis")[0].metadata
+    assert (meta["validated"].value, meta["pending"].value, meta["status"].value) == (2, 1, "pending")
+    assert meta["reason"].value == "contributions_pending" and meta["llm_requests"].value == 5
+    assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) is None
+    rows = pd.read_parquet(A.analysis_path(data_dir, DAY)).set_index("id")
+    assert pd.isna(rows.loc["c", "is_valid"]) and "malformed" in rows.loc["c", "error"]
+    assert json.loads(app_db.get("contribution:c"))["validation_result"]["status"] == "pending"
+    assert app_db.lrange("contributions:validated:20260302", 0, -1) == ["a", "b"]
+
+    flaky.broken = False
+    sent = len(fake_llm.requests)
+    second = materialize(resources, selection=[A.contributions_analysis])
+    meta = materializations(second, "contributions_analysis")[0].metadata
+    assert meta["pending"].value == 0 and meta["llm_requests"].value == 2
+    assert {r["user"].split("\n")[0] for r in fake_llm.requests[sent:]} == {"Titre : Le port manque de pontons."}
+    assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) == "completed"
+    assert app_db.lrange("contributions:validated:20260302", 0, -1) == ["a", "b", "c"]
+
+
+def test_checks_fail_on_rows_without_verdict_or_with_unknown_category(domain_resources, data_dir):
+    frame = pd.DataFrame({"id": ["x", "y"], "is_valid": pd.array([None, True], dtype="boolean"),
+                          "error": pd.array([None, None], dtype="string"), "category": ["sport", "culture"],
+                          "category_in": pd.Categorical([None, "culture"], categories=list(A.CATEGORIES))})
+    frame.to_parquet(A.analysis_path(data_dir, DAY))
+    job = dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks_for_assets(A.contributions_analysis),
+                              )
+    defs = dg.Definitions(assets=[A.contributions, A.contributions_analysis],
+                          asset_checks=[A.every_row_judged_or_pending_with_error, A.categories_are_known],
+                          jobs=[job], resources=domain_resources(""))
+    result = defs.resolve_job_def("checks_only").execute_in_process(tags={"dagster/partition": DAY})
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not checks["every_row_judged_or_pending_with_error"].passed
+    assert not checks["categories_are_known"].passed
+    assert checks["categories_are_known"].metadata["unknown"].value == {"sport": 1}
+
+
+def test_a_backfill_range_runs_each_day_under_the_guard(tmp_path, domain_resources, data_dir, scheduler_db):
+    path = export(tmp_path, [
+        {"id": "d1", "constat_factuel": GOOD, "idees_ameliorations": IDEA, "created_at": "2026-03-01T10:00:00+01:00"},
+        {"id": "d3", "constat_factuel": GOOD, "idees_ameliorations": IDEA, "created_at": "2026-03-03T10:00:00+01:00"},
+    ], generated_at=None)
+    result = dg.materialize(
+        [A.contributions, A.contributions_analysis], resources=domain_resources(str(path)),
+        tags={"dagster/asset_partition_range_start": "2026-03-01", "dagster/asset_partition_range_end": "2026-03-03"},
+    )
+    assert result.success
+    for day, ids in (("2026-03-01", ["d1"]), ("2026-03-02", []), ("2026-03-03", ["d3"])):
+        assert list(pd.read_parquet(A.analysis_path(data_dir, day))["id"]) == ids
+        assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, day)) == "completed"
+
+
+def test_a_misconfigured_validator_fails_before_claiming_the_day(domain_resources, scheduler_db):
+    from ocapistaine_pipelines.contributions.validators import ValidatorResource
+
+    resources = domain_resources("", validator=ValidatorResource(backend="gpt"))
+    result = materialize(resources, selection=[A.contributions, A.contributions_analysis], raise_on_error=False)
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "validator not configured: OCAPISTAINE_VALIDATOR='gpt'" in failure.event_specific_data.error.message
+    assert scheduler_db.keys("*") == []

@@ -1,0 +1,137 @@
+"""The n8n webhook and GitHub issues sources against loopback servers, and through the asset."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from ocapistaine_pipelines.contributions import assets as A
+from ocapistaine_pipelines.contributions.sources import ContributionsSourceResource, SourceUnavailable
+
+from .servers import FakeGitHub, FakeN8N
+
+DAY = "2026-03-02"
+BODY = "**Constat factuel:**\nLe port d'Audierne manque de pontons.\n\n**Idées d'améliorations:**\nEn ajouter deux."
+
+
+def n8n_issue(i: int, **extra) -> dict:
+    issue = {"id": i, "title": f"[economie] Pontons {i}", "body": BODY, "state": "open", "labels": [],
+             "category": None, "created_at": "2026-03-02T09:00:00Z", "updated_at": "2026-03-02T09:00:00Z",
+             "html_url": f"https://github.com/audierne2026/participons/issues/{i}", "user": "anon",
+             "has_conforme_charte": False}
+    issue.update(extra)
+    return issue
+
+
+def source(url: str, **options) -> ContributionsSourceResource:
+    return ContributionsSourceResource(source=url, attempts=options.pop("attempts", 1), backoff_seconds=0.0, **options)
+
+
+def test_n8n_pages_until_exhausted():
+    server = FakeN8N([n8n_issue(i) for i in range(1, 121)])
+    try:
+        items = source(f"{server.url}/webhook/participons/issues").read()
+    finally:
+        server.stop()
+    assert len(items) == 120
+    assert [r["body"] for r in server.requests] == [
+        {"state": "all", "per_page": 50, "page": 1},
+        {"state": "all", "per_page": 50, "page": 2},
+        {"state": "all", "per_page": 50, "page": 3},
+    ]
+    assert items[0].record["category"] == "economie" and items[0].record["title"] == "Pontons 1"
+
+
+def test_n8n_that_ignores_the_page_stops_on_a_repeated_page():
+    server = FakeN8N([n8n_issue(i) for i in range(1, 61)], honour_page=False)
+    try:
+        items = source(f"{server.url}/webhook/participons/issues").read()
+    finally:
+        server.stop()
+    assert len(items) == 50 and len(server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    "fail_with, message",
+    [
+        ((200, {"success": False, "error": "workflow crashed"}), "did not succeed: workflow crashed"),
+        ((404, {"message": "Webhook not registered"}), "answered HTTP 404"),
+        ((500, {"message": "boom"}), "failed after 2 attempt"),
+    ],
+)
+def test_n8n_errors_make_the_source_unreadable(fail_with, message):
+    server = FakeN8N([], fail_with=fail_with)
+    try:
+        with pytest.raises(SourceUnavailable, match=message):
+            source(f"{server.url}/webhook/participons/issues", attempts=2).read()
+    finally:
+        server.stop()
+    assert len(server.requests) == (2 if fail_with[0] == 500 else 1)  # only transient errors are retried
+
+
+def test_n8n_through_the_asset_with_a_bad_item(domain_resources, data_dir, app_db):
+    issues = [n8n_issue(1), n8n_issue(2, title=None, body=None), n8n_issue(3, created_at="2026-03-03T09:00:00Z")]
+    server = FakeN8N(issues)
+    try:
+        result = dg.materialize([A.contributions, A.contributions_analysis], partition_key=DAY,
+                                resources=domain_resources(f"{server.url}/webhook/participons/issues"))
+    finally:
+        server.stop()
+    assert result.success
+    assert list(pd.read_parquet(A.contributions_path(data_dir, DAY))["id"]) == ["1"]
+    assert list(pd.read_parquet(A.quarantine_path(data_dir, DAY))["id"]) == ["2"]
+    assert app_db.lrange("contributions:validated:20260302", 0, -1) == ["1"]
+
+
+def test_an_unreachable_webhook_fails_the_run_and_writes_nothing(domain_resources, data_dir):
+    server = FakeN8N([])
+    url = f"{server.url}/webhook/participons/issues?token=n8n-secret-token"
+    server.stop()
+    result = dg.materialize([A.contributions], partition_key=DAY, resources=domain_resources(url), raise_on_error=False)
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    message = failure.event_specific_data.error.message
+    assert "cannot read contributions from n8n webhook" in message and "ConnectionError" in message
+    assert "n8n-secret-token" not in str(failure.event_specific_data)
+    assert not A.contributions_path(data_dir, DAY).exists()
+
+
+def gh_issue(number: int, **extra) -> dict:
+    issue = {"number": number, "id": 9000 + number, "title": f"Contribution {number}", "body": BODY, "labels": [],
+             "created_at": "2026-03-02T10:00:00Z", "html_url": f"https://github.com/o/r/issues/{number}"}
+    issue.update(extra)
+    return issue
+
+
+def test_github_issues_with_pagination_token_and_categories():
+    issues = [gh_issue(n) for n in range(1, 151)]
+    issues[0].update(title="[logement] Loyers trop chers")
+    issues[1].update(body=BODY + "\n\nCategory: jeunesse")
+    issues[2].update(labels=[{"name": "conforme charte"}, {"name": "culture"}])
+    issues[3].update(pull_request={"url": "https://api.github.com/repos/o/r/pulls/4"})
+    server = FakeGitHub(issues, token="ghp_secret_token")
+    try:
+        items = source("github:audierne2026/participons", github_api_url=server.url, github_token="ghp_secret_token").read()
+    finally:
+        server.stop()
+    assert len(items) == 149  # the pull request is left out
+    assert [r["query"] for r in server.requests] == ["state=all&per_page=100", "state=all&per_page=100&page=2"]
+    assert all(r["authorization"] == "Bearer ghp_secret_token" for r in server.requests)
+    by_id = {i.record["id"]: i.record for i in items}
+    assert by_id[1]["category"] == "logement" and by_id[1]["title"] == "Loyers trop chers"
+    assert by_id[2]["category"] == "jeunesse" and by_id[3]["category"] == "culture"
+    assert by_id[5]["category"] is None
+
+
+def test_github_bad_credentials_fail_clearly_without_the_token():
+    server = FakeGitHub([gh_issue(1)], token="the-right-one")
+    try:
+        with pytest.raises(SourceUnavailable) as caught:
+            source("github:o/r", github_api_url=server.url, github_token="ghp_wrong_secret").read()
+    finally:
+        server.stop()
+    assert "HTTP 401" in str(caught.value) and "GITHUB_TOKEN" in str(caught.value)
+    assert "ghp_wrong_secret" not in str(caught.value)
+    with pytest.raises(SourceUnavailable, match="is not OWNER/REPO"):
+        source("github:not a repo").read()
