@@ -17,4 +17,6 @@ defs = dg.Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=build_resources(),
+    # Our runs have one or two light steps: a subprocess per step would cost ~12 s a run for nothing.
+    executor=dg.in_process_executor,
 )

@@ -1,3 +1,152 @@
-"""Schedules in Europe/Paris."""
+"""The legacy APScheduler jobs as Dagster schedules, in Europe/Paris, ON by default.
 
-SCHEDULES: list = []
+The day a tick works on comes from the tick's scheduled time read in Europe/Paris (never a worker's
+clock), so a tick at 23:56 or on a daylight-saving day lands on the right partition. The chain reads
+the same Redis success keys as the legacy scheduler to decide what to request; the guard inside
+each run stays the authority, these checks only avoid launching runs that would skip.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Union
+
+import dagster as dg
+
+from ..guard import TaskGuard
+from ..guard.contract import TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT
+from ..partitions import TIMEZONE, partition_key_for
+from ..redis_connection import RedisUnavailable
+from .chain import (
+    DAILY_CHAIN,
+    FINISHED_STATUSES,
+    IN_FLIGHT_STATUSES,
+    PARTITION_TAG,
+    TASK_TAG,
+    TASKS,
+    ChainTask,
+    runs_of_task,
+)
+
+CHAIN_CRON = "*/7 6-23 * * *"
+FIRECRAWL_CRON = "0 3 * * *"
+OPIK_CRON = "0 5 * * *"
+
+Evaluation = Iterator[Union[dg.RunRequest, dg.SkipReason]]
+
+
+def tick_partition_key(context: dg.ScheduleEvaluationContext) -> str:
+    """Today's partition for this tick: its scheduled time read in Europe/Paris."""
+    if context.scheduled_execution_time is None:
+        raise dg.DagsterInvariantViolationError("a schedule tick without a scheduled time")
+    return partition_key_for(context.scheduled_execution_time)
+
+
+def _in_flight_reason(context: dg.ScheduleEvaluationContext, chain_task: ChainTask, day: str) -> str | None:
+    runs = runs_of_task(context.instance, chain_task, day, IN_FLIGHT_STATUSES)
+    if not runs:
+        return None
+    listed = ", ".join(f"{run.run_id[:8]} ({run.status.value.lower()})" for run in runs[:3])
+    return f"{chain_task.name} {day}: a run is already on its way: {listed}"
+
+
+def _run_request(context: dg.ScheduleEvaluationContext, chain_task: ChainTask, day: str) -> dg.RunRequest:
+    """One run of the task's assets for the day.
+
+    The run key names the attempt (runs already finished for the task and day): a tick re-evaluated
+    by the daemon asks for the same key and Dagster drops the duplicate, while a day whose run failed
+    (or skipped, or deferred) gets a new attempt on the next tick, as the legacy chain retried every 7 minutes.
+    """
+    finished = context.instance.get_runs_count(
+        dg.RunsFilter(tags={TASK_TAG: chain_task.name, PARTITION_TAG: day}, statuses=list(FINISHED_STATUSES))
+    )
+    return dg.RunRequest(
+        run_key=f"{chain_task.name}:{day}:attempt-{finished + 1}",
+        partition_key=day,
+        asset_selection=list(chain_task.assets),
+        tags={TASK_TAG: chain_task.name},
+    )
+
+
+def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day: str) -> Evaluation:
+    """Each chain task whose success key is missing and whose dependencies' keys exist gets a run."""
+    try:
+        history = {row["task"]: row for row in guard.history(day)}
+    except RedisUnavailable as error:
+        yield dg.SkipReason(f"cannot read the task markers, nothing requested: {error.description}")
+        return
+    except Exception as error:  # noqa: BLE001 - a tick never crashes; the reason says what happened
+        cause = guard.redis.redact(f"{type(error).__name__}: {error}")
+        yield dg.SkipReason(f"cannot read the task markers, nothing requested: {cause}")
+        return
+
+    requests: list[dg.RunRequest] = []
+    reasons: list[str] = []
+    for chain_task in DAILY_CHAIN:
+        row = history[chain_task.name]
+        waiting = [dep for dep in chain_task.depends_on if not history[dep]["completed"]]
+        if row["completed"]:
+            reasons.append(f"{chain_task.name} {row['date']}: already completed (success key set)")
+        elif waiting:
+            reasons.append(f"{chain_task.name} {row['date']}: waiting for {', '.join(waiting)} to succeed first")
+        elif row["running"]:
+            reasons.append(f"{chain_task.name} {row['date']}: lock held by {row['lock_holder']}")
+        else:
+            busy = _in_flight_reason(context, chain_task, day)
+            if busy:
+                reasons.append(busy)
+            else:
+                requests.append(_run_request(context, chain_task, day))
+    if requests:
+        for request in requests:
+            context.log.info(f"requesting {request.tags[TASK_TAG]} for {day} ({request.run_key})")
+            yield request
+    else:
+        yield dg.SkipReason("; ".join(reasons) or "the chain is empty")
+
+
+@dg.schedule(
+    name="orchestrate_task_chain",
+    cron_schedule=CHAIN_CRON,
+    execution_timezone=TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    target=dg.AssetSelection.from_string(
+        " or ".join(f'key:"{key.to_user_string()}"' for chain_task in DAILY_CHAIN for key in chain_task.assets)
+    ),
+    description="Every 7 minutes from 06:00 to 23:56 (Europe/Paris): runs today's chain tasks whose success key "
+    "is missing and whose dependencies succeeded (today: contributions -> contributions_analysis).",
+)
+def orchestrate_task_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard) -> Evaluation:
+    yield from evaluate_chain(context, guard, tick_partition_key(context))
+
+
+def _fixed_time_schedule(task_name: str, cron: str, description: str) -> dg.ScheduleDefinition:
+    """A daily task at a fixed time: the run itself takes the lock and reports a Redis outage (and alerts)."""
+    chain_task = TASKS[task_name]
+
+    @dg.schedule(
+        name=task_name,
+        cron_schedule=cron,
+        execution_timezone=TIMEZONE,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        target=chain_task.selection,
+        description=description,
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> Evaluation:
+        day = tick_partition_key(context)
+        busy = _in_flight_reason(context, chain_task, day)
+        if busy:
+            yield dg.SkipReason(busy)
+            return
+        yield _run_request(context, chain_task, day)
+
+    return _schedule
+
+
+task_firecrawl = _fixed_time_schedule(
+    TASK_FIRECRAWL, FIRECRAWL_CRON, "03:00 Europe/Paris: crawls today's municipal documents (crawled_documents)."
+)
+task_opik_experiment = _fixed_time_schedule(
+    TASK_OPIK_EXPERIMENT, OPIK_CRON, "05:00 Europe/Paris: evaluates the validator with Opik (opik_experiment)."
+)
+
+SCHEDULES: list[dg.ScheduleDefinition] = [orchestrate_task_chain, task_firecrawl, task_opik_experiment]

@@ -1,0 +1,108 @@
+"""Which assets make up each legacy task, and what each task waits for.
+
+The legacy scheduler knew tasks by name (``task_contributions_analysis`` ...); Dagster knows assets.
+This module is the one mapping between the two, so schedules, the failure sensor and the API client
+agree. Assets are named by key only: nothing here imports a domain, so this loads before (and
+without) the asset modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+import dagster as dg
+
+from ..guard.contract import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT
+
+CONTRIBUTIONS = dg.AssetKey("contributions")
+CONTRIBUTIONS_ANALYSIS = dg.AssetKey("contributions_analysis")
+CRAWLED_DOCUMENTS = dg.AssetKey("crawled_documents")
+OPIK_EXPERIMENT = dg.AssetKey("opik_experiment")
+
+#: Run tags written by the schedules and the client, so runs are found by task in the UI and here.
+TASK_TAG = "ocapistaine/task"
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+#: Runs that still count as "on their way" for a task and day.
+IN_FLIGHT_STATUSES = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
+FINISHED_STATUSES = (
+    dg.DagsterRunStatus.SUCCESS,
+    dg.DagsterRunStatus.FAILURE,
+    dg.DagsterRunStatus.CANCELED,
+)
+
+
+@dataclass(frozen=True)
+class ChainTask:
+    """One legacy task: the assets one run materializes, and the tasks that must succeed first."""
+
+    name: str
+    assets: tuple[dg.AssetKey, ...]
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def selection(self) -> dg.AssetSelection:
+        """Exact keys that resolve to nothing (not an error) while an asset is not defined yet."""
+        return dg.AssetSelection.from_string(" or ".join(f'key:"{key.to_user_string()}"' for key in self.assets))
+
+
+TASKS: dict[str, ChainTask] = {
+    TASK_CONTRIBUTIONS_ANALYSIS: ChainTask(TASK_CONTRIBUTIONS_ANALYSIS, (CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS)),
+    TASK_FIRECRAWL: ChainTask(TASK_FIRECRAWL, (CRAWLED_DOCUMENTS,)),
+    TASK_OPIK_EXPERIMENT: ChainTask(TASK_OPIK_EXPERIMENT, (OPIK_EXPERIMENT,)),
+}
+
+#: What ``orchestrate_task_chain`` runs, in order, every 7 minutes (crawl and Opik have fixed times).
+DAILY_CHAIN: tuple[ChainTask, ...] = (TASKS[TASK_CONTRIBUTIONS_ANALYSIS],)
+
+
+def task(name: str) -> ChainTask:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}") from None
+
+
+def task_for_assets(keys: Optional[Iterable[dg.AssetKey]]) -> Optional[str]:
+    """The task a run belongs to, from the assets it selected (``None`` for other runs)."""
+    selected = set(keys or ())
+    for chain_task in TASKS.values():
+        if selected & set(chain_task.assets):
+            return chain_task.name
+    return None
+
+
+def run_covers_day(run: dg.DagsterRun, partition_key: str) -> bool:
+    """Whether a run works on ``partition_key``: single partition tag, or a range that contains it."""
+    tags = run.tags
+    if tags.get(PARTITION_TAG) == partition_key:
+        return True
+    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    return bool(start and end and start <= partition_key <= end)
+
+
+def runs_of_task(
+    instance: dg.DagsterInstance,
+    chain_task: ChainTask,
+    partition_key: str,
+    statuses: Sequence[dg.DagsterRunStatus],
+    limit: int = 200,
+) -> list[dg.DagsterRun]:
+    """Runs with one of ``statuses`` that materialize an asset of the task on that day (ranges included)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=list(statuses)), limit=limit)
+    wanted = set(chain_task.assets)
+    return [
+        run
+        for run in runs
+        if run_covers_day(run, partition_key)
+        and (run.tags.get(TASK_TAG) == chain_task.name or wanted & set(run.asset_selection or ()))
+    ]

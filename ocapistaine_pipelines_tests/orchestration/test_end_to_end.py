@@ -1,0 +1,240 @@
+"""End to end: a real ``dagster dev`` on the project's workspace.yaml, driven through GraphQL.
+
+Launches a partition of contributions + contributions_analysis with DagsterGraphQLClient (the call
+README shows), waits for SUCCESS, checks the Redis markers, launches again and sees the run skipped,
+then reads the schedules through ``ocapistaine_pipelines.client``. ``OCAPISTAINE_E2E_WORKSPACE=standin``
+runs it on the stand-in assets instead (to tell an orchestration bug from a domain one).
+"""
+
+import os
+
+import pytest
+
+from ocapistaine_pipelines import client
+from ocapistaine_pipelines.guard.contract import STATUS_TAG, TASK_CONTRIBUTIONS_ANALYSIS, lock_key, success_key
+
+from .dagster_dev import ROOT, DagsterDev, launch_backfill, wait_for_backfill_run
+from .webhook import Webhook
+
+DAY = "2026-02-10"
+
+pytestmark = pytest.mark.slow
+
+
+def workspace() -> str:
+    if os.environ.get("OCAPISTAINE_E2E_WORKSPACE") == "standin":
+        return str(ROOT / "ocapistaine_pipelines_tests" / "orchestration" / "standin_workspace.yaml")
+    return str(ROOT / "workspace.yaml")
+
+
+@pytest.fixture(scope="module")
+def alert_webhook():
+    server = Webhook()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def dagster_dev(redis_server, tmp_path_factory, alert_webhook):
+    data_dir = tmp_path_factory.mktemp("e2e-data")
+    env = {
+        "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}",
+        "OCAPISTAINE_DATA_DIR": str(data_dir),
+        "OCAPISTAINE_ALERT_WEBHOOK": alert_webhook.url,
+    }
+    for name in ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"):
+        env[name] = ""
+    redis_server.client().flushall()
+    server = DagsterDev(workspace(), env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def graphql_env(dagster_dev, monkeypatch):
+    monkeypatch.setenv("DAGSTER_GRAPHQL_URL", dagster_dev.url)
+    return dagster_dev
+
+
+def test_a_partition_launched_through_graphql_runs_then_skips(graphql_env, scheduler_db, redis_server):
+    from dagster_graphql import DagsterGraphQLClient
+
+    dev = graphql_env
+    redis_server.client().flushall()
+    graphql = DagsterGraphQLClient("127.0.0.1", port_number=dev.port)
+    first_id = graphql.submit_job_execution(
+        "__ASSET_JOB",
+        asset_selection=[["contributions"], ["contributions_analysis"]],
+        tags={"dagster/partition": DAY},
+    )
+    first = dev.wait_for_run(first_id)
+    assert first["status"] == "SUCCESS", dev.log_tail()
+    assert first["tags"][STATUS_TAG] == "success"
+    assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) == "completed"
+    assert 0 < scheduler_db.ttl(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) <= 86400
+    assert scheduler_db.get(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) is None
+
+    second_id = graphql.submit_job_execution(
+        "__ASSET_JOB",
+        asset_selection=[["contributions"], ["contributions_analysis"]],
+        tags={"dagster/partition": DAY},
+    )
+    second = dev.wait_for_run(second_id)
+    assert second["status"] == "SUCCESS"
+    assert second["tags"][STATUS_TAG] == "skipped"
+    assert second["tags"]["ocapistaine/reason"] == "already_completed"
+
+    history = client.get_task_history(DAY, environ={"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}"})
+    assert history[TASK_CONTRIBUTIONS_ANALYSIS]["completed"] is True
+    assert history[TASK_CONTRIBUTIONS_ANALYSIS]["running"] is False
+
+
+def test_run_task_now_with_force_does_the_day_again(graphql_env, scheduler_db, redis_server):
+    dev = graphql_env
+    redis_server.client().flushall()
+    first = dev.wait_for_run(client.run_task_now(TASK_CONTRIBUTIONS_ANALYSIS, "20260211"))
+    assert first["status"] == "SUCCESS"
+    assert first["tags"]["dagster/partition"] == "2026-02-11"
+    assert first["tags"]["ocapistaine/task"] == TASK_CONTRIBUTIONS_ANALYSIS
+    assert first["tags"][STATUS_TAG] == "success"
+
+    forced = dev.wait_for_run(client.run_task_now(TASK_CONTRIBUTIONS_ANALYSIS, "2026-02-11", force=True))
+    assert forced["status"] == "SUCCESS"
+    assert forced["tags"]["ocapistaine/force"] == "true"
+    assert forced["tags"][STATUS_TAG] == "success"  # not skipped: force ignores the success key
+
+
+def test_scheduler_status_lists_the_schedules_on_with_their_next_tick(graphql_env):
+    import time
+
+    deadline = time.monotonic() + 45  # the daemon's first heartbeat
+    status = client.get_scheduler_status()
+    while not status["running"] and time.monotonic() < deadline:
+        time.sleep(1)
+        status = client.get_scheduler_status()
+    assert status["running"] is True, status["daemons"]
+    by_name = {s["name"]: s for s in status["schedules"]}
+    assert set(by_name) == {"orchestrate_task_chain", "task_firecrawl", "task_opik_experiment"}
+    for schedule in by_name.values():
+        assert schedule["status"] == "RUNNING"
+        assert schedule["timezone"] == "Europe/Paris"
+        assert schedule["next_tick"] and schedule["next_tick"].endswith(("+01:00", "+02:00"))
+    assert by_name["task_firecrawl"]["next_tick"][11:16] == "03:00"
+    assert {"name": "alert_on_run_failure", "status": "RUNNING"} in status["sensors"]
+    assert "SCHEDULER" in status["daemons"]
+
+
+def month(year: int, month_: int) -> list[str]:
+    import calendar
+
+    return [f"{year}-{month_:02d}-{d:02d}" for d in range(1, calendar.monthrange(year, month_)[1] + 1)]
+
+
+def test_a_month_backfill_is_one_run_guarded_per_day(graphql_env, scheduler_db, redis_server):
+    dev = graphql_env
+    redis_server.client().flushall()
+    days = month(2026, 3)  # 31 days, with the spring-forward day
+    backfill = wait_for_backfill_run(dev, launch_backfill(dev, days))
+    [run] = backfill["runs"]  # BackfillPolicy.single_run(): the whole month in one run
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (days[0], days[-1])
+    assert run["status"] == "SUCCESS"
+    assert tags[STATUS_TAG] == "success"
+    marked = sorted(k.split(":")[-1] for k in scheduler_db.keys(f"success:{TASK_CONTRIBUTIONS_ANALYSIS}:*"))
+    assert marked == [d.replace("-", "") for d in days]
+    assert scheduler_db.keys("lock:*") == []
+
+
+def test_a_month_backfill_from_the_cli_is_guarded_per_day(dagster_dev, scheduler_db, redis_server):
+    """`dagster asset materialize --partition-range` runs the range in one process, same guard."""
+    import subprocess
+
+    redis_server.client().flushall()
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, "2026-04-02"), "completed", ex=86400)
+    done = subprocess.run(
+        [
+            str(ROOT / ".venv" / "bin" / "dagster"), "asset", "materialize",
+            "-m", "ocapistaine_pipelines.definitions" if "standin" not in workspace()
+            else "ocapistaine_pipelines_tests.orchestration.standin_definitions",
+            "--select", "contributions,contributions_analysis",
+            "--partition-range", "2026-04-01...2026-04-30",
+        ],
+        cwd=str(ROOT), env=dagster_dev.env, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    marked = sorted(k.split(":")[-1] for k in scheduler_db.keys(f"success:{TASK_CONTRIBUTIONS_ANALYSIS}:*"))
+    assert marked == [d.replace("-", "") for d in month(2026, 4)]
+    assert "task_contributions_analysis 20260402 skipped: already_completed" in done.stderr
+
+
+TICK_QUERY = """
+query Tick($selector: ScheduleSelector!, $ts: Int!) {
+  scheduleOrError(scheduleSelector: $selector) {
+    ... on Schedule {
+      futureTick(tickTimestamp: $ts) {
+        evaluationResult {
+          skipReason
+          error { message }
+          runRequests { runKey tags { key value } assetSelection { path } }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def dry_run_tick(dev: DagsterDev, schedule: str, when) -> dict:
+    """Evaluate one tick in the code location's own process, with its resources from the environment."""
+    selector = {"repositoryLocationName": "ocapistaine_pipelines", "repositoryName": "__repository__", "scheduleName": schedule}
+    data = dev.graphql(TICK_QUERY, {"selector": selector, "ts": int(when.timestamp())})
+    return data["scheduleOrError"]["futureTick"]["evaluationResult"]
+
+
+def test_the_chain_schedule_ticks_in_the_code_location_with_the_real_redis(graphql_env, scheduler_db, redis_server):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    dev = graphql_env
+    redis_server.client().flushall()
+    noon = dt.datetime(2026, 5, 12, 12, 4, tzinfo=ZoneInfo("Europe/Paris"))
+
+    result = dry_run_tick(dev, "orchestrate_task_chain", noon)
+    assert result["error"] is None, result
+    [request] = result["runRequests"]
+    tags = {t["key"]: t["value"] for t in request["tags"]}
+    assert tags["dagster/partition"] == "2026-05-12"
+    assert request["runKey"] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:2026-05-12:attempt-1"
+    assert sorted(k["path"][0] for k in request["assetSelection"]) == ["contributions", "contributions_analysis"]
+
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, "2026-05-12"), "completed", ex=86400)
+    skipped = dry_run_tick(dev, "orchestrate_task_chain", noon)
+    assert skipped["runRequests"] == [] and "already completed" in skipped["skipReason"]
+
+    crawl = dry_run_tick(dev, "task_firecrawl", dt.datetime(2026, 10, 25, 3, 0, tzinfo=ZoneInfo("Europe/Paris")))
+    assert [{t["key"]: t["value"] for t in r["tags"]}["dagster/partition"] for r in crawl["runRequests"]] == ["2026-10-25"]
+
+
+def test_a_failed_run_reaches_the_webhook_through_the_daemon(graphql_env, alert_webhook, redis_server):
+    """The failure sensor runs in the daemon and sees asset runs: analysis without its day's table fails."""
+    import time
+
+    from dagster_graphql import DagsterGraphQLClient
+
+    dev = graphql_env
+    redis_server.client().flushall()
+    run_id = DagsterGraphQLClient("127.0.0.1", port_number=dev.port).submit_job_execution(
+        "__ASSET_JOB", asset_selection=[["contributions_analysis"]], tags={"dagster/partition": "2026-06-01"}
+    )
+    assert dev.wait_for_run(run_id)["status"] == "FAILURE"
+    deadline = time.monotonic() + 75  # run status sensors are evaluated every 30 s
+    while time.monotonic() < deadline and not any(p["run_id"] == run_id for p in alert_webhook.received):
+        time.sleep(0.5)
+    [payload] = [p for p in alert_webhook.received if p["run_id"] == run_id]
+    assert payload["task"] == TASK_CONTRIBUTIONS_ANALYSIS
+    assert payload["date"] == "2026-06-01"
+    assert payload["asset_keys"] == ["contributions_analysis"]
+    assert "2026-06-01" in payload["error"] or "20260601" in payload["error"]

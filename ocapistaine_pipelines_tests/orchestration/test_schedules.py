@@ -1,0 +1,275 @@
+"""The schedules at fixed times (23:56, both daylight-saving days) and with Redis in each state."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+from dagster._core.utils import make_new_run_id
+from dagster._utils.schedules import cron_string_iterator
+
+from ocapistaine_pipelines.guard import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT, TaskGuard
+from ocapistaine_pipelines.guard.contract import lock_key, success_key
+from ocapistaine_pipelines.orchestration import chain, schedules
+from ocapistaine_pipelines.orchestration.chain import CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS, TASK_TAG, ChainTask
+from ocapistaine_pipelines.orchestration.schedules import orchestrate_task_chain, task_firecrawl, task_opik_experiment
+from ocapistaine_pipelines.redis_connection import RedisResource
+from ocapistaine_pipelines.resources import build_resources
+from ocapistaine_pipelines_tests.services import free_port
+
+from .standin_assets import ASSETS
+
+PARIS = ZoneInfo("Europe/Paris")
+UTC = dt.timezone.utc
+
+
+def paris(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=PARIS)
+
+
+# resources of the code location are unused here: each tick passes its own guard
+_REPOSITORY = dg.Definitions(
+    assets=ASSETS, schedules=schedules.SCHEDULES, resources=build_resources({"REDIS_URL": "redis://127.0.0.1:9"})
+).get_repository_def()
+
+
+def tick(schedule: dg.ScheduleDefinition, instance, when: dt.datetime, guard=None):
+    """Evaluate one tick as the daemon does, against the stand-in code location."""
+    resources = {"guard": guard} if guard is not None else {}
+    with dg.build_schedule_context(
+        instance=instance, scheduled_execution_time=when, resources=resources, repository_def=_REPOSITORY
+    ) as context:
+        return schedule.evaluate_tick(context)
+
+
+# -- the partition of a tick --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "when, expected",
+    [
+        (paris(2026, 11, 29, 23, 56), "2026-11-29"),  # last chain tick of a winter day (22:56 UTC)
+        (paris(2026, 7, 14, 23, 56), "2026-07-14"),  # summer: 21:56 UTC
+        (dt.datetime(2026, 7, 14, 22, 1, tzinfo=UTC), "2026-07-15"),  # 00:01 in Paris: already the 15th
+        (paris(2026, 3, 29, 3, 0), "2026-03-29"),  # spring forward: 02:00 -> 03:00 that night
+        (dt.datetime(2026, 3, 29, 1, 0, tzinfo=UTC), "2026-03-29"),
+        (paris(2026, 10, 25, 3, 0), "2026-10-25"),  # fall back: 03:00 -> 02:00
+        (dt.datetime(2026, 10, 24, 22, 30, tzinfo=UTC), "2026-10-25"),  # 00:30 CEST
+        (dt.datetime(2026, 10, 25, 22, 56, tzinfo=UTC), "2026-10-25"),  # 23:56 CET
+    ],
+)
+def test_the_tick_partition_is_the_paris_day_of_the_scheduled_time(instance, when, expected):
+    data = tick(task_firecrawl, instance, when)
+    assert [request.partition_key for request in data.run_requests] == [expected]
+
+
+@pytest.mark.parametrize("day", ["2026-03-29", "2026-10-25", "2026-11-29"])
+def test_every_tick_of_a_day_targets_that_day_including_dst_days(day):
+    """Walk the real cron iterator through a whole day in Europe/Paris, as the daemon does."""
+    start = dt.datetime.fromisoformat(day).replace(tzinfo=PARIS)
+    end = start + dt.timedelta(days=1)
+
+    def ticks(schedule):
+        out = []
+        for moment in cron_string_iterator(start.timestamp(), schedule.cron_schedule, schedule.execution_timezone):
+            if moment >= end:
+                return out
+            out.append(moment)
+
+    chain_ticks = ticks(orchestrate_task_chain)
+    assert len(chain_ticks) == 18 * 9  # 06:00 .. 23:56 every 7 minutes, whatever the day's length
+    assert {dt.datetime.fromtimestamp(t.timestamp(), PARIS).strftime("%Y-%m-%d") for t in chain_ticks} == {day}
+    assert chain_ticks[-1].astimezone(PARIS).strftime("%H:%M") == "23:56"
+    for schedule, hour in ((task_firecrawl, 3), (task_opik_experiment, 5)):
+        [only] = ticks(schedule)
+        assert only.astimezone(PARIS).hour == hour
+        assert schedules.partition_key_for(only) == day
+
+
+def test_schedules_are_on_by_default_in_paris_time():
+    for schedule in schedules.SCHEDULES:
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+        assert schedule.execution_timezone == "Europe/Paris"
+    assert {s.name: s.cron_schedule for s in schedules.SCHEDULES} == {
+        "orchestrate_task_chain": "*/7 6-23 * * *",
+        TASK_FIRECRAWL: "0 3 * * *",
+        TASK_OPIK_EXPERIMENT: "0 5 * * *",
+    }
+
+
+# -- the chain and Redis ------------------------------------------------------------------------
+
+NOON = paris(2026, 11, 29, 12, 4)
+DAY = "2026-11-29"
+
+
+def test_chain_requests_todays_run_when_the_success_key_is_missing(instance, guard):
+    data = tick(orchestrate_task_chain, instance, NOON, guard)
+    [request] = data.run_requests
+    assert request.partition_key == DAY
+    assert set(request.asset_selection) == {CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS}
+    assert request.tags[TASK_TAG] == TASK_CONTRIBUTIONS_ANALYSIS
+    assert request.run_key == f"{TASK_CONTRIBUTIONS_ANALYSIS}:{DAY}:attempt-1"
+    assert data.skip_message is None
+
+
+def test_chain_skips_a_completed_day_and_says_why(instance, guard, scheduler_db):
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
+    data = tick(orchestrate_task_chain, instance, NOON, guard)
+    assert data.run_requests == []
+    assert "task_contributions_analysis 20261129: already completed" in data.skip_message
+    # the day before is not completed: a tick of that day still asks for it
+    yesterday = tick(orchestrate_task_chain, instance, paris(2026, 11, 28, 23, 56), guard)
+    assert [r.partition_key for r in yesterday.run_requests] == ["2026-11-28"]
+
+
+def test_chain_skips_while_another_process_holds_the_lock(instance, guard, scheduler_db):
+    scheduler_db.set(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "legacy-run-42", ex=300)
+    data = tick(orchestrate_task_chain, instance, NOON, guard)
+    assert data.run_requests == []
+    assert "lock held by legacy-run-42" in data.skip_message
+
+
+def test_chain_skips_with_a_clear_message_when_redis_is_down(instance):
+    port = free_port()  # nothing listens there
+    secret = "s3cret-pass"
+    down = TaskGuard(
+        redis=RedisResource(url=f"redis://:{secret}@127.0.0.1:{port}", connect_timeout_seconds=0.2, retries=0)
+    )
+    data = tick(orchestrate_task_chain, instance, NOON, down)
+    assert data.run_requests == []
+    assert f"Redis unreachable at 127.0.0.1:{port} db 6" in data.skip_message
+    assert "nothing requested" in data.skip_message
+    assert secret not in data.skip_message
+
+
+def test_chain_waits_for_dependencies(instance, guard, scheduler_db, monkeypatch):
+    """A task that depends on another runs only once the other's success key exists."""
+    opik = ChainTask(TASK_OPIK_EXPERIMENT, (chain.OPIK_EXPERIMENT,), depends_on=(TASK_CONTRIBUTIONS_ANALYSIS,))
+    monkeypatch.setattr(schedules, "DAILY_CHAIN", (chain.TASKS[TASK_CONTRIBUTIONS_ANALYSIS], opik))
+    first = tick(orchestrate_task_chain, instance, NOON, guard)
+    assert [r.tags[TASK_TAG] for r in first.run_requests] == [TASK_CONTRIBUTIONS_ANALYSIS]
+
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
+    second = tick(orchestrate_task_chain, instance, NOON, guard)
+    assert [r.tags[TASK_TAG] for r in second.run_requests] == [TASK_OPIK_EXPERIMENT]
+
+    scheduler_db.delete(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY))
+    scheduler_db.set(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "someone", ex=300)
+    third = tick(orchestrate_task_chain, instance, NOON, guard)
+    assert third.run_requests == []
+    assert "waiting for task_contributions_analysis" in third.skip_message
+    assert "lock held by someone" in third.skip_message
+
+
+# -- never two queued runs for the same task and day -----------------------------------------
+
+
+def _store_run(instance, tags: dict, assets, status: dg.DagsterRunStatus) -> str:
+    """A run record as the queue stores an asset run: job, tags, asset selection and status."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    origin = RemoteJobOrigin(
+        RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(python_file=__file__)), "__repository__"),
+        "__ASSET_JOB",
+    )
+    run = dg.DagsterRun(
+        job_name="__ASSET_JOB",
+        run_id=make_new_run_id(),
+        status=status,
+        tags=tags,
+        asset_selection=frozenset(assets),
+        remote_job_origin=origin,
+    )
+    instance.add_run(run)
+    return run.run_id
+
+
+@pytest.mark.parametrize("status", [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED])
+def test_chain_never_queues_a_second_run_for_the_same_task_and_day(instance, guard, status):
+    run_id = _store_run(instance, {"dagster/partition": DAY}, [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS], status)
+    data = tick(orchestrate_task_chain, instance, NOON, guard)
+    assert data.run_requests == []
+    assert f"a run is already on its way: {run_id[:8]} ({status.value.lower()})" in data.skip_message
+
+
+def test_a_range_run_covering_today_counts_as_on_its_way(instance, guard):
+    _store_run(
+        instance,
+        {"dagster/asset_partition_range_start": "2026-11-01", "dagster/asset_partition_range_end": "2026-11-30"},
+        [CONTRIBUTIONS_ANALYSIS],
+        dg.DagsterRunStatus.STARTED,
+    )
+    data = tick(orchestrate_task_chain, instance, NOON, guard)
+    assert data.run_requests == []
+    assert "already on its way" in data.skip_message
+
+
+def test_runs_of_other_days_or_other_tasks_do_not_block(instance, guard):
+    _store_run(instance, {"dagster/partition": "2026-11-28"}, [CONTRIBUTIONS_ANALYSIS], dg.DagsterRunStatus.QUEUED)
+    _store_run(instance, {"dagster/partition": DAY}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
+    data = tick(orchestrate_task_chain, instance, NOON, guard)
+    assert [r.partition_key for r in data.run_requests] == [DAY]
+
+
+def test_a_failed_run_gets_a_new_run_key_on_the_next_tick(instance, guard):
+    first = tick(orchestrate_task_chain, instance, NOON, guard).run_requests[0]
+    _store_run(
+        instance,
+        {"dagster/partition": DAY, TASK_TAG: TASK_CONTRIBUTIONS_ANALYSIS},
+        [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS],
+        dg.DagsterRunStatus.FAILURE,
+    )
+    second = tick(orchestrate_task_chain, instance, paris(2026, 11, 29, 12, 11), guard).run_requests[0]
+    assert first.run_key.endswith(":attempt-1")
+    assert second.run_key.endswith(":attempt-2")
+
+
+def test_fixed_time_schedules_request_their_asset_and_skip_when_one_is_on_its_way(instance):
+    crawl = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0))
+    [request] = crawl.run_requests
+    assert list(request.asset_selection) == [chain.CRAWLED_DOCUMENTS]
+    assert request.run_key == f"{TASK_FIRECRAWL}:2026-03-29:attempt-1"
+    opik = tick(task_opik_experiment, instance, paris(2026, 10, 25, 5, 0))
+    assert [list(r.asset_selection) for r in opik.run_requests] == [[chain.OPIK_EXPERIMENT]]
+    assert opik.run_requests[0].partition_key == "2026-10-25"
+
+    _store_run(instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
+    again = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0))
+    assert again.run_requests == []
+    assert "task_firecrawl 2026-03-29: a run is already on its way" in again.skip_message
+
+
+# -- the requested run really runs, then the next tick skips ----------------------------------
+
+
+def test_the_requested_run_executes_and_the_next_tick_skips(instance, standin_defs, guard, scheduler_db):
+    data = tick(orchestrate_task_chain, instance, NOON, guard)
+    [request] = data.run_requests
+    job = standin_defs.get_repository_def().get_job(orchestrate_task_chain.job_name)
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=request.partition_key,
+        asset_selection=list(request.asset_selection),
+        tags=request.tags,
+    )
+    assert result.success
+    assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) == "completed"
+    assert scheduler_db.get(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) is None
+    materialized = instance.get_latest_materialization_event(CONTRIBUTIONS_ANALYSIS)
+    assert materialized.asset_materialization.partition == DAY
+
+    later = tick(orchestrate_task_chain, instance, paris(2026, 11, 29, 12, 11), guard)
+    assert later.run_requests == []
+    assert "already completed" in later.skip_message
+
+
+def test_the_real_code_location_loads_with_these_schedules_and_sensors():
+    from ocapistaine_pipelines.definitions import defs
+
+    repository = defs.get_repository_def()
+    assert {s.name for s in repository.schedule_defs} == {"orchestrate_task_chain", TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT}
+    assert [s.name for s in repository.sensor_defs] == ["alert_on_run_failure"]
