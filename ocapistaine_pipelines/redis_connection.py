@@ -16,6 +16,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import dagster as dg
 from pydantic import PrivateAttr
 
+from .io_utils import redact
+
 DEFAULT_REDIS_URL = "redis://localhost:6379"
 
 
@@ -52,19 +54,21 @@ class RedisResource(dg.ConfigurableResource):
         return f"{host}:{port} db {db}{tls}"
 
     def redact(self, text: str) -> str:
-        """Remove every secret this resource knows from a message."""
-        secrets = [self.password]
+        """Remove every secret this resource knows from a message (also in percent-decoded form)."""
+        secrets = [self.url, self.password]
         if self.url:
-            parts = urlsplit(self.url)
-            secrets += [parts.password, self.url]
-        for secret in filter(None, secrets):
-            text = text.replace(secret, "***")
-        return text
+            secrets.append(urlsplit(self.url).password)
+        return redact(text, secrets)
 
     # -- clients ------------------------------------------------------------------------------------
-    def client(self, db: int):
-        """A cached ``redis.Redis`` on ``db`` (thread-safe: it holds a connection pool)."""
-        cached = self._clients.get(db)
+    def client(self, db: int, *, retries: Optional[int] = None):
+        """A cached ``redis.Redis`` on ``db`` (thread-safe: it holds a connection pool).
+
+        ``retries=0`` gives a client that never resends a command: the guard completes a day with
+        it, so that an answer it did not see can be told apart from one that another run caused.
+        """
+        retries = self.retries if retries is None else retries
+        cached = self._clients.get((db, retries))
         if cached is not None:
             return cached
         import redis
@@ -76,14 +80,14 @@ class RedisResource(dg.ConfigurableResource):
             decode_responses=True,
             socket_connect_timeout=self.connect_timeout_seconds,
             socket_timeout=self.socket_timeout_seconds,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), self.retries),
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         )
         if self.url:
             client = redis.Redis.from_url(_without_db(self.url), **options)
         else:
             client = redis.Redis(host=self.host, port=self.port, password=self.password, **options)
-        self._clients[db] = client
+        self._clients[(db, retries)] = client
         return client
 
     def scheduler_client(self):
@@ -107,10 +111,24 @@ class RedisResource(dg.ConfigurableResource):
 
 
 def _without_db(url: str) -> str:
-    """The URL without the db it names: redis-py lets the URL's db win over ``db=``, we want ours."""
+    """The URL without the db it names: redis-py lets the URL's db win over ``db=``, we want ours.
+    (A ``unix://`` URL keeps its path: there it is the socket.)"""
     parts = urlsplit(url)
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "db"])
+    if parts.scheme == "unix":
+        return url.split("?", 1)[0] + (f"?{query}" if query else "")
     return urlunsplit(parts._replace(path="", query=query))
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
+    """An integer variable, or a clear error naming it (a typo must not be a mystery at load time)."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not an integer") from None
 
 
 def redis_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> RedisResource:
@@ -120,14 +138,14 @@ def redis_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> Redi
     """
     env = os.environ if environ is None else environ
     kwargs: dict = {
-        "scheduler_db": int(env.get("REDIS_DB_SCHEDULER", "6")),
-        "app_db": int(env.get("REDIS_DB", "5")),
+        "scheduler_db": _int_env(env, "REDIS_DB_SCHEDULER", 6),
+        "app_db": _int_env(env, "REDIS_DB", 5),
     }
     if env.get("REDIS_URL"):
         kwargs["url"] = dg.EnvVar("REDIS_URL") if environ is None else env["REDIS_URL"]
     elif env.get("REDIS_HOST") or env.get("REDIS_PORT") or env.get("REDIS_PASSWORD"):
         kwargs["host"] = env.get("REDIS_HOST", "localhost")
-        kwargs["port"] = int(env.get("REDIS_PORT", "6379"))
+        kwargs["port"] = _int_env(env, "REDIS_PORT", 6379)
         if env.get("REDIS_PASSWORD"):
             kwargs["password"] = dg.EnvVar("REDIS_PASSWORD") if environ is None else env["REDIS_PASSWORD"]
     else:

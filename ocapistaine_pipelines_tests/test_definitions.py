@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("opik", "firecrawl", "litellm")
+HEAVY = ("opik", "firecrawl", "litellm", "pandas", "pyarrow", "requests", "dagster_graphql")
 
 
 def test_definitions_load_with_every_task_asset_and_resource():

@@ -388,6 +388,10 @@ def test_a_range_run_guards_each_day_on_its_own(guard, scheduler_db):
     assert {key for key, value in meta.items() if value["status"] == "success"} == {"2026-03-01", "2026-03-04"}
     assert "2026-03-03" not in meta
     assert "20260303" in failure_of(result).message
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    failed_meta = {k: getattr(v, "value", v) for k, v in failure.event_specific_data.user_failure_data.metadata.items()}
+    assert (failed_meta["status"], failed_meta["date"], failed_meta["task_id"]) == ("failed", "20260303", result.run_id)
+    assert {"reason", "warnings", "errors"} <= set(failed_meta)
     for day, marked in (("20260301", True), ("20260303", False), ("20260304", True)):
         assert bool(scheduler_db.exists(f"success:{TASK_OPIK_EXPERIMENT}:{day}")) is marked
 
@@ -455,3 +459,65 @@ def test_checks_run_with_a_one_day_run_and_not_on_a_skipped_day(guard):
     assert [e.event_type_value for e in done.all_events].count("ASSET_CHECK_EVALUATION") == 1
     assert [e.event_type_value for e in skipped.all_events].count("ASSET_CHECK_EVALUATION") == 0
     assert skipped.success
+
+
+def test_an_expired_run_does_not_claim_a_day_another_run_completed(redis_resource, scheduler_db):
+    slow = short_guard(redis_resource, ttl=0.3, renew_every_seconds=3600)
+    late = slow.day(TASK_FIRECRAWL, DAY, "run-A")
+    with pytest.raises(TaskError, match="lost the lock"):
+        with late:
+            time.sleep(0.5)
+            other = slow.day(TASK_FIRECRAWL, DAY, "run-B")
+            assert other.claim()
+            other._complete()
+    assert late.result.status == "failed"
+    assert scheduler_db.get(SUCCESS) == "completed"  # B's mark stands
+
+
+def test_a_recurring_run_whose_lock_expired_is_not_marked_successful(redis_resource, scheduler_db):
+    scheduler_db.set(SUCCESS, "completed", ex=86400)  # this morning's run
+    slow = short_guard(redis_resource, ttl=0.3, renew_every_seconds=3600)
+    day = slow.day(TASK_FIRECRAWL, DAY, "run-recurring", skip_success_check=True)
+    with pytest.raises(TaskError, match="lost the lock"):
+        with day:
+            time.sleep(0.5)  # nobody else took it, but the work ran unprotected
+    assert day.result.status == "failed"
+
+
+def test_a_lost_reply_to_the_completion_still_completes(redis_server, scheduler_db):
+    import hashlib
+
+    sha = hashlib.sha1(scripts.COMPLETE.encode()).hexdigest().encode()
+    redis_server.client().script_load(scripts.COMPLETE)
+    proxy = ReplyDroppingProxy(redis_server.port, marker=sha)
+    try:
+        guard = TaskGuard(redis=RedisResource(url=f"redis://127.0.0.1:{proxy.port}"))
+        with guard.day(TASK_FIRECRAWL, DAY, "run-complete") as day:
+            assert day.acquired
+        assert proxy.dropped == 1 and proxy.dropped_replies[0].startswith(b"*2")
+        assert day.result.status == "success"
+        assert scheduler_db.get(SUCCESS) == "completed" and scheduler_db.exists(LOCK) == 0
+    finally:
+        proxy.close()
+
+
+def test_unix_socket_urls_keep_their_path_and_encoded_passwords_are_redacted():
+    from ocapistaine_pipelines.redis_connection import _without_db
+
+    assert _without_db("unix:///run/redis.sock?db=3") == "unix:///run/redis.sock"
+    assert _without_db("redis://:pw@host:6379/4?db=2&ssl_cert_reqs=none") == "redis://:pw@host:6379?ssl_cert_reqs=none"
+    resource = RedisResource(url="redis://:p%40ss@host:6379")
+    assert "p@ss" not in resource.redact("auth failed for p@ss") and "p%40ss" not in resource.redact("url p%40ss")
+    with pytest.raises(ValueError, match="REDIS_DB='five'"):
+        redis_resource_from_env({"REDIS_DB": "five"})
+
+
+def test_several_failed_days_keep_the_legacy_keys(guard):
+    def work(day, key):
+        raise ValueError(f"bad {key}")
+
+    result = materialize(guarded_asset(TASK_OPIK_EXPERIMENT, work), guard, partition_range=("2026-03-01", "2026-03-02"))
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    meta = {k: getattr(v, "value", v) for k, v in failure.event_specific_data.user_failure_data.metadata.items()}
+    assert {"status", "reason", "task_id", "date", "errors", "warnings", "failed_days"} <= set(meta)
+    assert meta["status"] == "failed" and len(meta["failed_days"]) == 2 and len(meta["errors"]) == 2

@@ -20,6 +20,7 @@ from .resource import GuardedDay, TaskGuard, TaskSkipped
 from .runner import is_forced, run_guarded_days
 
 __all__ = [
+    "scripts",
     "FORCE_TAG",
     "TASK_CONTRIBUTIONS_ANALYSIS",
     "TASK_FIRECRAWL",

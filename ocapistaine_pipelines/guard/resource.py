@@ -70,12 +70,13 @@ class TaskGuard(dg.ConfigurableResource):
         except (redis.ConnectionError, redis.TimeoutError) as error:
             raise self.redis.unavailable(self.redis.scheduler_db, error) from None
 
-    def _script(self, source: str, keys: list[str], args: list[Any]):
+    def _script(self, source: str, keys: list[str], args: list[Any], *, retries: Optional[int] = None):
         """Run a Lua script by SHA (EVALSHA, loading it once if the server does not know it)."""
         script = self._scripts.get(source)
         if script is None:
             script = self._scripts[source] = self._scheduler().register_script(source)
-        return self._call(script, keys=keys, args=args)
+        client = self.redis.client(self.redis.scheduler_db, retries=retries)
+        return self._call(script, keys=keys, args=args, client=client)
 
     # -- the contract, step by step -----------------------------------------------------------------
     def day(
@@ -274,12 +275,23 @@ class GuardedDay:
         return False
 
     def _complete(self) -> None:
-        outcome, holder = self.guard._script(
-            scripts.COMPLETE,
-            [self.lock_key, self.success_key],
-            [self.task_id, int(self.guard.success_ttl_seconds), SUCCESS_VALUE],
-        )
-        if outcome == "completed" or (outcome == "already_completed" and not self.lost):
+        """Mark the day done if the lock is still ours.
+
+        The first attempt goes out once, without the client's retries. Only when its answer was lost
+        (connection error) may a retry find "lock gone, day marked" and take it as our own completion;
+        found on a first attempt, that state means our lock expired and another run finished the day.
+        """
+        from ..redis_connection import RedisUnavailable
+
+        keys = [self.lock_key, self.success_key]
+        args = [self.task_id, int(self.guard.success_ttl_seconds), SUCCESS_VALUE]
+        retried = False
+        try:
+            outcome, holder = self.guard._script(scripts.COMPLETE, keys, args, retries=0)
+        except RedisUnavailable:
+            retried = True
+            outcome, holder = self.guard._script(scripts.COMPLETE, keys, args)
+        if outcome == "completed" or (outcome == "already_completed" and retried and not self.lost):
             self.result.status = TaskStatus.SUCCESS.value
             return
         self.result.status = TaskStatus.FAILED.value

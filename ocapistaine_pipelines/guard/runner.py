@@ -121,10 +121,12 @@ def _failure(task_name: str, failures: list[tuple[str, BaseException, GuardedDay
             metadata={**extra, **day.result.to_metadata()},
         )
     lines = [f"{day.date}: {guard.redis.redact(str(error))}" for _, error, day in failures]
+    first = failures[0][2].result
     return dg.Failure(
         description=f"{task_name}: {len(failures)} day(s) failed\n" + "\n".join(lines),
         metadata={
-            "status": TaskStatus.FAILED.value,
+            **first.to_metadata(),  # the legacy keys, for the first failed day
+            "errors": dg.MetadataValue.json(lines),
             "failed_days": dg.MetadataValue.json([day.result.to_dict() for _, _, day in failures]),
         },
     )
