@@ -9,6 +9,29 @@ import dagster as dg
 DEFAULT_DATA_DIR = "data"
 
 
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+
+
+def task_retry_policy() -> dg.RetryPolicy:
+    """The retry policy of the task assets: transient failures (a 5xx after the client's own retries,
+    Redis restarting) are tried again with exponential backoff; the guard makes a retry safe (a day
+    already completed is skipped). ``OCAPISTAINE_TASK_RETRIES`` (default 2) and
+    ``OCAPISTAINE_TASK_RETRY_DELAY`` (seconds, default 60) tune it; errors marked final are not retried."""
+    return dg.RetryPolicy(
+        max_retries=int(_env_number("OCAPISTAINE_TASK_RETRIES", 2)),
+        delay=_env_number("OCAPISTAINE_TASK_RETRY_DELAY", 60),
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
+    )
+
+
 class DataDirResource(dg.ConfigurableResource):
     """Where assets write their files (``OCAPISTAINE_DATA_DIR``, default ``data/`` under the cwd)."""
 

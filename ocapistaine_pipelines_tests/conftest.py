@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import os
 
-from ocapistaine_pipelines.guard import TaskGuard
-from ocapistaine_pipelines.redis_connection import RedisResource
-from ocapistaine_pipelines.settings import DataDirResource
+# Task assets read their RetryPolicy at import: no retry (and no 60 s wait) in tests that drive
+# failures; tests of the retry behaviour build their own policy.
+os.environ.setdefault("OCAPISTAINE_TASK_RETRIES", "0")
 
-from .services import RedisServer
+import pytest  # noqa: E402
+
+from ocapistaine_pipelines.guard import TaskGuard  # noqa: E402
+from ocapistaine_pipelines.redis_connection import RedisResource  # noqa: E402
+from ocapistaine_pipelines.settings import DataDirResource  # noqa: E402
+
+from .services import RedisServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,13 @@ from ocapistaine_pipelines.guard import GuardedDay, TaskGuard, run_guarded_days
 from ocapistaine_pipelines.partitions import daily_partitions
 
 
-def guarded_asset(task_name: str, work: Callable[[GuardedDay, str], Optional[dict]], *, skip_success_check: bool = False):
+def guarded_asset(
+    task_name: str,
+    work: Callable[[GuardedDay, str], Optional[dict]],
+    *,
+    skip_success_check: bool = False,
+    retry_policy: Optional[dg.RetryPolicy] = None,
+):
     """A daily asset that runs ``work`` under the guard, as every task asset does."""
 
     @dg.asset(
@@ -19,6 +25,7 @@ def guarded_asset(task_name: str, work: Callable[[GuardedDay, str], Optional[dic
         partitions_def=daily_partitions,
         output_required=False,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        retry_policy=retry_policy,
     )
     def _asset(context: dg.AssetExecutionContext, guard: TaskGuard):
         yield from run_guarded_days(context, guard, task_name, work, skip_success_check=skip_success_check)

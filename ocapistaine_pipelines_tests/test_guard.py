@@ -521,3 +521,46 @@ def test_several_failed_days_keep_the_legacy_keys(guard):
     meta = {k: getattr(v, "value", v) for k, v in failure.event_specific_data.user_failure_data.metadata.items()}
     assert {"status", "reason", "task_id", "date", "errors", "warnings", "failed_days"} <= set(meta)
     assert meta["status"] == "failed" and len(meta["failed_days"]) == 2 and len(meta["errors"]) == 2
+
+
+def test_a_transient_failure_is_retried_and_a_final_one_is_not(guard, scheduler_db):
+    import dagster as dg
+
+    policy = dg.RetryPolicy(max_retries=2, delay=0)
+    attempts = []
+
+    def flaky(day, key):
+        attempts.append(scheduler_db.get(LOCK))
+        if len(attempts) == 1:
+            raise ConnectionResetError("upstream reset")
+        return {}
+
+    result = materialize(guarded_asset(TASK_FIRECRAWL, flaky, retry_policy=policy), guard, partition_key=DAY)
+    assert result.success and len(attempts) == 2
+    assert attempts[0] == attempts[1] == result.run_id  # the retry claims the day again with the same run id
+    assert scheduler_db.get(SUCCESS) == "completed"
+
+    scheduler_db.flushdb()
+    final = []
+
+    def wrong_key(day, key):
+        final.append(key)
+        raise TaskError("failed", "401: the API key was refused", retryable=False)
+
+    result = materialize(guarded_asset(TASK_FIRECRAWL, wrong_key, retry_policy=policy), guard, partition_key=DAY)
+    assert not result.success and final == [DAY]
+    assert scheduler_db.exists(SUCCESS) == 0 and scheduler_db.exists(LOCK) == 0
+
+
+def test_task_retry_policy_from_the_environment(monkeypatch):
+    import dagster as dg
+
+    from ocapistaine_pipelines.settings import task_retry_policy
+
+    monkeypatch.setenv("OCAPISTAINE_TASK_RETRIES", "3")
+    monkeypatch.setenv("OCAPISTAINE_TASK_RETRY_DELAY", "5")
+    policy = task_retry_policy()
+    assert (policy.max_retries, policy.delay, policy.backoff) == (3, 5, dg.Backoff.EXPONENTIAL)
+    monkeypatch.setenv("OCAPISTAINE_TASK_RETRY_DELAY", "soon")
+    with pytest.raises(ValueError, match="OCAPISTAINE_TASK_RETRY_DELAY='soon'"):
+        task_retry_policy()

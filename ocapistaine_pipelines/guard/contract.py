@@ -45,14 +45,23 @@ class SkipReason(str, enum.Enum):
 class TaskError(Exception):
     """The exception a task raises; keeps the legacy ``status`` and ``message`` fields.
 
-    ``metadata`` travels to the Dagster failure so a failed run still shows what it did.
+    ``metadata`` travels to the Dagster failure so a failed run still shows what it did;
+    ``retryable=False`` (a wrong key, a bad config file) tells Dagster's retry policy not to try again.
     """
 
-    def __init__(self, status: str, message: str, metadata: Optional[Mapping[str, Any]] = None):
+    def __init__(
+        self,
+        status: str,
+        message: str,
+        metadata: Optional[Mapping[str, Any]] = None,
+        *,
+        retryable: bool = True,
+    ):
         super().__init__(message)
         self.status = TaskStatus(status).value
         self.message = message
         self.metadata = dict(metadata or {})
+        self.retryable = retryable
 
     def __str__(self) -> str:
         return f"[{self.status}] {self.message}"

@@ -112,6 +112,8 @@ def _tag_run(context: dg.AssetExecutionContext, outcomes: list[GuardedDay], fail
 
 
 def _failure(task_name: str, failures: list[tuple[str, BaseException, GuardedDay]], guard: TaskGuard) -> dg.Failure:
+    """One failure for the run; retried by the asset's RetryPolicy unless a day's error says it is final."""
+    allow_retries = all(getattr(error, "retryable", True) for _, error, _ in failures)
     if len(failures) == 1:
         partition_key, error, day = failures[0]
         extra = error.metadata if isinstance(error, TaskError) else {}
@@ -119,6 +121,7 @@ def _failure(task_name: str, failures: list[tuple[str, BaseException, GuardedDay
         return dg.Failure(
             description=guard.redis.redact(f"{task_name} {day.date}: {message}"),
             metadata={**extra, **day.result.to_metadata()},
+            allow_retries=allow_retries,
         )
     lines = [f"{day.date}: {guard.redis.redact(str(error))}" for _, error, day in failures]
     first = failures[0][2].result
@@ -129,4 +132,5 @@ def _failure(task_name: str, failures: list[tuple[str, BaseException, GuardedDay
             "errors": dg.MetadataValue.json(lines),
             "failed_days": dg.MetadataValue.json([day.result.to_dict() for _, _, day in failures]),
         },
+        allow_retries=allow_retries,
     )
