@@ -8,7 +8,6 @@ could not be judged, so the next chain tick retries only those.
 """
 
 import json
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import dagster as dg
 
 from ..guard import TASK_CONTRIBUTIONS_ANALYSIS, GuardedDay, TaskError, TaskGuard, day_string, run_guarded_days
+from ..io_utils import atomic_write_parquet
 from ..partitions import daily_partitions
 from ..redis_connection import RedisResource
 from ..settings import DataDirResource
@@ -54,13 +54,6 @@ def quarantine_path(data_dir: DataDirResource, day: str) -> Path:
 
 def analysis_path(data_dir: DataDirResource, day: str) -> Path:
     return data_dir.folder("contributions_analysis") / f"{day}.parquet"
-
-
-def write_parquet(frame: "pd.DataFrame", path: Path) -> None:
-    """Write next to the target, then rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
 
 
 def _md_table(headers: list[str], rows: list[list[Any]], limit: int = 50) -> str:
@@ -112,8 +105,8 @@ def contributions(
     for day in context.partition_keys:
         batch = batches[day]
         frame, quarantine = batch.frame(), batch.quarantine_frame()
-        write_parquet(frame, contributions_path(data_dir, day))
-        write_parquet(quarantine, quarantine_path(data_dir, day))
+        atomic_write_parquet(frame, contributions_path(data_dir, day))
+        atomic_write_parquet(quarantine, quarantine_path(data_dir, day))
         if len(quarantine):
             context.log.warning(f"{day}: {len(quarantine)} item(s) quarantined: " + "; ".join(
                 f"{row.id or '?'}: {row.reason}" for row in quarantine.head(5).itertuples()))
@@ -200,7 +193,7 @@ def write_app_data(redis: RedisResource, day: str, pairs: list[tuple[Contributio
     """``contribution:{id}`` per contribution and the day's ``contributions:validated`` list, in one transaction.
 
     Ids written by an earlier run of the same day and absent now are deleted: the day's writes replace
-    the earlier ones.
+    the earlier ones. Only ``contribution:{id}`` expires (the legacy contract); the day's list does not.
     """
     import redis as redis_lib
 
@@ -223,7 +216,6 @@ def write_app_data(redis: RedisResource, day: str, pairs: list[tuple[Contributio
         pipe.delete(validated_key(day))
         if validated:
             pipe.rpush(validated_key(day), *validated)
-            pipe.expire(validated_key(day), APP_TTL_SECONDS)
         pipe.execute()
     except (redis_lib.ConnectionError, redis_lib.TimeoutError) as error:
         raise redis.unavailable(redis.app_db, error) from None
@@ -272,9 +264,11 @@ def contributions_analysis(
         day.check()
         path = analysis_path(data_dir, partition_key)
         previous = set(pd.read_parquet(path, columns=["id"])["id"].astype(str)) if path.exists() else set()
-        write_parquet(analysis_frame(items, verdicts), path)
         pairs = list(zip(items, verdicts))
+        # Redis first: the parquet file holds the ids of the last run whose Redis writes succeeded, so
+        # when this write fails the next run still knows which stale contribution:{id} keys to delete.
         write_app_data(redis, partition_key, pairs, previous)
+        atomic_write_parquet(analysis_frame(items, verdicts), path)
 
         pending = [(c, v) for c, v in pairs if v.pending]
         flagged = [(c, v) for c, v in pairs if v.is_valid is False]
@@ -367,7 +361,10 @@ def every_row_judged_or_pending_with_error(context: dg.AssetCheckExecutionContex
 
 @dg.asset_check(
     asset=contributions_analysis,
-    description="Every category (input and verdict) is one of the 7 ids.",
+    description=(
+        "Every category (input and verdict) is one of the 7 ids; a verdict may have none only while it is "
+        "pending for a contribution the source gave no category."
+    ),
 )
 def categories_are_known(context: dg.AssetCheckExecutionContext, data_dir: DataDirResource) -> dg.AssetCheckResult:
     days = _check_days(context)
@@ -377,7 +374,8 @@ def categories_are_known(context: dg.AssetCheckExecutionContext, data_dir: DataD
         for column in ("category", "category_in"):
             values = frame[column].dropna().astype(str)
             unknown.update(v for v in values if v not in CATEGORIES)
-        unknown.update("<missing verdict category>" for _ in range(int(frame["category"].isna().sum())))
+        judged_without = frame["category"].isna() & frame["is_valid"].notna()
+        unknown.update("<missing verdict category>" for _ in range(int(judged_without.sum())))
     return dg.AssetCheckResult(
         passed=bool(days) and not unknown and not missing,
         severity=dg.AssetCheckSeverity.ERROR if unknown else dg.AssetCheckSeverity.WARN,

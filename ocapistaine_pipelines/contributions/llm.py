@@ -3,12 +3,15 @@
 Two calls per contribution (charter, then category), JSON mode, temperature 0.3, as the legacy agent
 did. Unlike the legacy agent it never fails open: a contribution whose replies could not be obtained
 or parsed gets a pending verdict (``is_valid=None``) carrying the error. Rate-limit and quota errors
-move to the next model of the list and park the limited model for a cool-down; verdicts are cached by
-content hash so a re-run only sends what is still pending.
+move to the next model of the list and park the limited model for a cool-down. Each checked answer
+(charter or category) is cached on its own, by prompt kind and a hash of the exact prompt, whatever
+model gave it: a re-run never sends a prompt that was already answered, even when the other prompt
+of the same contribution failed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -18,9 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
 
+from ..io_utils import atomic_write, redact
 from .model import CATEGORIES, CATEGORY_DESCRIPTIONS, CHARTER, ENCOURAGED_ASPECTS, VIOLATION_KINDS, Contribution, Verdict, fold
 
 NAME = "llm"
+#: Part of every cache key: bump it when the way replies are checked changes.
 PROMPT_VERSION = "v1"
 TEMPERATURE = 0.3
 _RATE_LIMIT_TEXT = re.compile(r"rate.?limit|quota|\b429\b|exhausted", re.I)
@@ -147,34 +152,39 @@ class ModelChain:
             self._until[model] = time.monotonic() + self.cooldown
 
 
-class VerdictCache:
-    """One JSON file per content hash: written atomically, shared by every run on the same data dir."""
+class AnswerCache:
+    """One JSON file per answered prompt (``{kind}-{hash}.json``): the reply text that passed the checks
+    and the model that gave it. Written atomically, shared by every run on the same data dir; a failure
+    is never cached, and a stored reply is checked again when read."""
 
     def __init__(self, folder: Optional[Path]):
         self.folder = folder
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
 
-    def _path(self, key: str) -> Path:
-        return self.folder / f"{key}.json"
+    @staticmethod
+    def key(kind: str, system: str, user: str) -> str:
+        """Prompt kind + hash of the exact prompt (so a changed charter text is a new key); no model in it."""
+        digest = hashlib.sha256(f"{PROMPT_VERSION}\x1f{system}\x1f{user}".encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{kind}-{digest}"
 
-    def get(self, key: str) -> Optional[Verdict]:
+    def get(self, key: str, parse) -> Optional[tuple[Any, str]]:
+        """(checked answer, model), or ``None`` when absent or unusable (then the prompt is sent)."""
         if self.folder is None:
             return None
         try:
-            data = json.loads(self._path(key).read_text(encoding="utf-8"))
-            verdict = Verdict(**data)
-        except (OSError, ValueError, TypeError):
+            data = json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("model"), str):
+                return None
+            return parse(data.get("reply")), data["model"]
+        except (OSError, ValueError):  # ReplyError is a ValueError
             return None
-        return None if verdict.pending else verdict
 
-    def put(self, key: str, verdict: Verdict) -> None:
-        if self.folder is None or verdict.pending:
+    def put(self, key: str, reply: str, model: str) -> None:
+        if self.folder is None:
             return
-        path = self._path(key)
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(json.dumps(verdict.to_dict(), ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        payload = json.dumps({"reply": reply, "model": model}, ensure_ascii=True)
+        atomic_write(self.folder / f"{key}.json", payload.encode("ascii"))
 
 
 def _litellm():
@@ -187,7 +197,7 @@ def _litellm():
 
 
 class LLMValidator:
-    """Charter and category through litellm, with failover, bounded concurrency and a verdict cache."""
+    """Charter and category through litellm, with failover, bounded concurrency and an answer cache."""
 
     name = NAME
 
@@ -210,7 +220,7 @@ class LLMValidator:
         self.concurrency = concurrency
         self.timeout = timeout_seconds
         self.malformed_retries = malformed_retries
-        self.cache = VerdictCache(cache_dir)
+        self.cache = AnswerCache(cache_dir)
         self.calls = 0  # requests sent (for metadata and tests)
         self._calls_lock = threading.Lock()
         self._litellm_module = None
@@ -224,13 +234,13 @@ class LLMValidator:
 
     # -- one request with failover -------------------------------------------------------------------
     def _redact(self, text: str) -> str:
-        return text.replace(self.api_key, "***") if self.api_key else text
+        return redact(text, [self.api_key])
 
     def _is_rate_limit(self, error: BaseException) -> bool:
         return isinstance(error, self._litellm.RateLimitError) or bool(_RATE_LIMIT_TEXT.search(str(error)))
 
-    def _ask(self, system: str, user: str, parse) -> tuple[Any, str]:
-        """(parsed reply, model): tries each available model; rate limits move on, other errors end it."""
+    def _ask(self, system: str, user: str, parse) -> tuple[Any, str, str]:
+        """(parsed reply, model, reply text): tries each available model; rate limits move on, other errors end it."""
         tried: list[str] = []
         for model in self.chain.available():
             tried.append(model)
@@ -258,9 +268,11 @@ class LLMValidator:
                         self.chain.limited(model)
                         break  # next model
                     kind = "timeout" if isinstance(error, self._litellm.Timeout) else type(error).__name__
-                    raise RuntimeError(self._redact(f"{model}: {kind}: {str(error)[:300]}")) from None
+                    # redact before cutting: a key cut in two would escape the redaction
+                    raise RuntimeError(f"{model}: {kind}: {self._redact(str(error))[:300]}") from None
+                content = response.choices[0].message.content
                 try:
-                    return parse(response.choices[0].message.content), model
+                    return parse(content), model, content
                 except ReplyError as error:
                     if attempt + 1 == attempts:
                         raise RuntimeError(f"{model}: malformed reply after {attempts} attempt(s): {error}") from None
@@ -268,14 +280,26 @@ class LLMValidator:
             "every model is rate-limited or over quota: " + (", ".join(tried) if tried else ", ".join(self.chain.models))
         )
 
+    def _answer(self, kind: str, system: str, user: str, parse) -> tuple[Any, str]:
+        """(checked answer, model) from the cache, else from the models (and then cached)."""
+        key = self.cache.key(kind, system, user)
+        cached = self.cache.get(key, parse)
+        if cached is not None:
+            return cached
+        answer, model, reply = self._ask(system, user, parse)
+        self.cache.put(key, reply, model)
+        return answer, model
+
     def _judge(self, contribution: Contribution) -> Verdict:
-        fallback_category = contribution.category or CATEGORIES[0]
         user = _user_message(contribution)
         try:
-            charter, model = self._ask(CHARTER_SYSTEM, user, parse_charter_reply)
-            category, _ = self._ask(CATEGORY_SYSTEM, user, parse_category_reply)
+            charter, model = self._answer("charter", CHARTER_SYSTEM, user, parse_charter_reply)
+            category, _ = self._answer("category", CATEGORY_SYSTEM, user, parse_category_reply)
         except RuntimeError as error:
-            return Verdict.pending_because(str(error), category=fallback_category, validator=f"{NAME}:{self.model}")
+            # Not judged: the category stays what the source said (maybe none), never a made-up one.
+            return Verdict.pending_because(
+                self._redact(str(error)), category=contribution.category, validator=f"{NAME}:{self.model}"
+            )
         return Verdict(
             is_valid=charter["is_valid"],
             violations=charter["violations"],
@@ -286,15 +310,8 @@ class LLMValidator:
             validator=f"{NAME}:{model}",
         )
 
-    def cache_key(self, contribution: Contribution) -> str:
-        return f"{PROMPT_VERSION}-{contribution.content_hash()}"
-
     def validate_many(self, contributions: list[Contribution]) -> list[Verdict]:
-        verdicts: list[Optional[Verdict]] = [self.cache.get(self.cache_key(c)) for c in contributions]
-        todo = [i for i, v in enumerate(verdicts) if v is None]
-        if todo:
-            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llm") as pool:
-                for index, verdict in zip(todo, pool.map(lambda i: self._judge(contributions[i]), todo)):
-                    verdicts[index] = verdict
-                    self.cache.put(self.cache_key(contributions[index]), verdict)
-        return [v for v in verdicts if v is not None]
+        if not contributions:
+            return []
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llm") as pool:
+            return list(pool.map(self._judge, contributions))

@@ -140,14 +140,24 @@ def split_body(body: str) -> tuple[str, str]:
 
 
 def parse_timestamp(value: Any) -> Optional[dt.datetime]:
-    """An aware datetime from ISO 8601 text or epoch seconds/milliseconds; ``ValueError`` otherwise."""
+    """An aware datetime from ISO 8601 text or epoch seconds/milliseconds; ``ValueError`` otherwise.
+
+    Every failure is a ``ValueError`` (also epochs out of range such as 1e20, -1e18, Infinity or NaN,
+    which the datetime module reports as OSError/OverflowError), so one bad item is quarantined instead
+    of crashing the day; a moment that cannot be shown in UTC or in Paris time is refused here too.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise ValueError(f"not a date: {value!r}")
     if isinstance(value, (int, float)):
-        seconds = float(value) / 1000 if float(value) > 1e12 else float(value)
-        return dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+        try:
+            number = float(value)
+            seconds = number / 1000 if number > 1e12 else number
+            moment = dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"not a date: {_short(value)}") from None
+        return _representable(moment, value)
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"\d{9,13}(\.\d+)?", text):
@@ -155,13 +165,33 @@ def parse_timestamp(value: Any) -> Optional[dt.datetime]:
         try:
             moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"not a date: {value!r}") from None
+            raise ValueError(f"not a date: {_short(value)}") from None
         if moment.tzinfo is None:  # a naive time in the exports is local time in Audierne
             from ..partitions import PARIS
 
             moment = moment.replace(tzinfo=PARIS)
-        return moment
+        return _representable(moment, value)
     raise ValueError(f"not a date: {type(value).__name__}")
+
+
+def _short(value: Any) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more than 4,300 digits
+        return f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _representable(moment: dt.datetime, value: Any) -> dt.datetime:
+    """``moment`` when it converts to UTC and to Paris time (the day of an item); ``ValueError`` otherwise."""
+    from ..partitions import PARIS
+
+    try:
+        moment.astimezone(dt.timezone.utc)
+        moment.astimezone(PARIS)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"not a date: {_short(value)} is out of range") from None
+    return moment
 
 
 def _text(record: Mapping[str, Any], name: str) -> str:
@@ -256,7 +286,8 @@ class Verdict:
     encouraged_aspects: list[str]
     reasoning: str
     confidence: float
-    category: str
+    #: One of the 7 ids; ``None`` only when pending and the source named no category (never made up).
+    category: Optional[str]
     validator: str
     error: Optional[str] = None
 
@@ -265,7 +296,7 @@ class Verdict:
         return self.is_valid is None
 
     @classmethod
-    def pending_because(cls, error: str, *, category: str, validator: str) -> "Verdict":
+    def pending_because(cls, error: str, *, category: Optional[str], validator: str) -> "Verdict":
         """A contribution that could not be judged: never valid, confidence 0.0 (the legacy 'not validated')."""
         return cls(None, [], [], "", 0.0, category, validator, error)
 

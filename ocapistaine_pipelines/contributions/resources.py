@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Mapping, Optional
 
@@ -12,19 +13,24 @@ from .validators import DEFAULT_LLM_MODELS, ValidatorResource
 
 
 def _secret(env: Mapping[str, str], name: str, explicit: bool):
-    """An EnvVar (the UI shows its name, never its value) unless tests pass the environment explicitly."""
+    """An EnvVar (the UI shows its name, never its value) unless tests pass the environment explicitly.
+
+    Also for URLs and paths that may carry a credential (``?token=``, ``user:password@``)."""
     if not env.get(name):
         return None
     return env[name] if explicit else dg.EnvVar(name)
 
 
 def _number(env: Mapping[str, str], name: str, default: str, kind=int):
+    """A positive finite number from the environment; a typo is a ValueError naming the variable."""
     value = env.get(name) or default
+    what = "an integer" if kind is int else "a number"
     try:
-        number = kind(value)
+        number = kind(value.strip())
     except ValueError:
-        what = "an integer" if kind is int else "a number"
         raise ValueError(f"{name} must be {what}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     if number <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
     return number
@@ -38,8 +44,9 @@ def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
         "models": env.get("OCAPISTAINE_LLM_MODELS", DEFAULT_LLM_MODELS) or DEFAULT_LLM_MODELS,
         "concurrency": _number(env, "OCAPISTAINE_LLM_CONCURRENCY", "4"),
     }
-    if env.get("OCAPISTAINE_LLM_API_BASE"):
-        validator_kwargs["api_base"] = env["OCAPISTAINE_LLM_API_BASE"]
+    api_base = _secret(env, "OCAPISTAINE_LLM_API_BASE", explicit)  # a gateway URL may carry a key
+    if api_base is not None:
+        validator_kwargs["api_base"] = api_base
     if env.get("OCAPISTAINE_LLM_TIMEOUT"):
         validator_kwargs["timeout_seconds"] = _number(env, "OCAPISTAINE_LLM_TIMEOUT", "60", float)
     api_key = _secret(env, "OCAPISTAINE_LLM_API_KEY", explicit)
@@ -47,8 +54,9 @@ def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
         validator_kwargs["api_key"] = api_key
 
     source_kwargs: dict = {}
-    if env.get("OCAPISTAINE_CONTRIBUTIONS_SOURCE"):
-        source_kwargs["source"] = env["OCAPISTAINE_CONTRIBUTIONS_SOURCE"]
+    source = _secret(env, "OCAPISTAINE_CONTRIBUTIONS_SOURCE", explicit)  # an n8n URL may carry ?token=
+    if source is not None:
+        source_kwargs["source"] = source
     if env.get("OCAPISTAINE_GITHUB_API_URL"):
         source_kwargs["github_api_url"] = env["OCAPISTAINE_GITHUB_API_URL"]
     token = _secret(env, "GITHUB_TOKEN", explicit)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 import dagster as dg
 
+from ..io_utils import redact, safe_url
 from ..partitions import PARIS
 from .model import CATEGORIES, Contribution, normalize_category, parse_timestamp
 
@@ -119,7 +120,7 @@ _TITLE_PREFIX = re.compile(r"^\s*\[(?P<category>[^\]]{1,60})\]\s*")
 _CATEGORY_LINE = re.compile(r"^[\s>*_-]*cat[ée]gor(?:y|ie)[\s*_]*:[\s*_]*(?P<category>[^\n*_]+)", re.I | re.M)
 
 
-def issue_category(title: str, body: str, labels: Iterable[Any], given: Any = None) -> tuple[Optional[str], Optional[str]]:
+def issue_category(title: str, body: str, labels: Any, given: Any = None) -> tuple[Optional[str], Optional[str]]:
     """(category id, raw text): the given field, the ``[category]`` title prefix, the ``Category:`` line, the labels.
 
     When nothing names one of the 7 ids, the raw text of the first explicit candidate (not a label such
@@ -135,7 +136,8 @@ def issue_category(title: str, body: str, labels: Iterable[Any], given: Any = No
     if match:
         explicit.append(match.group("category").strip())
     label_names = [
-        (label.get("name") if isinstance(label, Mapping) else label) for label in (labels or [])
+        (label.get("name") if isinstance(label, Mapping) else label)
+        for label in (labels if isinstance(labels, list) else [])  # labels such as 7, true or "x" name none
     ]
     for candidate in explicit + [name for name in label_names if isinstance(name, str)]:
         category = normalize_category(candidate)
@@ -152,7 +154,7 @@ def issue_to_record(issue: Mapping[str, Any]) -> Any:
     body = issue.get("body")
     if not isinstance(title, (str, type(None))) or not isinstance(body, (str, type(None))):
         return dict(issue)  # wrong types: Contribution.from_record says which
-    category, raw = issue_category(title or "", body or "", issue.get("labels") or [], issue.get("category"))
+    category, raw = issue_category(title or "", body or "", issue.get("labels"), issue.get("category"))
     record = {
         "id": issue.get("number", issue.get("id")),
         "title": _TITLE_PREFIX.sub("", title or "", count=1),
@@ -177,19 +179,10 @@ class _Http:
         self.secret = secret
 
     def _redact(self, text: str) -> str:
-        return text.replace(self.secret, "***") if self.secret else text
-
-    @staticmethod
-    def _display(url: str) -> str:
-        """The URL without credentials or query string (webhook tokens often ride there)."""
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        port = f":{parts.port}" if parts.port else ""
-        return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+        return redact(text, [self.secret])
 
     def call(self, method: str, url: str, **kwargs):
-        shown = self._display(url)
+        shown = safe_url(url)
         last = ""
         for attempt in range(self.attempts):
             if attempt:
@@ -223,14 +216,14 @@ def read_n8n(url: str, *, per_page: int = 50, http: _Http, max_pages: int = 1000
         if not isinstance(answer, Mapping) or answer.get("success") is not True or not isinstance(answer.get("issues"), list):
             reason = answer.get("error") or answer.get("message") if isinstance(answer, Mapping) else None
             raise SourceUnavailable(
-                f"n8n webhook {_Http._display(url)} page {page} did not succeed" + (f": {reason}" if reason else "")
+                f"n8n webhook {safe_url(url)} page {page} did not succeed" + (f": {reason}" if reason else "")
             )
         issues = answer["issues"]
         keys = {json.dumps(i.get("id") if isinstance(i, Mapping) else repr(i), default=str) for i in issues}
         if issues and keys <= seen:  # a webhook that ignores ``page`` repeats itself: we are done
             break
         seen |= keys
-        items += [RawItem(issue_to_record(issue), "n8n", f"{_Http._display(url)} page {page}") for issue in issues]
+        items += [RawItem(issue_to_record(issue), "n8n", f"{safe_url(url)} page {page}") for issue in issues]
         if len(issues) < per_page:
             break
     return items
@@ -285,10 +278,7 @@ class ContributionsSourceResource(dg.ConfigurableResource):
         if not spec:
             return f"sample export ({SAMPLE_EXPORT.name})"
         if spec.startswith(("http://", "https://")):
-            from urllib.parse import urlsplit
-
-            parts = urlsplit(spec)
-            return f"n8n webhook {parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+            return f"n8n webhook {safe_url(spec)}"
         return spec
 
     def read(self) -> list[RawItem]:
@@ -336,7 +326,7 @@ def _raw_id(record: Any) -> str:
     return ""
 
 
-def split_by_day(items: list[RawItem], days: Iterable[str], run_day: Optional[str] = None) -> dict[str, DayBatch]:
+def split_by_day(items: list[RawItem], days: Iterable[str]) -> dict[str, DayBatch]:
     """The batches of ``days`` (``YYYY-MM-DD``); undated items of a source without ``generated_at`` go to each day run."""
     wanted = list(days)
     batches = {day: DayBatch(day) for day in wanted}
@@ -348,7 +338,7 @@ def split_by_day(items: list[RawItem], days: Iterable[str], run_day: Optional[st
         except ValueError as error:
             contribution, reason = None, str(error)
         undated = (contribution is None or not contribution.created_at) and not item.generated_at
-        targets = wanted if undated else [_item_day(item, contribution, run_day or wanted[0])]
+        targets = wanted if undated else [_item_day(item, contribution, wanted[0])]
         if contribution is not None and reason is None:
             if contribution.id in first_seen:
                 reason = f"duplicate id {contribution.id} (first seen in {first_seen[contribution.id]})"

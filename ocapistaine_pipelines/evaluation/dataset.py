@@ -114,8 +114,8 @@ def read_records(path: Path) -> list[Any]:
         raise DatasetError(f"cannot read the labelled set {path}: {error}") from None
     try:
         document = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DatasetError(f"labelled set {path} is not valid JSON: {error}") from None
+    except ValueError as error:  # JSONDecodeError, or an integer of more than 4,300 digits
+        raise DatasetError(f"labelled set {path} is not valid JSON: {str(error)[:200]}") from None
     if isinstance(document, dict):
         records = document.get("contributions")
         if not isinstance(records, list):
@@ -144,8 +144,11 @@ def load_labelled_set(path: Optional[str | Path] = None) -> LabelledSet:
             labelled.rejected.append((where, f"not an object ({type(record).__name__})"))
             continue
         raw_id = record.get("id")
-        if raw_id is None or str(raw_id).strip() == "":
+        if raw_id is None or (isinstance(raw_id, str) and not raw_id.strip()):
             labelled.rejected.append((where, "no id"))
+            continue
+        if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
+            labelled.rejected.append((where, f"id is {type(raw_id).__name__}, expected text or integer"))
             continue
         item_id = str(raw_id).strip()
         if item_id in seen:
@@ -163,8 +166,11 @@ def load_labelled_set(path: Optional[str | Path] = None) -> LabelledSet:
             continue
         try:
             contribution = Contribution.from_record(record)
-        except (ValueError, TypeError, KeyError) as error:
+        except ValueError as error:  # from_record says what is wrong (bad dates included)
             labelled.rejected.append((item_id, f"not a contribution: {error}"))
+            continue
+        except Exception as error:  # noqa: BLE001 - one odd record is rejected, it never costs the whole set
+            labelled.rejected.append((item_id, f"not a contribution: {type(error).__name__}: {error}"))
             continue
         raw_category = record.get("category")
         category = normalize_category(raw_category)

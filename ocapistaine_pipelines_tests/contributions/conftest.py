@@ -15,6 +15,9 @@ from .servers import FakeLLM
 LABELLED = Path(__file__).resolve().parents[2] / "ocapistaine_pipelines" / "data" / "labelled_contributions.json"
 HELD_OUT = Path(__file__).resolve().parent / "heldout_contributions.json"
 HELD_OUT_2 = Path(__file__).resolve().parent / "heldout2_contributions.json"
+HELD_OUT_3 = Path(__file__).resolve().parent / "heldout3_contributions.json"
+HELD_OUT_4 = Path(__file__).resolve().parent / "heldout4_contributions.json"
+HELD_OUT_5 = Path(__file__).resolve().parent / "heldout5_contributions.json"
 
 
 @pytest.fixture(scope="session")
@@ -30,8 +33,26 @@ def held_out() -> list[dict]:
 
 @pytest.fixture(scope="session")
 def held_out_2() -> list[dict]:
-    """Written after the revision and never used to tune the rules: the honest figure."""
+    """Written after the first revision; measured once (0.70), then used by the v2 revision and the calibration fit."""
     return json.loads(HELD_OUT_2.read_text(encoding="utf-8"))["contributions"]
+
+
+@pytest.fixture(scope="session")
+def held_out_3() -> list[dict]:
+    """Written before the v2 revision (baseline measured on it), but the v2 patterns were written with it in view."""
+    return json.loads(HELD_OUT_3.read_text(encoding="utf-8"))["contributions"]
+
+
+@pytest.fixture(scope="session")
+def held_out_4() -> list[dict]:
+    """Written after v2 and measured once; then used by the v3 revision and the calibration fit."""
+    return json.loads(HELD_OUT_4.read_text(encoding="utf-8"))["contributions"]
+
+
+@pytest.fixture(scope="session")
+def held_out_5() -> list[dict]:
+    """Written after v3 and the calibration fit, measured once, never tuned on: the honest figure."""
+    return json.loads(HELD_OUT_5.read_text(encoding="utf-8"))["contributions"]
 
 
 @pytest.fixture

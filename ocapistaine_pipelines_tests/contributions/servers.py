@@ -114,8 +114,9 @@ class FakeLLM(LoopbackServer):
             return 429, {}, {"error": {"message": "Rate limit reached for requests", "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
         if mode == "quota":
             return 429, {}, {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}
-        if mode == "error":
-            return 400, {}, {"error": {"message": "bad request", "type": "invalid_request_error"}}
+        if mode == "error":  # echoes the credential it got, as some gateways do: the validator must redact it
+            message = f"bad request (Authorization: {headers.get('Authorization')})"
+            return 400, {}, {"error": {"message": message, "type": "invalid_request_error"}}
         if mode == "slow":
             time.sleep(self.slow_seconds)
         if mode == "malformed" or self.malformed_left.get(model, 0) > 0:

@@ -45,8 +45,13 @@ def test_bad_input_corpus_is_quarantined_and_the_day_still_runs(tmp_path, domain
         {"id": "ok-1", "constat_factuel": "Doublon", "idees_ameliorations": "x"},
         {"id": "spam-1", "constat_factuel": "Promo -50 % sur nos fenêtres à Audierne !", "idees_ameliorations": "Appelez le 06 12 34 56 78."},
         "not an object",
+        # epochs the datetime module refuses with OSError/OverflowError; Infinity is a JSON literal json reads
+        {"id": "date-big", "constat_factuel": GOOD, "created_at": 1e20},
+        {"id": "date-neg", "constat_factuel": GOOD, "created_at": -1e18},
+        {"id": "date-inf", "constat_factuel": GOOD, "created_at": float("inf")},
     ]
     path = export(tmp_path, records)
+    assert b"Infinity" in path.read_bytes()
     # an item whose text holds invalid UTF-8 bytes (the file is otherwise fine)
     raw = path.read_bytes().replace(b'"Doublon"', b'"Doublon"').replace(b"Promo -50", b"Promo -50")
     raw = raw.replace(b']', b', {"id": "utf8", "constat_factuel": "caf\xe9 cr\xe8me"}]', 1)
@@ -65,9 +70,11 @@ def test_bad_input_corpus_is_quarantined_and_the_day_still_runs(tmp_path, domain
     assert quarantine["ok-1"].startswith("duplicate id ok-1")
     assert quarantine["utf8"] == "constat_factuel is not valid UTF-8"
     assert quarantine[""] == "record is str, expected an object"
+    assert (quarantine["date-big"], quarantine["date-neg"], quarantine["date-inf"]) == (
+        "not a date: 1e+20", "not a date: -1e+18", "not a date: inf")
 
     meta = materializations(result, "contributions")[0].metadata
-    assert meta["dagster/row_count"].value == 3 and meta["quarantined"].value == 6 and meta["reclassified"].value == 1
+    assert meta["dagster/row_count"].value == 3 and meta["quarantined"].value == 9 and meta["reclassified"].value == 1
 
     analysis = pd.read_parquet(A.analysis_path(data_dir, DAY)).set_index("id")
     assert analysis.loc["ok-1", "is_valid"] and not analysis.loc["spam-1", "is_valid"]
@@ -80,11 +87,12 @@ def test_bad_input_corpus_is_quarantined_and_the_day_still_runs(tmp_path, domain
     assert set(stored) == {"title", "body", "category", "validation_result", "timestamp"}
     assert stored["validation_result"]["is_valid"] is False and 0 < app_db.ttl("contribution:spam-1") <= 86400
     assert app_db.lrange("contributions:validated:20260302", 0, -1) == ["ok-1", "ok-2", "spam-1"]
+    assert app_db.ttl("contributions:validated:20260302") == -1  # the contract: only contribution:{id} expires
     assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) == "completed"
 
     meta = materializations(result, "contributions_analysis")[0].metadata
     assert (meta["fetched"].value, meta["validated"].value, meta["approved"].value, meta["flagged"].value,
-            meta["quarantined"].value, meta["pending"].value) == (3, 3, 2, 1, 6, 0)
+            meta["quarantined"].value, meta["pending"].value) == (3, 3, 2, 1, 9, 0)
     assert "spam-1" in meta["flagged_contributions"].value and meta["status"].value == "success"
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert {name: e.passed for name, e in checks.items()} == {
@@ -165,7 +173,12 @@ def test_llm_pending_contributions_keep_the_day_open_and_only_they_are_retried(
     assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) is None
     rows = pd.read_parquet(A.analysis_path(data_dir, DAY)).set_index("id")
     assert pd.isna(rows.loc["c", "is_valid"]) and "malformed" in rows.loc["c", "error"]
-    assert json.loads(app_db.get("contribution:c"))["validation_result"]["status"] == "pending"
+    # not judged and the source named no category: no made-up category, and the check accepts that
+    assert pd.isna(rows.loc["c", "category"]) and pd.isna(rows.loc["c", "category_in"])
+    stored = json.loads(app_db.get("contribution:c"))
+    assert stored["validation_result"]["status"] == "pending"
+    assert stored["category"] is None and stored["validation_result"]["category"] is None
+    assert all(e.passed for e in first.get_asset_check_evaluations())
     assert app_db.lrange("contributions:validated:20260302", 0, -1) == ["a", "b"]
 
     flaky.broken = False
@@ -179,9 +192,11 @@ def test_llm_pending_contributions_keep_the_day_open_and_only_they_are_retried(
 
 
 def test_checks_fail_on_rows_without_verdict_or_with_unknown_category(domain_resources, data_dir):
-    frame = pd.DataFrame({"id": ["x", "y"], "is_valid": pd.array([None, True], dtype="boolean"),
-                          "error": pd.array([None, None], dtype="string"), "category": ["sport", "culture"],
-                          "category_in": pd.Categorical([None, "culture"], categories=list(A.CATEGORIES))})
+    frame = pd.DataFrame({"id": ["x", "y", "judged-none", "pending-none"],
+                          "is_valid": pd.array([None, True, False, None], dtype="boolean"),
+                          "error": pd.array([None, None, None, "timeout"], dtype="string"),
+                          "category": pd.array(["sport", "culture", None, None], dtype="string"),
+                          "category_in": pd.Categorical([None, "culture", None, None], categories=list(A.CATEGORIES))})
     frame.to_parquet(A.analysis_path(data_dir, DAY))
     job = dg.define_asset_job("checks_only", selection=dg.AssetSelection.checks_for_assets(A.contributions_analysis),
                               )
@@ -192,7 +207,8 @@ def test_checks_fail_on_rows_without_verdict_or_with_unknown_category(domain_res
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert not checks["every_row_judged_or_pending_with_error"].passed
     assert not checks["categories_are_known"].passed
-    assert checks["categories_are_known"].metadata["unknown"].value == {"sport": 1}
+    # a judged row needs a category; a pending one whose source named none may have none
+    assert checks["categories_are_known"].metadata["unknown"].value == {"sport": 1, "<missing verdict category>": 1}
 
 
 def test_a_backfill_range_runs_each_day_under_the_guard(tmp_path, domain_resources, data_dir, scheduler_db):
@@ -219,3 +235,63 @@ def test_a_misconfigured_validator_fails_before_claiming_the_day(domain_resource
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "validator not configured: OCAPISTAINE_VALIDATOR='gpt'" in failure.event_specific_data.error.message
     assert scheduler_db.keys("*") == []
+
+
+def test_a_failed_redis_write_keeps_the_previous_ids_so_stale_keys_go_on_the_next_run(
+    tmp_path, domain_resources, data_dir, app_db
+):
+    """Redis is written before the parquet file: the file keeps the ids of the last run Redis accepted."""
+    import socket
+
+    from ocapistaine_pipelines.redis_connection import RedisResource
+
+    both = [{"id": "a", "constat_factuel": GOOD, "idees_ameliorations": IDEA},
+            {"id": "b", "constat_factuel": "La médiathèque d'Audierne ferme tôt.", "idees_ameliorations": "Ouvrir le samedi."}]
+    path = export(tmp_path, both)
+    resources = domain_resources(str(path))
+    assert materialize(resources).success
+    assert app_db.exists("contribution:b")
+
+    export(tmp_path, both[:1])  # b left the day
+    with socket.socket() as probe:  # a port nobody listens on: the app db write is refused
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    dead = RedisResource(url=f"redis://127.0.0.1:{dead_port}", app_db=5, retries=0, connect_timeout_seconds=0.5)
+    failed = materialize({**resources, "redis": dead}, tags={"ocapistaine/force": "true"}, raise_on_error=False)
+    assert not failed.success
+    failure = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert f"Redis unreachable at 127.0.0.1:{dead_port} db 5" in str(failure.event_specific_data.error.message)
+    assert list(pd.read_parquet(A.analysis_path(data_dir, DAY))["id"]) == ["a", "b"]  # untouched
+
+    assert materialize(resources, tags={"ocapistaine/force": "true"}).success
+    assert app_db.exists("contribution:a") and not app_db.exists("contribution:b")
+    assert list(pd.read_parquet(A.analysis_path(data_dir, DAY))["id"]) == ["a"]
+
+
+def test_a_failed_table_write_leaves_no_temporary_file(tmp_path, domain_resources, data_dir):
+    path = export(tmp_path, [{"id": "a", "constat_factuel": GOOD, "idees_ameliorations": IDEA}])
+    target = A.contributions_path(data_dir, DAY)
+    target.mkdir(parents=True)  # the rename onto the day's file fails
+    result = materialize(domain_resources(str(path)), selection=[A.contributions], raise_on_error=False)
+    assert not result.success
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+def test_an_api_key_echoed_by_the_provider_reaches_no_output(tmp_path, domain_resources, data_dir, app_db, fake_llm):
+    """The fake provider repeats the Authorization header in its error, as some gateways do."""
+    key = "sk-loopback-secret"
+    fake_llm.modes["primary"] = "error"
+    path = export(tmp_path, [{"id": "a", "constat_factuel": GOOD, "idees_ameliorations": IDEA}])
+    resources = domain_resources(str(path), validator=llm_resource(fake_llm, models="openai/primary", api_key=key))
+    result = materialize(resources)
+    assert fake_llm.requests and all(r["authorization"] == f"Bearer {key}" for r in fake_llm.requests)
+
+    rows = pd.read_parquet(A.analysis_path(data_dir, DAY)).set_index("id")
+    error = rows.loc["a", "error"]
+    assert "BadRequestError" in error and "Authorization: Bearer ***" in error  # the echo was there, redacted
+    assert key.encode() not in A.analysis_path(data_dir, DAY).read_bytes()
+    assert key not in app_db.get("contribution:a")
+    meta = materializations(result, "contributions_analysis")[0].metadata
+    assert "Bearer ***" in meta["pending_contributions"].value
+    assert key not in str(meta)
+    assert key not in "".join(str(e) for e in result.all_events)  # logs (the day's warning) included

@@ -72,10 +72,52 @@ def test_timeout_leaves_the_contribution_pending_with_the_error(fake_llm):
     assert verdicts[0].is_valid is None and "timeout" in verdicts[0].error.lower()
 
 
-def test_a_provider_error_does_not_leak_the_api_key(fake_llm):
+@pytest.mark.parametrize("key", ["sk-loopback-secret", "sk-long-" + "0123456789abcdef" * 25])
+def test_a_provider_error_does_not_leak_the_api_key(fake_llm, key):
+    """The fake provider echoes the Authorization header; the long key would straddle the 300-character cut."""
     fake_llm.modes["primary"] = "error"
-    verdicts = llm_resource(fake_llm, models="openai/primary").get_validator().validate_many(contributions(1))
-    assert verdicts[0].is_valid is None and "sk-loopback-secret" not in verdicts[0].error
+    verdicts = llm_resource(fake_llm, models="openai/primary", api_key=key).get_validator().validate_many(contributions(1))
+    assert verdicts[0].is_valid is None and "Authorization: Bearer ***" in verdicts[0].error
+    assert key[:12] not in verdicts[0].error
+
+
+def test_a_pending_verdict_keeps_the_sources_category_or_none(fake_llm):
+    fake_llm.modes["primary"] = "error"
+    items = contributions(2)
+    items[1].category = "culture"
+    verdicts = llm_resource(fake_llm, models="openai/primary").get_validator().validate_many(items)
+    assert [v.pending for v in verdicts] == [True, True]
+    assert [v.category for v in verdicts] == [None, "culture"]  # never a made-up category
+    assert [v.validation_result()["category"] for v in verdicts] == [None, "culture"]
+
+
+def test_an_answered_charter_prompt_is_not_sent_again_when_the_category_failed(fake_llm, tmp_path):
+    judge = fake_llm.judge
+
+    def category_broken(kind, user):
+        if kind == "category" and category_broken.broken:
+            return {"category": "sport"}  # not one of the 7: a malformed reply
+        return judge(kind, user)
+
+    category_broken.broken = True
+    fake_llm.judge = category_broken
+    items = contributions(2)
+    first = llm_resource(fake_llm, malformed_retries=0).get_validator(cache_dir=tmp_path).validate_many(items)
+    assert all(v.pending and "not one of" in v.error for v in first)
+    assert sorted(r["kind"] for r in fake_llm.requests) == ["category", "category", "charter", "charter"]
+
+    category_broken.broken = False
+    sent = len(fake_llm.requests)
+    # another model list: the cache does not depend on the model that answered
+    second = llm_resource(fake_llm, models="openai/backup").get_validator(cache_dir=tmp_path).validate_many(items)
+    assert [r["kind"] for r in fake_llm.requests[sent:]] == ["category", "category"]
+    assert [r["model"] for r in fake_llm.requests[sent:]] == ["backup", "backup"]
+    assert [v.is_valid for v in second] == [True, False] and second[0].category == "ecologie"
+    assert all(v.validator == "llm:openai/primary" for v in second)  # the model that judged the charter
+
+    sent = len(fake_llm.requests)
+    third = llm_resource(fake_llm).get_validator(cache_dir=tmp_path).validate_many(items)
+    assert len(fake_llm.requests) == sent and third == second  # nothing is ever asked twice
 
 
 def test_verdicts_are_cached_by_content_hash(fake_llm, tmp_path):

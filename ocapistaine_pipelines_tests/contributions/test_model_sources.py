@@ -61,12 +61,26 @@ def test_form_fields_are_recovered_from_a_legacy_body():
         ({"id": "a", "constat_factuel": "caf\udce9"}, "not valid UTF-8"),
         ({"id": "a", "constat_factuel": "x", "category": 3}, "category is int"),
         ({"id": "a", "constat_factuel": "x", "created_at": "hier soir"}, "not a date"),
+        # epochs the datetime module refuses with OSError/OverflowError, not ValueError
+        ({"id": "a", "constat_factuel": "x", "created_at": 1e20}, "not a date: 1e\\+20"),
+        ({"id": "a", "constat_factuel": "x", "created_at": -1e18}, "not a date"),
+        ({"id": "a", "constat_factuel": "x", "created_at": float("inf")}, "not a date: inf"),
+        ({"id": "a", "constat_factuel": "x", "date": float("nan")}, "not a date: nan"),
+        ({"id": "a", "constat_factuel": "x", "created_at": 10**400}, "not a date"),
+        ({"id": "a", "constat_factuel": "x", "created_at": "9999-12-31T23:59:59Z"}, "out of range"),  # no Paris day
         ("just a string", "record is str"),
     ],
 )
 def test_bad_records_raise_a_clear_reason(record, reason):
     with pytest.raises(ValueError, match=reason):
         Contribution.from_record(record)
+
+
+def test_labels_that_are_not_a_list_name_no_category():
+    for labels in (7, True, 1.5, "culture", {"name": "culture"}):
+        record = issue_to_record({"number": 3, "title": "Dunes", "body": "Texte", "labels": labels})
+        assert record["category"] is None and record["id"] == 3
+        assert issue_category("Dunes", "Texte", labels) == (None, None)
 
 
 def test_unknown_category_is_kept_for_reclassification():

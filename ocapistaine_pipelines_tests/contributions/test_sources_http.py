@@ -70,8 +70,10 @@ def test_n8n_errors_make_the_source_unreadable(fail_with, message):
     assert len(server.requests) == (2 if fail_with[0] == 500 else 1)  # only transient errors are retried
 
 
-def test_n8n_through_the_asset_with_a_bad_item(domain_resources, data_dir, app_db):
-    issues = [n8n_issue(1), n8n_issue(2, title=None, body=None), n8n_issue(3, created_at="2026-03-03T09:00:00Z")]
+def test_n8n_through_the_asset_with_bad_items(domain_resources, data_dir, app_db):
+    issues = [n8n_issue(1), n8n_issue(2, title=None, body=None), n8n_issue(3, created_at="2026-03-03T09:00:00Z"),
+              n8n_issue(4, labels=7), n8n_issue(5, labels=True, created_at=1e20),
+              n8n_issue(6, created_at=-1e18), n8n_issue(7, created_at=float("inf"))]
     server = FakeN8N(issues)
     try:
         result = dg.materialize([A.contributions, A.contributions_analysis], partition_key=DAY,
@@ -79,9 +81,12 @@ def test_n8n_through_the_asset_with_a_bad_item(domain_resources, data_dir, app_d
     finally:
         server.stop()
     assert result.success
-    assert list(pd.read_parquet(A.contributions_path(data_dir, DAY))["id"]) == ["1"]
-    assert list(pd.read_parquet(A.quarantine_path(data_dir, DAY))["id"]) == ["2"]
-    assert app_db.lrange("contributions:validated:20260302", 0, -1) == ["1"]
+    assert list(pd.read_parquet(A.contributions_path(data_dir, DAY))["id"]) == ["1", "4"]
+    quarantine = pd.read_parquet(A.quarantine_path(data_dir, DAY)).set_index("id")["reason"].to_dict()
+    # a bad date has no day: the item is quarantined on every day the run covers, never lost
+    assert quarantine == {"2": "no text at all (title, body, constat_factuel and idees_ameliorations are empty)",
+                          "5": "not a date: 1e+20", "6": "not a date: -1e+18", "7": "not a date: inf"}
+    assert app_db.lrange("contributions:validated:20260302", 0, -1) == ["1", "4"]
 
 
 def test_an_unreachable_webhook_fails_the_run_and_writes_nothing(domain_resources, data_dir):
@@ -110,6 +115,8 @@ def test_github_issues_with_pagination_token_and_categories():
     issues[1].update(body=BODY + "\n\nCategory: jeunesse")
     issues[2].update(labels=[{"name": "conforme charte"}, {"name": "culture"}])
     issues[3].update(pull_request={"url": "https://api.github.com/repos/o/r/pulls/4"})
+    issues[5].update(labels=True)  # not a list: names no category, costs nothing
+    issues[6].update(labels=3.5)
     server = FakeGitHub(issues, token="ghp_secret_token")
     try:
         items = source("github:audierne2026/participons", github_api_url=server.url, github_token="ghp_secret_token").read()
@@ -122,6 +129,7 @@ def test_github_issues_with_pagination_token_and_categories():
     assert by_id[1]["category"] == "logement" and by_id[1]["title"] == "Loyers trop chers"
     assert by_id[2]["category"] == "jeunesse" and by_id[3]["category"] == "culture"
     assert by_id[5]["category"] is None
+    assert by_id[6]["category"] is None and by_id[7]["category"] is None
 
 
 def test_github_bad_credentials_fail_clearly_without_the_token():

@@ -129,3 +129,35 @@ def test_the_api_key_is_an_env_var_in_production(monkeypatch):
     opik = resources_from_env()["opik"]
     # an EnvVar: the Dagster UI shows the variable's name, never its value
     assert isinstance(opik.api_key, dg.EnvVar) and opik.api_key == "OPIK_API_KEY"
+
+
+def test_out_of_range_dates_and_odd_ids_are_rejected_not_a_crash(tmp_path):
+    """Dates the datetime module refuses with OSError/OverflowError, and ids str() cannot print, are rejected
+    with a reason; the rest of the set still loads."""
+    base = small_export()["contributions"][0]
+    extra = [
+        {**base, "id": "d-big", "created_at": 1e20},
+        {**base, "id": "d-neg", "created_at": -1e18},
+        {**base, "id": "d-inf", "created_at": float("inf")},  # written as the JSON literal Infinity
+        {**base, "id": "d-nan", "date": float("nan")},
+        {**base, "id": "d-9999", "created_at": "9999-12-31T23:59:59Z"},  # no Paris day for it
+        {**base, "id": ["a", "list"]},
+        {**base, "id": "d-ok", "created_at": 1772406000},
+    ]
+    path = tmp_path / "set.json"
+    path.write_text(json.dumps(small_export(extra)), encoding="utf-8")
+    assert "Infinity" in path.read_text()
+    labelled = load_labelled_set(path)
+    reasons = dict(labelled.rejected)
+    for item_id in ("d-big", "d-neg", "d-inf", "d-nan", "d-9999"):
+        assert reasons[item_id].startswith("not a contribution: not a date"), reasons[item_id]
+    assert reasons["#29"] == "id is list, expected text or integer"
+    assert "d-ok" in [item.id for item in labelled.items] and len(labelled.items) == 21
+
+
+def test_an_integer_too_long_to_read_is_a_clear_dataset_error(tmp_path):
+    path = tmp_path / "set.json"
+    path.write_text('{"contributions": [{"id": "a", "constat_factuel": "x", "expected_valid": true, '
+                    '"created_at": ' + "1" * 5000 + "}]}", encoding="utf-8")
+    with pytest.raises(DatasetError, match="is not valid JSON: Exceeds the limit"):
+        load_labelled_set(path)
