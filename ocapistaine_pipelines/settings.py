@@ -19,13 +19,17 @@ def _env_number(name: str, default: float) -> float:
         raise ValueError(f"{name}={raw!r} is not a number") from None
 
 
-def task_retry_policy() -> dg.RetryPolicy:
+def task_retry_policy() -> Optional[dg.RetryPolicy]:
     """The retry policy of the task assets: transient failures (a 5xx after the client's own retries,
     Redis restarting) are tried again with exponential backoff; the guard makes a retry safe (a day
     already completed is skipped). ``OCAPISTAINE_TASK_RETRIES`` (default 2) and
-    ``OCAPISTAINE_TASK_RETRY_DELAY`` (seconds, default 60) tune it; errors marked final are not retried."""
+    ``OCAPISTAINE_TASK_RETRY_DELAY`` (seconds, default 60) tune it; errors marked final are not retried.
+    With 0 retries there is no policy at all, so a failure reads as itself, not "Exceeded max_retries"."""
+    retries = int(_env_number("OCAPISTAINE_TASK_RETRIES", 2))
+    if retries <= 0:
+        return None
     return dg.RetryPolicy(
-        max_retries=int(_env_number("OCAPISTAINE_TASK_RETRIES", 2)),
+        max_retries=retries,
         delay=_env_number("OCAPISTAINE_TASK_RETRY_DELAY", 60),
         backoff=dg.Backoff.EXPONENTIAL,
         jitter=dg.Jitter.PLUS_MINUS,

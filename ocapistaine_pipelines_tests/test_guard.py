@@ -564,3 +564,5 @@ def test_task_retry_policy_from_the_environment(monkeypatch):
     monkeypatch.setenv("OCAPISTAINE_TASK_RETRY_DELAY", "soon")
     with pytest.raises(ValueError, match="OCAPISTAINE_TASK_RETRY_DELAY='soon'"):
         task_retry_policy()
+    monkeypatch.setenv("OCAPISTAINE_TASK_RETRIES", "0")
+    assert task_retry_policy() is None

@@ -19,7 +19,7 @@ from ..guard import TASK_CONTRIBUTIONS_ANALYSIS, GuardedDay, TaskError, TaskGuar
 from ..io_utils import atomic_write_parquet
 from ..partitions import daily_partitions
 from ..redis_connection import RedisResource
-from ..settings import DataDirResource
+from ..settings import DataDirResource, task_retry_policy
 from .model import CATEGORIES, Contribution, Verdict
 from .sources import COLUMNS, ContributionsSourceResource, SourceUnavailable, category_dtype, split_by_day
 from .validators import ValidatorResource
@@ -149,7 +149,9 @@ def read_contributions(data_dir: DataDirResource, day: str) -> list[Contribution
 
     path = contributions_path(data_dir, day)
     if not path.exists():
-        raise TaskError("failed", f"no contributions table for {day} ({path}): materialize `contributions` first")
+        raise TaskError(
+            "failed", f"no contributions table for {day} ({path}): materialize `contributions` first", retryable=False
+        )
     frame = pd.read_parquet(path)
     out = []
     for row in frame.astype(object).where(frame.notna(), None).to_dict("records"):
@@ -227,6 +229,7 @@ def write_app_data(redis: RedisResource, day: str, pairs: list[tuple[Contributio
     deps=[contributions],
     backfill_policy=dg.BackfillPolicy.single_run(),
     output_required=False,
+    retry_policy=task_retry_policy(),
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "redis", "parquet"},
@@ -249,7 +252,7 @@ def contributions_analysis(
     try:
         judge = validator.get_validator(cache_dir=cache_dir)
     except ValueError as error:
-        raise dg.Failure(description=f"validator not configured: {error}") from None
+        raise dg.Failure(description=f"validator not configured: {error}", allow_retries=False) from None
 
     def work(day: GuardedDay, partition_key: str) -> dict:
         items = read_contributions(data_dir, partition_key)
