@@ -2,7 +2,8 @@
 
 The SDK retries only 502 and connection errors, and raises at once on 429 and other 5xx; here every
 call is retried on 429, 408, 5xx and connection errors with exponential backoff, honouring
-``Retry-After``. 401 and 402 are not retried: the key or the account is wrong for every source, so
+``Retry-After``, except the start of a crawl job (no idempotency key in SDK 4.55): it is retried only
+when the request never reached Firecrawl, and an answer lost after that adopts the job Firecrawl started. 401 and 402 are not retried: the key or the account is wrong for every source, so
 they raise ``FirecrawlFatal`` with a message that names the cause (never the key).
 
 Jobs (crawl, batch scrape) are polled here rather than with the SDK's blocking helpers, so that the
@@ -18,7 +19,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
 
+from ..io_utils import redact, safe_url
 from .sources import CrawlSource
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,10 @@ class FirecrawlFailed(Exception):
 
 class FirecrawlFatal(FirecrawlFailed):
     """401/402: every source would fail the same way, so the run stops at once."""
+
+
+class StartUncertain(FirecrawlFailed):
+    """A job start whose answer was lost (timeout, 5xx, dropped reply): Firecrawl may have accepted it."""
 
 
 class CrawlInterrupted(Exception):
@@ -99,8 +106,11 @@ class FirecrawlGateway:
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.client = client
-        self.api_url = api_url
-        self._secret = secret
+        #: Where Firecrawl is, safe to show: no credentials, query or fragment (FIRECRAWL_API_URL may carry some).
+        self.api_url = safe_url(api_url)
+        parts = urlsplit(api_url)
+        token_user = parts.username if parts.password is None else None  # https://TOKEN@host
+        self._secrets = [secret, parts.password, token_user, parts.query or None]
         self.poll_interval = max(0.0, poll_interval_seconds)
         self.job_timeout = job_timeout_seconds
         self.batch_size = max(1, batch_size)
@@ -111,7 +121,8 @@ class FirecrawlGateway:
 
     # -- errors ---------------------------------------------------------------------------------------
     def redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        """``text`` without the API key or the credentials of the API URL."""
+        return redact(text, self._secrets)
 
     def _classify(self, what: str, error: BaseException) -> tuple[bool, Optional[float], BaseException]:
         """(retryable, server-asked wait, the error to raise if not retried)."""
@@ -141,8 +152,37 @@ class FirecrawlGateway:
             return True, None, FirecrawlFailed(f"{what}: cannot reach Firecrawl at {self.api_url} ({type(error).__name__})")
         return False, None, error
 
-    def call(self, what: str, fn: Callable, *args, **kwargs):
-        """Call the SDK with retries on 429/408/5xx/connection errors; the lock is checked first."""
+    @staticmethod
+    def _never_reached_server(error: BaseException) -> bool:
+        """A 429, a refused connection or a connect timeout: the request was not processed."""
+        import requests
+        from firecrawl.v2.utils.error_handler import FirecrawlError
+        from urllib3.exceptions import NewConnectionError
+
+        if isinstance(error, FirecrawlError):
+            return error.status_code == 429
+        if isinstance(error, requests.ConnectTimeout):
+            return True
+        if isinstance(error, requests.ConnectionError):
+            seen: set[int] = set()
+            cause: Optional[BaseException] = error
+            while cause is not None and id(cause) not in seen:  # requests wraps urllib3's MaxRetryError
+                seen.add(id(cause))
+                if isinstance(cause, (NewConnectionError, ConnectionRefusedError)):
+                    return True
+                reason = getattr(cause, "reason", None)
+                cause = reason if isinstance(reason, BaseException) else (
+                    cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else cause.__cause__
+                )
+        return False
+
+    def call(self, what: str, fn: Callable, *args, repeatable: bool = True, **kwargs):
+        """Call the SDK with retries on 429/408/5xx/connection errors; the lock is checked first.
+
+        ``repeatable=False`` (a start that SDK 4.55 cannot make idempotent): retried only when the
+        request never reached the server (429, refused connection); a timeout, 5xx or lost reply raises
+        ``StartUncertain``, since a retry could start (and bill) a second job.
+        """
         attempt = 0
         while True:
             attempt += 1
@@ -156,6 +196,12 @@ class FirecrawlGateway:
                     if failure is error:
                         raise
                     raise failure from None
+                if not repeatable and not self._never_reached_server(error):
+                    reason = str(failure).removeprefix(f"{what}: ")
+                    raise StartUncertain(
+                        f"{what}: no usable answer ({reason}); Firecrawl may have accepted it",
+                        getattr(failure, "status_code", None),
+                    ) from None
                 if attempt >= self.retry.max_attempts:
                     raise FirecrawlFailed(
                         f"{what} failed after {attempt} attempts: {failure}", getattr(failure, "status_code", None)
@@ -210,14 +256,60 @@ class FirecrawlGateway:
         )
         if source.max_discovery_depth is not None:
             kwargs["max_discovery_depth"] = source.max_discovery_depth
-        started = self.call(f"start crawl {source.url}", self.client.start_crawl, source.url, **kwargs)
+        job_id = self._start_crawl(source, kwargs)
         return self._follow_job(
             f"crawl {source.url}",
-            started.id,
+            job_id,
             status=self.client.get_crawl_status,
             page=self.client.get_crawl_status_page,
             cancel=self.client.cancel_crawl,
             on_documents=on_documents,
+        )
+
+    def _active_crawls_on(self, url: str) -> set[str]:
+        """Ids of the active crawl jobs (of this account) started on ``url``."""
+        active = self.call("list active crawls", self.client.get_active_crawls)
+        wanted = _url_key(url)
+        return {job.id for job in active.crawls if job.id and job.url and _url_key(job.url) == wanted}
+
+    def _start_crawl(self, source: CrawlSource, kwargs: dict) -> str:
+        """Start the crawl job once: SDK 4.55 has no idempotency key for it, and a second start bills
+        up to ``limit`` credits again. When the answer is lost, adopt the job Firecrawl did start."""
+        what = f"start crawl {source.url}"
+        try:
+            before: Optional[set[str]] = self._active_crawls_on(source.url)
+        except FirecrawlFatal:
+            raise
+        except FirecrawlFailed as error:
+            log.warning("%s: could not list the active crawls first: %s", what, self.redact(str(error)))
+            before = None
+        try:
+            return self.call(what, self.client.start_crawl, source.url, repeatable=False, **kwargs).id
+        except StartUncertain as uncertain:
+            lost = uncertain
+        try:
+            candidates = self._active_crawls_on(source.url) - (before or set())
+        except FirecrawlFatal:
+            raise
+        except FirecrawlFailed as error:
+            raise FirecrawlFailed(
+                f"{lost}; the active crawls could not be listed ({error}): not started again tonight, "
+                "so no second crawl is billed",
+                lost.status_code,
+            ) from None
+        if len(candidates) == 1:
+            job_id = candidates.pop()
+            log.warning("%s; adopting the crawl job %s that started on that URL", lost, job_id)
+            return job_id
+        if candidates:
+            raise FirecrawlFailed(
+                f"{lost}; {len(candidates)} active crawls on {source.url} ({', '.join(sorted(candidates))}): "
+                "cannot tell which one is ours; not started again tonight",
+                lost.status_code,
+            )
+        raise FirecrawlFailed(
+            f"{lost}; no active crawl on {source.url}: not started again tonight, so no second crawl is billed",
+            lost.status_code,
         )
 
     def batch_scrape(
@@ -320,6 +412,14 @@ class FirecrawlGateway:
             log.warning("%s: cancelled job %s", what, job_id)
         except Exception as error:  # noqa: BLE001 - the original failure matters more
             log.warning("%s: could not cancel job %s: %s", what, job_id, self.redact(str(error)))
+
+
+def _url_key(url: str) -> str:
+    """A URL compared the way Firecrawl may echo it: case-insensitive scheme and host, no fragment,
+    no trailing slash."""
+    parts = urlsplit(url.strip())
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}{query}"
 
 
 def make_client(api_key: Optional[str], api_url: str, request_timeout_seconds: float):

@@ -61,14 +61,14 @@ class FirecrawlResource(dg.ConfigurableResource):
 
 
 def firecrawl_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> FirecrawlResource:
-    """``FIRECRAWL_API_KEY`` (through ``dg.EnvVar``: the UI shows the name, not the key),
-    ``FIRECRAWL_API_URL`` and ``OCAPISTAINE_CRAWL_SOURCES``; plain values when ``environ`` is given."""
+    """``FIRECRAWL_API_KEY`` and ``FIRECRAWL_API_URL`` (through ``dg.EnvVar``: the UI shows the names, not
+    the key or a URL's credentials) and ``OCAPISTAINE_CRAWL_SOURCES``; plain values when ``environ`` is given."""
     env = os.environ if environ is None else environ
     kwargs: dict = {}
     if env.get("FIRECRAWL_API_KEY"):
         kwargs["api_key"] = dg.EnvVar("FIRECRAWL_API_KEY") if environ is None else env["FIRECRAWL_API_KEY"]
-    if env.get("FIRECRAWL_API_URL"):
-        kwargs["api_url"] = env["FIRECRAWL_API_URL"]
+    if env.get("FIRECRAWL_API_URL"):  # may carry credentials (user:password@, ?token=): an EnvVar too
+        kwargs["api_url"] = dg.EnvVar("FIRECRAWL_API_URL") if environ is None else env["FIRECRAWL_API_URL"]
     if env.get(SOURCES_ENV):
         kwargs["sources_file"] = env[SOURCES_ENV]
     return FirecrawlResource(**kwargs)

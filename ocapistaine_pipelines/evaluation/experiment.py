@@ -276,7 +276,7 @@ def run_evaluation(
         timings["opik_seconds"] = time.perf_counter() - started
     outcome.opik_status = "recorded"
     outcome.experiment_id = result.experiment_id
-    outcome.experiment_url = result.experiment_url
+    outcome.experiment_url = opik.redact(result.experiment_url) if result.experiment_url else None
     outcome.warnings.extend(warnings)
     return outcome
 

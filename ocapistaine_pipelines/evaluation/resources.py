@@ -8,15 +8,19 @@ asset check (``OCAPISTAINE_MIN_ACCURACY``, ``OCAPISTAINE_MAX_ACCURACY_DROP``).
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Mapping, Optional
 from urllib.parse import urlsplit
 
 import dagster as dg
 
+from ..io_utils import redact, safe_url
+
 DEFAULT_PROJECT = "ocapistaine"
 DEFAULT_MIN_ACCURACY = 0.75
 DEFAULT_MAX_DROP_POINTS = 5.0
+DEFAULT_FLUSH_TIMEOUT = 60
 
 
 class OpikResource(dg.ConfigurableResource):
@@ -27,24 +31,26 @@ class OpikResource(dg.ConfigurableResource):
     workspace: Optional[str] = None
     project_name: str = DEFAULT_PROJECT
     #: Seconds to wait for the SDK's background queue (traces, scores) at the end of a run.
-    flush_timeout_seconds: int = 60
+    flush_timeout_seconds: int = DEFAULT_FLUSH_TIMEOUT
 
     @property
     def configured(self) -> bool:
         return bool(self.api_key or self.url_override)
 
     def location(self) -> str:
-        """Where the experiment goes, safe to log (no key)."""
-        if self.url_override:
-            parts = urlsplit(self.url_override)
-            port = f":{parts.port}" if parts.port else ""
-            where = f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
-        else:
-            where = "Comet cloud (default Opik URL)"
+        """Where the experiment goes, safe to log (no key, no credentials or query of the URL)."""
+        where = safe_url(self.url_override) if self.url_override else "Comet cloud (default Opik URL)"
         return f"{where} workspace={self.workspace or 'default'} project={self.project_name}"
 
     def redact(self, text: str) -> str:
-        return text.replace(self.api_key, "***") if self.api_key else text
+        """``text`` without the API key or the credentials of ``OPIK_URL_OVERRIDE``."""
+        secrets: list[Optional[str]] = [self.api_key]
+        if self.url_override:
+            parts = urlsplit(self.url_override)
+            secrets += [parts.password, parts.query or None]
+            if parts.password is None:
+                secrets.append(parts.username)  # https://TOKEN@host
+        return redact(text, secrets)
 
     def client(self):
         """A new ``opik.Opik`` client with exactly this configuration."""
@@ -68,13 +74,31 @@ class EvaluationSettings(dg.ConfigurableResource):
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    """A finite number from the environment; a clear error naming the variable and the bad value."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {raw!r}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole, positive number of seconds (``"60"``, ``"60.0"``); a clear error otherwise."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of seconds, got {raw!r}") from None
+    if not math.isfinite(value) or value != int(value) or value <= 0:
+        raise ValueError(f"{name} must be a whole number of seconds above 0, got {raw!r}")
+    return int(value)
 
 
 def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
@@ -82,12 +106,11 @@ def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
     opik_kwargs: dict = {"project_name": env.get("OPIK_PROJECT_NAME") or DEFAULT_PROJECT}
     if env.get("OPIK_API_KEY"):
         opik_kwargs["api_key"] = dg.EnvVar("OPIK_API_KEY") if environ is None else env["OPIK_API_KEY"]
-    if env.get("OPIK_URL_OVERRIDE"):
-        opik_kwargs["url_override"] = env["OPIK_URL_OVERRIDE"]
+    if env.get("OPIK_URL_OVERRIDE"):  # may carry credentials (user:password@, ?token=): an EnvVar too
+        opik_kwargs["url_override"] = dg.EnvVar("OPIK_URL_OVERRIDE") if environ is None else env["OPIK_URL_OVERRIDE"]
     if env.get("OPIK_WORKSPACE"):
         opik_kwargs["workspace"] = env["OPIK_WORKSPACE"]
-    if env.get("OPIK_DEFAULT_FLUSH_TIMEOUT"):
-        opik_kwargs["flush_timeout_seconds"] = int(env["OPIK_DEFAULT_FLUSH_TIMEOUT"])
+    opik_kwargs["flush_timeout_seconds"] = _seconds(env, "OPIK_DEFAULT_FLUSH_TIMEOUT", DEFAULT_FLUSH_TIMEOUT)
     min_accuracy = _float(env, "OCAPISTAINE_MIN_ACCURACY", DEFAULT_MIN_ACCURACY)
     if not 0.0 <= min_accuracy <= 1.0:
         raise ValueError(f"OCAPISTAINE_MIN_ACCURACY must be between 0 and 1, got {min_accuracy}")

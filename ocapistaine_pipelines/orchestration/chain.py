@@ -25,6 +25,8 @@ TASK_TAG = "ocapistaine/task"
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+#: Marks the "day close" run of a day (value: the day closed), so the chain requests it once.
+DAY_CLOSE_TAG = "ocapistaine/day_close"
 
 #: Runs that still count as "on their way" for a task and day.
 IN_FLIGHT_STATUSES = (
@@ -63,6 +65,10 @@ TASKS: dict[str, ChainTask] = {
 
 #: What ``orchestrate_task_chain`` runs, in order, every 7 minutes (crawl and Opik have fixed times).
 DAILY_CHAIN: tuple[ChainTask, ...] = (TASKS[TASK_CONTRIBUTIONS_ANALYSIS],)
+
+#: The task re-run (forced) for yesterday at the chain's first tick of a day: contributions belong to
+#: the day of their ``created_at``, and those that arrived after the day's success would never be read.
+DAY_CLOSE_TASK: ChainTask = TASKS[TASK_CONTRIBUTIONS_ANALYSIS]
 
 
 def task(name: str) -> ChainTask:

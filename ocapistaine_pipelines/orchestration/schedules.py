@@ -8,16 +8,19 @@ each run stays the authority, these checks only avoid launching runs that would 
 
 from __future__ import annotations
 
-from typing import Iterator, Union
+import datetime as dt
+from typing import Iterator, Optional, Union
 
 import dagster as dg
 
 from ..guard import TaskGuard
-from ..guard.contract import TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT
-from ..partitions import TIMEZONE, partition_key_for
+from ..guard.contract import FORCE_TAG, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT
+from ..partitions import FIRST_DAY, TIMEZONE, partition_key_for
 from ..redis_connection import RedisUnavailable
 from .chain import (
     DAILY_CHAIN,
+    DAY_CLOSE_TAG,
+    DAY_CLOSE_TASK,
     FINISHED_STATUSES,
     IN_FLIGHT_STATUSES,
     PARTITION_TAG,
@@ -67,10 +70,56 @@ def _run_request(context: dg.ScheduleEvaluationContext, chain_task: ChainTask, d
     )
 
 
+def previous_day(day: str) -> str:
+    return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+
+
+def _day_close_due(context: dg.ScheduleEvaluationContext, day: str) -> Optional[str]:
+    """Yesterday's partition when its day close was never requested (and exists), else None."""
+    closed = previous_day(day)
+    if closed < FIRST_DAY:
+        return None
+    if context.instance.get_runs_count(dg.RunsFilter(tags={DAY_CLOSE_TAG: closed})):
+        return None
+    return closed
+
+
+def _day_close(
+    context: dg.ScheduleEvaluationContext, guard: TaskGuard, closed: str
+) -> tuple[Optional[dg.RunRequest], Optional[str]]:
+    """The forced run of yesterday's contributions ("day close"), or why it waits for a later tick.
+
+    A contribution belongs to the day of its ``created_at``; the chain stops once the day succeeded,
+    so what arrived after that (until midnight) is only read by this run. Forced: it ignores the
+    success key (the guard still takes the lock), and the verdict cache makes items already judged free.
+    Requested at most once per day (the ``ocapistaine/day_close`` tag of the run, run key ``close:{day}``);
+    while a run of yesterday is queued, running or holds its lock, the next tick asks again.
+    """
+    busy = _in_flight_reason(context, DAY_CLOSE_TASK, closed)
+    if busy:
+        return None, f"day close of {closed} waits: {busy}"
+    row = next(row for row in guard.history(closed) if row["task"] == DAY_CLOSE_TASK.name)
+    if row["running"]:
+        return None, f"day close of {closed} waits: lock held by {row['lock_holder']}"
+    request = dg.RunRequest(
+        run_key=f"close:{closed}",
+        partition_key=closed,
+        asset_selection=list(DAY_CLOSE_TASK.assets),
+        tags={TASK_TAG: DAY_CLOSE_TASK.name, FORCE_TAG: "true", DAY_CLOSE_TAG: closed},
+    )
+    return request, None
+
+
 def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day: str) -> Evaluation:
-    """Each chain task whose success key is missing and whose dependencies' keys exist gets a run."""
+    """Each chain task whose success key is missing and whose dependencies' keys exist gets a run;
+    at the first tick of a day, yesterday's day close too."""
+    close_request: Optional[dg.RunRequest] = None
+    close_reason: Optional[str] = None
     try:
         history = {row["task"]: row for row in guard.history(day)}
+        closed = _day_close_due(context, day)
+        if closed is not None:
+            close_request, close_reason = _day_close(context, guard, closed)
     except RedisUnavailable as error:
         yield dg.SkipReason(f"cannot read the task markers, nothing requested: {error.description}")
         return
@@ -96,9 +145,15 @@ def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day:
                 reasons.append(busy)
             else:
                 requests.append(_run_request(context, chain_task, day))
+    if close_request is not None:
+        requests.append(close_request)
+    if close_reason:
+        reasons.append(close_reason)
     if requests:
+        for reason in reasons:
+            context.log.info(reason)
         for request in requests:
-            context.log.info(f"requesting {request.tags[TASK_TAG]} for {day} ({request.run_key})")
+            context.log.info(f"requesting {request.tags[TASK_TAG]} for {request.partition_key} ({request.run_key})")
             yield request
     else:
         yield dg.SkipReason("; ".join(reasons) or "the chain is empty")
@@ -113,7 +168,8 @@ def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day:
         " or ".join(f'key:"{key.to_user_string()}"' for chain_task in DAILY_CHAIN for key in chain_task.assets)
     ),
     description="Every 7 minutes from 06:00 to 23:56 (Europe/Paris): runs today's chain tasks whose success key "
-    "is missing and whose dependencies succeeded (today: contributions -> contributions_analysis).",
+    "is missing and whose dependencies succeeded (today: contributions -> contributions_analysis); at the first "
+    "tick of a day, a forced run of yesterday's contributions (day close: items that arrived after its success).",
 )
 def orchestrate_task_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard) -> Evaluation:
     yield from evaluate_chain(context, guard, tick_partition_key(context))

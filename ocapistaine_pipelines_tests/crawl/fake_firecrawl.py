@@ -6,9 +6,10 @@ status pages carry ``status, completed, total, creditsUsed, expiresAt, next, dat
 is an absolute URL with ``?skip=N``. Documents are ``{markdown, links, metadata: {title,
 sourceURL, url, statusCode, contentType, creditsUsed}}``.
 
-Test controls: ``add_page``, ``inject`` (one-off errors on a path), ``fail_target`` (a site that
-always fails), ``fail_in_batch`` (URLs a batch job cannot scrape), ``job_seconds`` (slow jobs),
-``require_key``. ``credits`` counts what a real account would be billed.
+Test controls: ``add_page``, ``inject`` (one-off errors on a path), ``lose_answer`` (a job started
+whose answer never arrives), ``fail_target`` (a site that always fails), ``fail_in_batch`` (URLs a
+batch job cannot scrape), ``job_seconds`` (slow jobs), ``require_key``. ``GET /v2/crawl/active``
+lists the crawl jobs still running. ``credits`` counts what a real account would be billed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class FakeFirecrawl:
         self.batch_failures: set[str] = set()
         self.map_extra: list[str] = []
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.lost_answers: list[list[Any]] = []  # [path, how, times]: accept the job, then lose the answer
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -88,6 +90,11 @@ class FakeFirecrawl:
         """Every map/scrape/crawl of a URL under this prefix answers ``status``."""
         self.failing_targets[url_prefix] = status
 
+    def lose_answer(self, path: str, how: str = "drop", times: int = 1) -> None:
+        """The next POST to ``path`` starts its job, then the answer is lost: ``drop`` closes the
+        connection without a reply, ``500`` answers an internal error (as a proxy in front would)."""
+        self.lost_answers.append([path, how, times])
+
     def fail_in_batch(self, url: str) -> None:
         self.batch_failures.add(url)
 
@@ -111,11 +118,11 @@ class FakeFirecrawl:
                 return status
         return None
 
-    def _new_job(self, kind: str, docs: list[dict], errors: list[dict], status: str = "completed") -> str:
+    def _new_job(self, kind: str, docs: list[dict], errors: list[dict], status: str = "completed", url: str = "") -> str:
         job_id = str(uuid.uuid4())
         with self._lock:
             self.jobs[job_id] = {"kind": kind, "docs": docs, "errors": errors, "ready_at": time.monotonic() + self.job_seconds,
-                                 "status": status}
+                                 "status": status, "url": url}
             self.credits += len(docs)
         return job_id
 
@@ -219,8 +226,21 @@ def _handler(fake: FakeFirecrawl):
                     continue
                 selected.append(page_url)
             selected = selected[: int(body.get("limit") or 10000)]
-            job_id = fake._new_job("crawl", [fake.document(u) for u in selected], [])
+            job_id = fake._new_job("crawl", [fake.document(u) for u in selected], [], url=url)
+            if self._lose_answer("/v2/crawl"):
+                return
             self._send(200, {"success": True, "id": job_id, "url": f"{fake.url}/v2/crawl/{job_id}"})
+
+        def _lose_answer(self, path: str) -> bool:
+            for item in fake.lost_answers:
+                if item[0] == path and item[2] > 0:
+                    item[2] -= 1
+                    if item[1] == "drop":
+                        self.close_connection = True  # no status line: the client sees the connection closed
+                    else:
+                        self._error(int(item[1]), "upstream connect error")
+                    return True
+            return False
 
         def _batch(self, body):
             docs, errors = [], []
@@ -239,6 +259,12 @@ def _handler(fake: FakeFirecrawl):
             if got is None:
                 return
             path, req = got
+            if path == "/v2/crawl/active":  # jobs still running, as GET /v2/crawl/active lists them
+                now = time.monotonic()
+                crawls = [{"id": job_id, "teamId": "team-1", "url": job["url"], "options": {}}
+                          for job_id, job in fake.jobs.items()
+                          if job["kind"] == "crawl" and job["status"] != "cancelled" and now < job["ready_at"]]
+                return self._send(200, {"success": True, "crawls": crawls})
             match = re.fullmatch(r"/v2/(crawl|batch/scrape)/([^/]+)(/errors)?", path)
             if not match or match.group(2) not in fake.jobs:
                 return self._error(404, "job not found")

@@ -118,3 +118,64 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert retry_after_seconds(Response("soon")) is None
     future = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 25 <= retry_after_seconds(Response(future)) <= 31
+
+
+# -- the crawl start is never blindly repeated (a second start bills up to `limit` credits again) --------
+
+
+@pytest.mark.parametrize("how", ["drop", "500"])
+def test_a_lost_answer_to_the_crawl_start_adopts_the_job_firecrawl_started(fake, how):
+    fake.job_seconds = 0.5  # still running when the gateway looks for it
+    build_site(fake, SITE, 3)
+    fake.lose_answer("/v2/crawl", how)
+    gateway = firecrawl_resource(fake, None, poll_interval_seconds=0.05).gateway()
+    got = []
+    assert gateway.crawl(SOURCE, got.extend) == 4
+    assert len(fake.calls("POST", "/v2/crawl")) == 1  # started once
+    assert len(fake.jobs) == 1 and gateway.stats.jobs == list(fake.jobs)
+    assert fake.credits == 4 == gateway.stats.credits  # billed once
+    assert sorted(doc.metadata.source_url for doc in got) == sorted(u for u in fake.pages if "/arretes/" in u)
+
+
+def test_a_lost_answer_without_an_active_job_fails_the_source_without_a_second_start(fake):
+    build_site(fake, SITE, 3)
+    fake.inject("/v2/crawl", 503, times=5, method="POST")  # refused by a proxy: maybe accepted, maybe not
+    gateway = firecrawl_resource(fake, None, max_attempts=5).gateway()
+    with pytest.raises(FirecrawlFailed) as caught:
+        gateway.crawl(SOURCE, lambda docs: None)
+    assert "no active crawl on" in str(caught.value) and "HTTP 503" in str(caught.value)
+    assert len(fake.calls("POST", "/v2/crawl")) == 1 and fake.credits == 0
+
+
+def test_an_older_active_crawl_on_the_same_url_is_not_adopted(fake):
+    """A job already running before the start (an earlier night's, say) is not ours: only the new one is."""
+    build_site(fake, SITE, 2)
+    fake.job_seconds = 30
+    older = fake._new_job("crawl", [], [], url=SOURCE.url)
+    fake.job_seconds = 0.5
+    fake.lose_answer("/v2/crawl", "drop")
+    gateway = firecrawl_resource(fake, None, poll_interval_seconds=0.05).gateway()
+    assert gateway.crawl(SOURCE, lambda docs: None) == 3
+    [ours] = [job_id for job_id in fake.jobs if job_id != older]
+    assert gateway.stats.jobs == [ours]
+    assert len(fake.calls("POST", "/v2/crawl")) == 1
+
+
+def test_429_on_the_crawl_start_is_retried(fake):
+    build_site(fake, SITE, 2)
+    fake.inject("/v2/crawl", 429, method="POST", error="Rate limit exceeded")
+    gateway = firecrawl_resource(fake, None).gateway()
+    assert gateway.crawl(SOURCE, lambda docs: None) == 3
+    assert len(fake.calls("POST", "/v2/crawl")) == 2 and len(fake.jobs) == 1
+
+
+def test_a_refused_connection_on_the_crawl_start_is_retried():
+    from ocapistaine_pipelines.crawl.resources import FirecrawlResource
+    from ocapistaine_pipelines_tests.services import free_port
+
+    resource = FirecrawlResource(api_url=f"http://127.0.0.1:{free_port()}", max_attempts=3, backoff_seconds=0.0,
+                                 request_timeout_seconds=2)
+    with pytest.raises(FirecrawlFailed) as caught:
+        resource.gateway().crawl(SOURCE, lambda docs: None)
+    assert "start crawl" in str(caught.value) and "after 3 attempts" in str(caught.value)
+    assert "cannot reach Firecrawl" in str(caught.value)

@@ -263,3 +263,60 @@ def test_a_backfill_range_evaluates_each_day_once(eval_resources, data_dir, app_
         assert len(parquet(data_dir, day)) == 20
         assert scheduler_db.get(success_key(TASK_OPIK_EXPERIMENT, day)) == "completed"
     assert json.loads(app_db.get("experiment:latest"))["date"] == "20260303"
+
+
+# -- the accuracy check: unpartitioned, its day from the run --------------------------------------------
+
+
+def test_the_check_is_not_a_partitioned_check_and_loading_warns_no_preview():
+    [spec] = opik_experiment_accuracy.check_specs
+    assert spec.partitions_def is None
+    out = subprocess.run(
+        [sys.executable, "-W", "always", "-c", "import ocapistaine_pipelines.definitions"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "partitions_def on an AssetCheckSpec" not in out.stderr
+
+
+def _check_alone(resources: dict, instance, **kwargs) -> dg.AssetCheckEvaluation:
+    result = dg.materialize(
+        [opik_experiment, opik_experiment_accuracy],
+        selection=dg.AssetSelection.checks(opik_experiment_accuracy),
+        resources=resources,
+        instance=instance,
+        **kwargs,
+    )
+    return check_result(result)
+
+
+def test_the_check_run_alone_takes_its_day_from_the_run_else_the_latest_materialized(eval_resources, data_dir):
+    with dg.instance_for_test() as instance:
+        # before any materialization and without a partition: nothing to check, said so
+        nothing = _check_alone(eval_resources, instance)
+        assert not nothing.passed and "no day to check" in nothing.description
+
+        assert materialize(eval_resources, "2026-03-01", instance=instance).success  # accuracy 1.0
+        worse = {**eval_resources, "validator": ScriptedValidatorResource(wrong_ids=["ok-01", "ok-02"])}
+        assert materialize(worse, "2026-03-02", instance=instance).success  # 0.9: 10 points down
+
+        first = _check_alone(eval_resources, instance, tags={"dagster/partition": "2026-03-01"})
+        assert first.passed and first.metadata["partition"].value == "2026-03-01"
+        latest = _check_alone(eval_resources, instance)  # no partition: the latest materialized day
+        assert not latest.passed and latest.metadata["partition"].value == "2026-03-02"
+        assert "dropped 10.0 points" in latest.description
+        ranged = _check_alone(
+            eval_resources, instance,
+            tags={"dagster/asset_partition_range_start": "2026-03-01", "dagster/asset_partition_range_end": "2026-03-03"},
+        )
+        assert [d["day"] for d in ranged.metadata["days"].value] == ["2026-03-01", "2026-03-02", "2026-03-03"]
+        assert [d["passed"] for d in ranged.metadata["days"].value] == [True, False, False]
+
+
+def test_a_parquet_that_cannot_be_written_fails_the_day_and_leaves_no_temporary_file(eval_resources, data_dir, scheduler_db):
+    folder = data_dir.root / "evaluation"
+    (folder / "2026-03-02.parquet").mkdir(parents=True)  # a directory where the file goes: the rename fails
+    result = materialize(eval_resources, "2026-03-02", raise_on_error=False)
+    assert not result.success
+    assert sorted(p.name for p in folder.iterdir()) == ["2026-03-02.parquet"]  # no *.tmp left behind
+    assert scheduler_db.get(success_key(TASK_OPIK_EXPERIMENT, "2026-03-02")) is None

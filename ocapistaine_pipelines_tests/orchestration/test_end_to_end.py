@@ -204,15 +204,19 @@ def test_the_chain_schedule_ticks_in_the_code_location_with_the_real_redis(graph
 
     result = dry_run_tick(dev, "orchestrate_task_chain", noon)
     assert result["error"] is None, result
-    [request] = result["runRequests"]
+    # today's run, and yesterday's day close (a dry run launches nothing, so it is asked for again below)
+    request, close = result["runRequests"]
     tags = {t["key"]: t["value"] for t in request["tags"]}
     assert tags["dagster/partition"] == "2026-05-12"
     assert request["runKey"] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:2026-05-12:attempt-1"
     assert sorted(k["path"][0] for k in request["assetSelection"]) == ["contributions", "contributions_analysis"]
+    close_tags = {t["key"]: t["value"] for t in close["tags"]}
+    assert close["runKey"] == "close:2026-05-11" and close_tags["ocapistaine/force"] == "true"
+    assert close_tags["dagster/partition"] == "2026-05-11"
 
     scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, "2026-05-12"), "completed", ex=86400)
     skipped = dry_run_tick(dev, "orchestrate_task_chain", noon)
-    assert skipped["runRequests"] == [] and "already completed" in skipped["skipReason"]
+    assert [r["runKey"] for r in skipped["runRequests"]] == ["close:2026-05-11"]
 
     crawl = dry_run_tick(dev, "task_firecrawl", dt.datetime(2026, 10, 25, 3, 0, tzinfo=ZoneInfo("Europe/Paris")))
     assert [{t["key"]: t["value"] for t in r["tags"]}["dagster/partition"] for r in crawl["runRequests"]] == ["2026-10-25"]

@@ -13,7 +13,14 @@ from dagster._utils.schedules import cron_string_iterator
 from ocapistaine_pipelines.guard import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT, TaskGuard
 from ocapistaine_pipelines.guard.contract import lock_key, success_key
 from ocapistaine_pipelines.orchestration import chain, schedules
-from ocapistaine_pipelines.orchestration.chain import CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS, TASK_TAG, ChainTask
+from ocapistaine_pipelines.guard.contract import FORCE_TAG
+from ocapistaine_pipelines.orchestration.chain import (
+    CONTRIBUTIONS,
+    CONTRIBUTIONS_ANALYSIS,
+    DAY_CLOSE_TAG,
+    TASK_TAG,
+    ChainTask,
+)
 from ocapistaine_pipelines.orchestration.schedules import orchestrate_task_chain, task_firecrawl, task_opik_experiment
 from ocapistaine_pipelines.redis_connection import RedisResource
 from ocapistaine_pipelines.resources import build_resources
@@ -103,9 +110,29 @@ def test_schedules_are_on_by_default_in_paris_time():
 
 NOON = paris(2026, 11, 29, 12, 4)
 DAY = "2026-11-29"
+YESTERDAY = "2026-11-28"
 
 
-def test_chain_requests_todays_run_when_the_success_key_is_missing(instance, guard):
+@pytest.fixture
+def closed_yesterday(instance):
+    """Yesterday's day close already ran, so these tests see only the day's own requests."""
+    _store_run(
+        instance,
+        {"dagster/partition": YESTERDAY, TASK_TAG: TASK_CONTRIBUTIONS_ANALYSIS, DAY_CLOSE_TAG: YESTERDAY},
+        [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS],
+        dg.DagsterRunStatus.SUCCESS,
+    )
+
+
+def day_requests(data) -> list[dg.RunRequest]:
+    return [r for r in data.run_requests if DAY_CLOSE_TAG not in r.tags]
+
+
+def close_requests(data) -> list[dg.RunRequest]:
+    return [r for r in data.run_requests if DAY_CLOSE_TAG in r.tags]
+
+
+def test_chain_requests_todays_run_when_the_success_key_is_missing(instance, guard, closed_yesterday):
     data = tick(orchestrate_task_chain, instance, NOON, guard)
     [request] = data.run_requests
     assert request.partition_key == DAY
@@ -115,17 +142,17 @@ def test_chain_requests_todays_run_when_the_success_key_is_missing(instance, gua
     assert data.skip_message is None
 
 
-def test_chain_skips_a_completed_day_and_says_why(instance, guard, scheduler_db):
+def test_chain_skips_a_completed_day_and_says_why(instance, guard, scheduler_db, closed_yesterday):
     scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
     data = tick(orchestrate_task_chain, instance, NOON, guard)
     assert data.run_requests == []
     assert "task_contributions_analysis 20261129: already completed" in data.skip_message
     # the day before is not completed: a tick of that day still asks for it
     yesterday = tick(orchestrate_task_chain, instance, paris(2026, 11, 28, 23, 56), guard)
-    assert [r.partition_key for r in yesterday.run_requests] == ["2026-11-28"]
+    assert [r.partition_key for r in day_requests(yesterday)] == ["2026-11-28"]
 
 
-def test_chain_skips_while_another_process_holds_the_lock(instance, guard, scheduler_db):
+def test_chain_skips_while_another_process_holds_the_lock(instance, guard, scheduler_db, closed_yesterday):
     scheduler_db.set(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "legacy-run-42", ex=300)
     data = tick(orchestrate_task_chain, instance, NOON, guard)
     assert data.run_requests == []
@@ -145,7 +172,7 @@ def test_chain_skips_with_a_clear_message_when_redis_is_down(instance):
     assert secret not in data.skip_message
 
 
-def test_chain_waits_for_dependencies(instance, guard, scheduler_db, monkeypatch):
+def test_chain_waits_for_dependencies(instance, guard, scheduler_db, monkeypatch, closed_yesterday):
     """A task that depends on another runs only once the other's success key exists."""
     opik = ChainTask(TASK_OPIK_EXPERIMENT, (chain.OPIK_EXPERIMENT,), depends_on=(TASK_CONTRIBUTIONS_ANALYSIS,))
     monkeypatch.setattr(schedules, "DAILY_CHAIN", (chain.TASKS[TASK_CONTRIBUTIONS_ANALYSIS], opik))
@@ -189,14 +216,14 @@ def _store_run(instance, tags: dict, assets, status: dg.DagsterRunStatus) -> str
 
 
 @pytest.mark.parametrize("status", [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTED])
-def test_chain_never_queues_a_second_run_for_the_same_task_and_day(instance, guard, status):
+def test_chain_never_queues_a_second_run_for_the_same_task_and_day(instance, guard, status, closed_yesterday):
     run_id = _store_run(instance, {"dagster/partition": DAY}, [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS], status)
     data = tick(orchestrate_task_chain, instance, NOON, guard)
     assert data.run_requests == []
     assert f"a run is already on its way: {run_id[:8]} ({status.value.lower()})" in data.skip_message
 
 
-def test_a_range_run_covering_today_counts_as_on_its_way(instance, guard):
+def test_a_range_run_covering_today_counts_as_on_its_way(instance, guard, closed_yesterday):
     _store_run(
         instance,
         {"dagster/asset_partition_range_start": "2026-11-01", "dagster/asset_partition_range_end": "2026-11-30"},
@@ -215,7 +242,7 @@ def test_runs_of_other_days_or_other_tasks_do_not_block(instance, guard):
     assert [r.partition_key for r in data.run_requests] == [DAY]
 
 
-def test_a_failed_run_gets_a_new_run_key_on_the_next_tick(instance, guard):
+def test_a_failed_run_gets_a_new_run_key_on_the_next_tick(instance, guard, closed_yesterday):
     first = tick(orchestrate_task_chain, instance, NOON, guard).run_requests[0]
     _store_run(
         instance,
@@ -243,10 +270,94 @@ def test_fixed_time_schedules_request_their_asset_and_skip_when_one_is_on_its_wa
     assert "task_firecrawl 2026-03-29: a run is already on its way" in again.skip_message
 
 
+# -- the day close: yesterday's late contributions --------------------------------------------
+
+FIRST_TICK = paris(2026, 11, 29, 6, 0)
+
+
+def _launch(instance, request: dg.RunRequest, status: dg.DagsterRunStatus) -> str:
+    """Store the run the daemon creates for a request (partition and run key tags included)."""
+    tags = {**request.tags, "dagster/partition": request.partition_key, "dagster/run_key": request.run_key}
+    return _store_run(instance, tags, request.asset_selection, status)
+
+
+def test_first_tick_of_a_day_requests_a_forced_day_close_of_yesterday(instance, guard, scheduler_db):
+    # yesterday succeeded at its first tick: without the close, what arrived after that is never read
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, YESTERDAY), "completed", ex=86400)
+    data = tick(orchestrate_task_chain, instance, FIRST_TICK, guard)
+    [close] = close_requests(data)
+    assert close.partition_key == YESTERDAY
+    assert close.run_key == f"close:{YESTERDAY}"
+    assert set(close.asset_selection) == {CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS}
+    assert close.tags[FORCE_TAG] == "true" and close.tags[DAY_CLOSE_TAG] == YESTERDAY
+    assert close.tags[TASK_TAG] == TASK_CONTRIBUTIONS_ANALYSIS
+    # today's own run is requested by the same tick
+    assert [r.partition_key for r in day_requests(data)] == [DAY]
+
+
+@pytest.mark.parametrize("status", [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE])
+def test_the_day_close_is_requested_once_per_day(instance, guard, scheduler_db, status):
+    [close] = close_requests(tick(orchestrate_task_chain, instance, FIRST_TICK, guard))
+    _launch(instance, close, status)
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
+    for later in (paris(2026, 11, 29, 6, 7), paris(2026, 11, 29, 23, 56)):
+        data = tick(orchestrate_task_chain, instance, later, guard)
+        assert data.run_requests == []
+        assert data.skip_message == "task_contributions_analysis 20261129: already completed (success key set)"
+    # the next day closes its own yesterday
+    [next_close] = close_requests(tick(orchestrate_task_chain, instance, paris(2026, 11, 30, 6, 0), guard))
+    assert next_close.partition_key == DAY and next_close.run_key == f"close:{DAY}"
+
+
+def test_no_day_close_before_the_first_partition(instance, guard):
+    data = tick(orchestrate_task_chain, instance, paris(2026, 1, 1, 6, 0), guard)
+    assert [r.partition_key for r in data.run_requests] == ["2026-01-01"]
+    assert close_requests(tick(orchestrate_task_chain, instance, paris(2026, 1, 2, 6, 0), guard))
+
+
+def test_the_day_close_waits_while_a_run_of_yesterday_is_on_its_way(instance, guard, scheduler_db):
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
+    run_id = _store_run(
+        instance, {"dagster/partition": YESTERDAY}, [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS], dg.DagsterRunStatus.STARTED
+    )
+    data = tick(orchestrate_task_chain, instance, FIRST_TICK, guard)
+    assert data.run_requests == []
+    assert f"day close of {YESTERDAY} waits: task_contributions_analysis {YESTERDAY}: a run is already on its way: {run_id[:8]}" in (
+        data.skip_message
+    )
+
+
+def test_the_day_close_waits_for_yesterdays_lock_then_comes_on_a_later_tick(instance, guard, scheduler_db):
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
+    scheduler_db.set(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, YESTERDAY), "legacy-run-7", ex=300)
+    waiting = tick(orchestrate_task_chain, instance, FIRST_TICK, guard)
+    assert waiting.run_requests == []
+    assert f"day close of {YESTERDAY} waits: lock held by legacy-run-7" in waiting.skip_message
+
+    scheduler_db.delete(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, YESTERDAY))
+    later = tick(orchestrate_task_chain, instance, paris(2026, 11, 29, 9, 1), guard)
+    assert [r.run_key for r in later.run_requests] == [f"close:{YESTERDAY}"]
+
+
+def test_the_day_close_redoes_a_completed_day(instance, standin_defs, guard, scheduler_db):
+    """The close run is forced: the guard ignores yesterday's success key and the day is worked again."""
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, YESTERDAY), "completed", ex=86400)
+    [close] = close_requests(tick(orchestrate_task_chain, instance, FIRST_TICK, guard))
+    job = standin_defs.get_repository_def().get_job(orchestrate_task_chain.job_name)
+    result = job.execute_in_process(
+        instance=instance, partition_key=close.partition_key, asset_selection=list(close.asset_selection), tags=close.tags
+    )
+    assert result.success
+    [materialized] = result.asset_materializations_for_node("contributions_analysis")
+    assert materialized.partition == YESTERDAY and materialized.metadata["status"].value == "success"
+    assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, YESTERDAY)) == "completed"
+    assert scheduler_db.get(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, YESTERDAY)) is None
+
+
 # -- the requested run really runs, then the next tick skips ----------------------------------
 
 
-def test_the_requested_run_executes_and_the_next_tick_skips(instance, standin_defs, guard, scheduler_db):
+def test_the_requested_run_executes_and_the_next_tick_skips(instance, standin_defs, guard, scheduler_db, closed_yesterday):
     data = tick(orchestrate_task_chain, instance, NOON, guard)
     [request] = data.run_requests
     job = standin_defs.get_repository_def().get_job(orchestrate_task_chain.job_name)
