@@ -1,5 +1,6 @@
 """The code location loads, validates, and stays light to import."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,20 @@ def test_dagster_definitions_validate_accepts_the_workspace():
         [str(dagster), "definitions", "validate", "-w", "workspace.yaml"], capture_output=True, text=True, cwd=ROOT
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_task_assets_carry_the_retry_policy():
+    """With retries configured (the default outside tests), every guarded task asset retries with backoff."""
+    code = (
+        "from ocapistaine_pipelines.definitions import defs\n"
+        "for name in ('contributions_analysis', 'crawled_documents', 'opik_experiment'):\n"
+        "    p = defs.get_assets_def(name).op.retry_policy\n"
+        "    print(name, p.max_retries, p.backoff.value)\n"
+    )
+    env = {**os.environ, "OCAPISTAINE_TASK_RETRIES": "2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    assert out.stdout.split("\n")[:3] == [
+        "contributions_analysis 2 EXPONENTIAL",
+        "crawled_documents 2 EXPONENTIAL",
+        "opik_experiment 2 EXPONENTIAL",
+    ]

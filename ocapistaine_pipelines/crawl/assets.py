@@ -17,7 +17,7 @@ from ..guard import (
 )
 from ..partitions import PARIS, daily_partitions
 from ..redis_connection import RedisResource
-from ..settings import DataDirResource
+from ..settings import DataDirResource, task_retry_policy
 from .crawler import NightReport, SourceReport, crawl_sources
 from .gateway import CrawlInterrupted
 from .resources import SOURCES_ENV, FirecrawlResource
@@ -81,6 +81,7 @@ def _metadata(night: NightReport, sources_file: str) -> dict:
 @dg.asset(
     partitions_def=daily_partitions,
     output_required=False,
+    retry_policy=task_retry_policy(),
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="crawl",
     owners=["team:ocapistaine"],
@@ -110,7 +111,7 @@ def crawled_documents(
         try:
             sources = load_sources(firecrawl.sources_file)
         except SourcesError as error:
-            raise TaskError("failed", f"{error} (set by {SOURCES_ENV})") from None
+            raise TaskError("failed", f"{error} (set by {SOURCES_ENV})", retryable=False) from None
 
         def check() -> None:
             try:
@@ -151,6 +152,7 @@ def crawled_documents(
                 "failed",
                 f"{prefix}{len(failed)} of {len(night.sources)} source(s) failed: {detail}",
                 metadata=metadata,
+                retryable=night.aborted is None,  # a refused key or exhausted credits will not mend itself
             )
         return metadata
 

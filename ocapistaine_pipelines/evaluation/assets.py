@@ -21,7 +21,7 @@ from ..guard import TASK_OPIK_EXPERIMENT, GuardedDay, TaskError, TaskGuard, day_
 from ..io_utils import atomic_write_parquet
 from ..partitions import daily_partitions
 from ..redis_connection import RedisResource
-from ..settings import DataDirResource
+from ..settings import DataDirResource, task_retry_policy
 from .metrics import METRIC_NAMES, ConfusionMatrix
 from .resources import EvaluationSettings, OpikResource
 
@@ -135,6 +135,7 @@ def write_experiment_latest(redis: RedisResource, record: dict[str, Any]) -> boo
 @dg.asset(
     partitions_def=daily_partitions,
     output_required=False,
+    retry_policy=task_retry_policy(),
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["contributions_analysis"],
     group_name="evaluation",
@@ -167,7 +168,7 @@ def opik_experiment(
         try:
             labelled = load_labelled_set(evaluation_settings.dataset_path)
         except DatasetError as error:
-            raise TaskError("failed", str(error)) from None
+            raise TaskError("failed", str(error), retryable=False) from None
         for warning in labelled.warnings[:20]:
             day.warn(warning)
         if len(labelled.warnings) > 20:
