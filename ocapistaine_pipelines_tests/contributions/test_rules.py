@@ -1,10 +1,11 @@
 """The offline charter checker and classifier, measured against labelled contributions.
 
-Three sets: the shipped labelled set (69 items, written while the rules were built), a first
-held-out set (24 items, written after the first version: it measured 0.71 accuracy, 0.86 precision,
-0.50 recall on "invalid", then served to revise the rules, so it is now a regression guard), and a
-second held-out set (30 items, written after the revision, never used to tune them: the honest
-figure). The measured numbers are printed (``pytest -s``) and asserted with a margin.
+Six sets, each written before the rules version it first measured (figures in docs/contributions.md):
+the shipped labelled set (69, written while building v1); held-out 1 (24) and 2 (30), measured once then
+used to revise the rules; held-out 3 (53, v1 measured 0.55 on it, but the v2 patterns were written with
+it in view, so it is a regression guard); held-out 4 (38, v2 measured 0.63, then used for v3 and the
+calibration fit); held-out 5 (36, written after v3 and the calibration fit, measured once, never tuned
+on: the honest figure). Thresholds sit just under what was measured; ``pytest -s`` prints the numbers.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import statistics
 
 from ocapistaine_pipelines.contributions.model import CATEGORIES, VIOLATION_KINDS, Contribution
-from ocapistaine_pipelines.contributions.rules import RulesValidator, fold_text
+from ocapistaine_pipelines.contributions.rules import CALIBRATION_BASE_RATE, RulesValidator, fold_text
 
 
 def score(items: list[dict], *, keep_category: bool = True) -> dict:
@@ -38,6 +39,23 @@ def score(items: list[dict], *, keep_category: bool = True) -> dict:
         "confidences": [(v.confidence, ok) for v, ok in zip(verdicts, right)],
         "verdicts": verdicts,
     }
+
+
+def brier(pairs: list[tuple[float, bool]], constant: float | None = None) -> float:
+    """Mean squared error of the confidence (or of a constant) against 1 = right, 0 = wrong."""
+    return statistics.mean(((c if constant is None else constant) - (1.0 if ok else 0.0)) ** 2 for c, ok in pairs)
+
+
+def auroc(pairs: list[tuple[float, bool]]) -> float:
+    right = [c for c, ok in pairs if ok]
+    wrong = [c for c, ok in pairs if not ok]
+    return statistics.mean(1.0 if a > b else 0.5 if a == b else 0.0 for a in right for b in wrong)
+
+
+def report(name: str, result: dict) -> None:
+    print(f"\n{name}: n={result['n']} accuracy={result['accuracy']:.3f} precision(invalid)="
+          f"{result['precision_invalid']:.3f} recall(invalid)={result['recall_invalid']:.3f} "
+          f"category={result['category_accuracy']:.3f} Brier={brier(result['confidences']):.3f} per kind={result['per_kind']}")
 
 
 def test_labelled_set_covers_every_category_and_violation_kind(labelled):
@@ -69,37 +87,87 @@ def test_rules_on_the_first_held_out_set_after_revision(held_out):
 
 
 def test_rules_on_the_second_held_out_set(held_out_2):
-    """The honest number; thresholds sit under what was measured (0.70 accuracy, 1.00 precision, 0.40 recall)."""
+    """v1 measured 0.70 / 1.00 / 0.40 here; the v2 revision saw it, so it is now a regression guard (1.00)."""
     result = score(held_out_2)
-    print(f"\nheld-out set 2: n={result['n']} accuracy={result['accuracy']:.3f} precision(invalid)="
-          f"{result['precision_invalid']:.3f} recall(invalid)={result['recall_invalid']:.3f} "
-          f"category={result['category_accuracy']:.3f} per kind={result['per_kind']}")
-    assert result["accuracy"] >= 0.65
-    assert result["precision_invalid"] >= 0.9
+    report("held-out set 2 (seen by the v2 revision)", result)
+    assert result["accuracy"] >= 0.95
+    assert result["precision_invalid"] >= 0.95
+    assert result["recall_invalid"] >= 0.9
+
+
+def test_rules_on_the_third_held_out_set(held_out_3):
+    """v1 measured 0.55 accuracy, 0.78 precision, 0.24 recall; v2 and v3 measure 1.00 (patterns written with it in view)."""
+    result = score(held_out_3)
+    report("held-out set 3 (regression guard)", result)
+    assert result["accuracy"] >= 0.95
+    assert result["precision_invalid"] >= 0.95 and result["recall_invalid"] >= 0.95
+    assert all(found == total for found, total in result["per_kind"].values()), result["per_kind"]
+
+
+def test_rules_on_the_fourth_held_out_set(held_out_4):
+    """v2 measured 0.63 / 0.88 / 0.35 once; the v3 revision and the calibration fit then used it (1.00)."""
+    result = score(held_out_4)
+    report("held-out set 4 (seen by the v3 revision)", result)
+    assert result["accuracy"] >= 0.95
+    assert result["precision_invalid"] >= 0.95 and result["recall_invalid"] >= 0.9
+
+
+def test_rules_on_the_fifth_held_out_set(held_out_5):
+    """The honest number (never tuned on): 0.64 accuracy, 0.78 precision, 0.39 recall on "invalid"."""
+    result = score(held_out_5)
+    report("held-out set 5 (never tuned on)", result)
+    assert result["accuracy"] >= 0.6
+    assert result["precision_invalid"] >= 0.75
     assert result["recall_invalid"] >= 0.35
 
 
-def test_blunt_but_fair_criticism_stays_valid(labelled):
-    blunt = [r for r in labelled if r["expected_valid"] and any(
-        w in fold_text(r["constat_factuel"]) for w in ("erreur", "contre", "inacceptable", "rate", "mauvaise", "mal pense", "gachis"))]
-    assert len(blunt) >= 5
+def test_blunt_but_fair_criticism_stays_valid(labelled, held_out_3):
+    blunt = [r for r in labelled + held_out_3 if r["expected_valid"] and any(
+        w in fold_text(r["constat_factuel"]) for w in ("erreur", "contre", "inacceptable", "rate", "mauvaise", "mal pense", "gachis",
+                                                       "desaccord", "aberration", "regrette", "traine", "franchement"))]
+    assert len(blunt) >= 12
     verdicts = RulesValidator().validate_many([Contribution.from_record(r) for r in blunt])
     assert all(v.is_valid for v in verdicts), [(r["id"], v.reasoning) for r, v in zip(blunt, verdicts) if not v.is_valid]
 
 
-def test_confidence_is_measured_against_the_labels(labelled, held_out, held_out_2):
-    """Not constant, and higher when the verdict is right (AUROC of confidence for right vs wrong)."""
-    pairs = score(labelled)["confidences"] + score(held_out)["confidences"] + score(held_out_2)["confidences"]
+def test_confidence_is_measured_against_the_labels(labelled, held_out, held_out_2, held_out_3, held_out_4, held_out_5):
+    """Not constant, and higher when the verdict is right (AUROC of confidence for right vs wrong), over all six sets.
+
+    The three sets this test used to pool hold no mistakes any more, so the pool now takes every set
+    (250 verdicts, 13 wrong; measured: right 0.86, wrong 0.75, AUROC 0.81, Brier 0.056).
+    """
+    pairs = [p for items in (labelled, held_out, held_out_2, held_out_3, held_out_4, held_out_5)
+             for p in score(items)["confidences"]]
     right = [c for c, ok in pairs if ok]
     wrong = [c for c, ok in pairs if not ok]
     assert statistics.pstdev([c for c, _ in pairs]) > 0.05
-    assert wrong, "the held-out set must contain mistakes for this measure to mean anything"
-    auroc = statistics.mean(1.0 if a > b else 0.5 if a == b else 0.0 for a in right for b in wrong)
-    brier = statistics.mean((c - (1.0 if ok else 0.0)) ** 2 for c, ok in pairs)
+    assert wrong, "the held-out sets must contain mistakes for this measure to mean anything"
     print(f"\nconfidence: mean when right {statistics.mean(right):.3f}, when wrong {statistics.mean(wrong):.3f}, "
-          f"AUROC {auroc:.3f}, Brier {brier:.3f}")
+          f"AUROC {auroc(pairs):.3f}, Brier {brier(pairs):.3f}")
     assert statistics.mean(right) > statistics.mean(wrong) + 0.05
-    assert auroc >= 0.7
+    assert auroc(pairs) >= 0.75
+
+
+def test_confidence_is_calibrated_on_sets_the_fit_never_read(held_out_3, held_out_5):
+    """Brier below a constant predictor, and higher confidence when right, on held-out sets 3 and 5.
+
+    The constant is CALIBRATION_BASE_RATE, what the fitted model would say without evidence. Measured:
+    held-out 3: Brier 0.025 vs 0.029 (every verdict right there, so right-vs-wrong cannot be measured
+    on it); held-out 5: Brier 0.232 vs 0.267, mean confidence 0.83 right vs 0.75 wrong, AUROC 0.73. On
+    held-out 5 the confidence is still too high on average (0.80 for 0.64 accuracy): the constant equal
+    to held-out 5's own accuracy, known only in hindsight, scores 0.231.
+    """
+    three, five = score(held_out_3)["confidences"], score(held_out_5)["confidences"]
+    print(f"\ncalibration: held-out 3 Brier {brier(three):.3f} (constant {brier(three, CALIBRATION_BASE_RATE):.3f}); "
+          f"held-out 5 Brier {brier(five):.3f} (constant {brier(five, CALIBRATION_BASE_RATE):.3f}), AUROC {auroc(five):.3f}")
+    assert brier(three) < brier(three, CALIBRATION_BASE_RATE)
+    assert brier(five) < brier(five, CALIBRATION_BASE_RATE)
+    assert brier(five) <= 0.24
+    right = [c for c, ok in five if ok]
+    wrong = [c for c, ok in five if not ok]
+    assert statistics.mean(right) > statistics.mean(wrong) + 0.05
+    assert auroc(five) >= 0.7
+    assert all(0.5 <= c <= 0.99 for c, _ in three + five)
 
 
 def test_classifier_without_the_given_category(labelled):
@@ -126,8 +194,41 @@ def test_each_signal_on_its_own():
     subtle = judge("Le maire a-t-il seulement lu le dossier ? Comme par hasard, ce sont ses copains qui gagnent.")
     assert subtle.violations == ["subtle_violation"]
     assert "false_information" in judge("On nous cache que l'eau d'Audierne est empoisonnée, les médias se taisent.").violations
+    # veiled attacks: a person as the subject of a rhetorical question, irony aimed at a person; not a plain request
+    assert judge("La conseillère déléguée connaît-elle seulement le prix d'un loyer ici ?").violations == ["subtle_violation"]
+    assert judge("Comme d'habitude, le maire découvre le problème dans la presse.").violations == ["subtle_violation"]
+    assert judge("Le maire peut-il préciser la date de fin des travaux rue de la Marine ?").is_valid
+    assert judge("Je regrette que le conseil ait supprimé la navette du dimanche.").is_valid
+    # a drastic claim presented as certain without a source; the same figure with its source is fine
+    assert judge("C'est officiel : la mairie va fermer la piscine l'an prochain.").violations == ["false_information"]
+    assert judge("Selon le compte rendu du conseil, la piscine va fermer l'an prochain pour travaux.").is_valid
+    # the main subject is elsewhere even though a local place is named
+    assert judge("Quelqu'un d'Esquibien a vu le film d'hier soir ?", "Merci d'avance pour vos avis.").violations == ["off_topic"]
+    # one national word (FOREIGN_TOPIC) and one private-life word (ELSEWHERE), one local tie: both named in the reason
+    mixed = judge("Le gouvernement a raté la sortie de mon film préféré.", "Qu'en pense le maire ?")
+    assert mixed.violations == ["off_topic"] and "gouvernement" in mixed.reasoning and "film" in mixed.reasoning
     fair = judge("Le projet de parking sur le port d'Audierne est une erreur coûteuse et mal conçue.",
                  "Je propose de l'abandonner et d'améliorer la navette depuis Esquibien.")
     assert fair.is_valid and "concrete_proposal" in fair.encouraged_aspects
     # deterministic
     assert judge("Le port d'Audierne manque de pontons.") == judge("Le port d'Audierne manque de pontons.")
+
+
+def test_factored_patterns_match_like_the_originals(labelled, held_out_5):
+    """The speed-up regroups alternatives by first letter; it must not change a single match."""
+    import re
+
+    from ocapistaine_pipelines.contributions.rules import _LETTER, _expand_head, _factored
+
+    assert _expand_head("(?:le|du) maire") == ["le maire", "du maire"]
+    assert _expand_head("(?:c est )?dans leur") == ["c est dans leur", "dans leur"]
+    assert _expand_head("l?adjointe?s?") == ["ladjointe?s?", "adjointe?s?"]
+    original = re.compile(_LETTER + r"\b(?:(?:le|du|un) maire|l?adjointe?s?|(?:nos |les )?elus|maire adjoint|bien sur|bien)\b")
+    factored = _factored(original)
+    assert factored.pattern != original.pattern
+    unchanged = re.compile(_LETTER + r"\b(?:\w+ont|maire)\b")  # an alternative led by \w: left as it is
+    assert _factored(unchanged) is unchanged
+    texts = [fold_text(Contribution.from_record(r).text) for r in labelled + held_out_5]
+    texts += ["le maire adjoint et les elus", "bien sur que l adjointe le sait", "ladjoint du maire", "nos elus bien"]
+    for text in texts:
+        assert [m.span() for m in original.finditer(text)] == [m.span() for m in factored.finditer(text)], text
