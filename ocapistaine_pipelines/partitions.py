@@ -22,3 +22,22 @@ def partition_key_for(moment: dt.datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("partition_key_for needs an aware datetime")
     return moment.astimezone(PARIS).strftime("%Y-%m-%d")
+
+
+def days_of_check_run(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> list[str]:
+    """The days an (unpartitioned) asset check covers: the run's partition or range, else the asset's
+    latest materialized day.
+
+    Our checks are unpartitioned (partitioned checks are a preview feature in Dagster 1.13 and warn on
+    every load of the code location), so the days come from the run's tags, as Dagster sets them for a
+    partition or a single-run backfill.
+    """
+    tags = context.run.tags
+    if tags.get("dagster/partition"):
+        return [tags["dagster/partition"]]
+    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    if start and end:
+        return list(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(start, end)))
+    event = context.instance.get_latest_materialization_event(asset_key)
+    partition = event.asset_materialization.partition if event and event.asset_materialization else None
+    return [partition] if partition else []

@@ -17,6 +17,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from .io_utils import redact
+from .settings import env_number
 
 DEFAULT_REDIS_URL = "redis://localhost:6379"
 
@@ -120,17 +121,6 @@ def _without_db(url: str) -> str:
     return urlunsplit(parts._replace(path="", query=query))
 
 
-def _int_env(env: Mapping[str, str], name: str, default: int) -> int:
-    """An integer variable, or a clear error naming it (a typo must not be a mystery at load time)."""
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not an integer") from None
-
-
 def redis_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> RedisResource:
     """``REDIS_URL`` first, else the legacy ``REDIS_HOST``/``REDIS_PORT``/``REDIS_PASSWORD``.
 
@@ -138,14 +128,14 @@ def redis_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> Redi
     """
     env = os.environ if environ is None else environ
     kwargs: dict = {
-        "scheduler_db": _int_env(env, "REDIS_DB_SCHEDULER", 6),
-        "app_db": _int_env(env, "REDIS_DB", 5),
+        "scheduler_db": env_number(env, "REDIS_DB_SCHEDULER", 6, integer=True),
+        "app_db": env_number(env, "REDIS_DB", 5, integer=True),
     }
     if env.get("REDIS_URL"):
         kwargs["url"] = dg.EnvVar("REDIS_URL") if environ is None else env["REDIS_URL"]
     elif env.get("REDIS_HOST") or env.get("REDIS_PORT") or env.get("REDIS_PASSWORD"):
         kwargs["host"] = env.get("REDIS_HOST", "localhost")
-        kwargs["port"] = _int_env(env, "REDIS_PORT", 6379)
+        kwargs["port"] = env_number(env, "REDIS_PORT", 6379, integer=True, positive=True)
         if env.get("REDIS_PASSWORD"):
             kwargs["password"] = dg.EnvVar("REDIS_PASSWORD") if environ is None else env["REDIS_PASSWORD"]
     else:

@@ -1,5 +1,6 @@
 """Settings read from the environment that are not connection secrets."""
 
+import math
 import os
 from pathlib import Path
 from typing import Mapping, Optional
@@ -9,14 +10,32 @@ import dagster as dg
 DEFAULT_DATA_DIR = "data"
 
 
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
+def env_number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    *,
+    integer: bool = False,
+    positive: bool = False,
+    unit: str = "",
+) -> float:
+    """A number from the environment, or a ValueError naming the variable and the bad value:
+    a typo must not become a mystery when the code location loads."""
+    raw = env.get(name)
+    if raw is None or not raw.strip():
         return default
+    what = ("a whole number" if integer else "a number") + (f" of {unit}" if unit else "")
     try:
-        return float(raw)
+        value = float(raw.strip())
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+        raise ValueError(f"{name} must be {what}, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {raw!r}")
+    if integer and value != int(value):
+        raise ValueError(f"{name} must be {what}, got {raw!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be above 0, got {raw!r}")
+    return int(value) if integer else value
 
 
 def task_retry_policy() -> Optional[dg.RetryPolicy]:
@@ -25,12 +44,12 @@ def task_retry_policy() -> Optional[dg.RetryPolicy]:
     already completed is skipped). ``OCAPISTAINE_TASK_RETRIES`` (default 2) and
     ``OCAPISTAINE_TASK_RETRY_DELAY`` (seconds, default 60) tune it; errors marked final are not retried.
     With 0 retries there is no policy at all, so a failure reads as itself, not "Exceeded max_retries"."""
-    retries = int(_env_number("OCAPISTAINE_TASK_RETRIES", 2))
+    retries = env_number(os.environ, "OCAPISTAINE_TASK_RETRIES", 2, integer=True)
     if retries <= 0:
         return None
     return dg.RetryPolicy(
         max_retries=retries,
-        delay=_env_number("OCAPISTAINE_TASK_RETRY_DELAY", 60),
+        delay=env_number(os.environ, "OCAPISTAINE_TASK_RETRY_DELAY", 60, unit="seconds"),
         backoff=dg.Backoff.EXPONENTIAL,
         jitter=dg.Jitter.PLUS_MINUS,
     )

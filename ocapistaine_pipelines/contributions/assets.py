@@ -17,7 +17,7 @@ import dagster as dg
 
 from ..guard import TASK_CONTRIBUTIONS_ANALYSIS, GuardedDay, TaskError, TaskGuard, day_string, run_guarded_days
 from ..io_utils import atomic_write_parquet
-from ..partitions import daily_partitions
+from ..partitions import daily_partitions, days_of_check_run
 from ..redis_connection import RedisResource
 from ..settings import DataDirResource, task_retry_policy
 from .model import CATEGORIES, Contribution, Verdict
@@ -307,23 +307,6 @@ def contributions_analysis(
 
 
 # -- checks --------------------------------------------------------------------------------------------
-def _check_days(context: dg.AssetCheckExecutionContext) -> list[str]:
-    """The days this check run covers: the run's partition or range, else the latest materialized day.
-
-    The checks are unpartitioned (partitioned checks are a preview feature in Dagster 1.13), so the
-    days come from the run's tags, as Dagster sets them for a partition or a single-run backfill.
-    """
-    tags = context.run.tags
-    if tags.get("dagster/partition"):
-        return [tags["dagster/partition"]]
-    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
-    if start and end:
-        return list(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(start, end)))
-    event = context.instance.get_latest_materialization_event(contributions_analysis.key)
-    partition = event.asset_materialization.partition if event and event.asset_materialization else None
-    return [partition] if partition else []
-
-
 def _analysis_tables(data_dir: DataDirResource, days: list[str]) -> tuple[dict[str, "pd.DataFrame"], list[str]]:
     import pandas as pd
 
@@ -342,7 +325,7 @@ def _analysis_tables(data_dir: DataDirResource, days: list[str]) -> tuple[dict[s
     description="Every row has a verdict (is_valid true/false) or is pending with an error.",
 )
 def every_row_judged_or_pending_with_error(context: dg.AssetCheckExecutionContext, data_dir: DataDirResource) -> dg.AssetCheckResult:
-    days = _check_days(context)
+    days = days_of_check_run(context, contributions_analysis.key)
     tables, missing = _analysis_tables(data_dir, days)
     bad: list[list[Any]] = []
     for day, frame in tables.items():
@@ -370,7 +353,7 @@ def every_row_judged_or_pending_with_error(context: dg.AssetCheckExecutionContex
     ),
 )
 def categories_are_known(context: dg.AssetCheckExecutionContext, data_dir: DataDirResource) -> dg.AssetCheckResult:
-    days = _check_days(context)
+    days = days_of_check_run(context, contributions_analysis.key)
     tables, missing = _analysis_tables(data_dir, days)
     unknown: Counter = Counter()
     for frame in tables.values():

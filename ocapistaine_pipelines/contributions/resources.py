@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Mapping, Optional
 
 import dagster as dg
 
+from ..settings import env_number
 from .sources import ContributionsSourceResource
 from .validators import DEFAULT_LLM_MODELS, ValidatorResource
 
@@ -21,34 +21,19 @@ def _secret(env: Mapping[str, str], name: str, explicit: bool):
     return env[name] if explicit else dg.EnvVar(name)
 
 
-def _number(env: Mapping[str, str], name: str, default: str, kind=int):
-    """A positive finite number from the environment; a typo is a ValueError naming the variable."""
-    value = env.get(name) or default
-    what = "an integer" if kind is int else "a number"
-    try:
-        number = kind(value.strip())
-    except ValueError:
-        raise ValueError(f"{name} must be {what}, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    if number <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return number
-
-
 def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
     env = os.environ if environ is None else environ
     explicit = environ is not None
     validator_kwargs: dict = {
         "backend": env.get("OCAPISTAINE_VALIDATOR", "rules") or "rules",
         "models": env.get("OCAPISTAINE_LLM_MODELS", DEFAULT_LLM_MODELS) or DEFAULT_LLM_MODELS,
-        "concurrency": _number(env, "OCAPISTAINE_LLM_CONCURRENCY", "4"),
+        "concurrency": env_number(env, "OCAPISTAINE_LLM_CONCURRENCY", 4, integer=True, positive=True),
     }
     api_base = _secret(env, "OCAPISTAINE_LLM_API_BASE", explicit)  # a gateway URL may carry a key
     if api_base is not None:
         validator_kwargs["api_base"] = api_base
     if env.get("OCAPISTAINE_LLM_TIMEOUT"):
-        validator_kwargs["timeout_seconds"] = _number(env, "OCAPISTAINE_LLM_TIMEOUT", "60", float)
+        validator_kwargs["timeout_seconds"] = env_number(env, "OCAPISTAINE_LLM_TIMEOUT", 60.0, positive=True, unit="seconds")
     api_key = _secret(env, "OCAPISTAINE_LLM_API_KEY", explicit)
     if api_key is not None:
         validator_kwargs["api_key"] = api_key

@@ -19,7 +19,7 @@ import dagster as dg
 from ..contributions.validators import ValidatorResource
 from ..guard import TASK_OPIK_EXPERIMENT, GuardedDay, TaskError, TaskGuard, day_string, run_guarded_days
 from ..io_utils import atomic_write_parquet
-from ..partitions import daily_partitions
+from ..partitions import daily_partitions, days_of_check_run
 from ..redis_connection import RedisResource
 from ..settings import DataDirResource, task_retry_policy
 from .metrics import METRIC_NAMES, ConfusionMatrix
@@ -347,24 +347,6 @@ def accuracy_check_for_days(
     )
 
 
-def check_days(context: dg.AssetCheckExecutionContext) -> list[str]:
-    """The days a check run covers: the run's partition or range, else the latest materialized day.
-
-    The check is unpartitioned (partitioned checks are a preview feature in Dagster 1.13 and warn on
-    every load of the code location), so the days come from the run's tags, as Dagster sets them for
-    a partition or a single-run backfill; the contributions checks do the same.
-    """
-    tags = context.run.tags
-    if tags.get("dagster/partition"):
-        return [tags["dagster/partition"]]
-    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
-    if start and end:
-        return list(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(start, end)))
-    event = context.instance.get_latest_materialization_event(opik_experiment.key)
-    partition = event.asset_materialization.partition if event and event.asset_materialization else None
-    return [partition] if partition else []
-
-
 @dg.asset_check(
     asset=opik_experiment,
     description=(
@@ -377,7 +359,7 @@ def check_days(context: dg.AssetCheckExecutionContext) -> list[str]:
 def opik_experiment_accuracy(
     context: dg.AssetCheckExecutionContext, data_dir: DataDirResource, evaluation_settings: EvaluationSettings
 ) -> dg.AssetCheckResult:
-    days = check_days(context)
+    days = days_of_check_run(context, opik_experiment.key)
     if not days:
         return dg.AssetCheckResult(
             passed=False,

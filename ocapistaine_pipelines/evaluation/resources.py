@@ -8,7 +8,6 @@ asset check (``OCAPISTAINE_MIN_ACCURACY``, ``OCAPISTAINE_MAX_ACCURACY_DROP``).
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Mapping, Optional
 from urllib.parse import urlsplit
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from ..io_utils import redact, safe_url
+from ..settings import env_number
 
 DEFAULT_PROJECT = "ocapistaine"
 DEFAULT_MIN_ACCURACY = 0.75
@@ -73,34 +73,6 @@ class EvaluationSettings(dg.ConfigurableResource):
     max_drop_points: float = DEFAULT_MAX_DROP_POINTS
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    """A finite number from the environment; a clear error naming the variable and the bad value."""
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {raw!r}")
-    return value
-
-
-def _seconds(env: Mapping[str, str], name: str, default: int) -> int:
-    """A whole, positive number of seconds (``"60"``, ``"60.0"``); a clear error otherwise."""
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number of seconds, got {raw!r}") from None
-    if not math.isfinite(value) or value != int(value) or value <= 0:
-        raise ValueError(f"{name} must be a whole number of seconds above 0, got {raw!r}")
-    return int(value)
-
-
 def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
     env = os.environ if environ is None else environ
     opik_kwargs: dict = {"project_name": env.get("OPIK_PROJECT_NAME") or DEFAULT_PROJECT}
@@ -110,13 +82,15 @@ def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
         opik_kwargs["url_override"] = dg.EnvVar("OPIK_URL_OVERRIDE") if environ is None else env["OPIK_URL_OVERRIDE"]
     if env.get("OPIK_WORKSPACE"):
         opik_kwargs["workspace"] = env["OPIK_WORKSPACE"]
-    opik_kwargs["flush_timeout_seconds"] = _seconds(env, "OPIK_DEFAULT_FLUSH_TIMEOUT", DEFAULT_FLUSH_TIMEOUT)
-    min_accuracy = _float(env, "OCAPISTAINE_MIN_ACCURACY", DEFAULT_MIN_ACCURACY)
+    opik_kwargs["flush_timeout_seconds"] = env_number(
+        env, "OPIK_DEFAULT_FLUSH_TIMEOUT", DEFAULT_FLUSH_TIMEOUT, integer=True, positive=True, unit="seconds"
+    )
+    min_accuracy = env_number(env, "OCAPISTAINE_MIN_ACCURACY", DEFAULT_MIN_ACCURACY)
     if not 0.0 <= min_accuracy <= 1.0:
         raise ValueError(f"OCAPISTAINE_MIN_ACCURACY must be between 0 and 1, got {min_accuracy}")
     settings = EvaluationSettings(
         dataset_path=env.get("OCAPISTAINE_EVAL_DATASET") or None,
         min_accuracy=min_accuracy,
-        max_drop_points=_float(env, "OCAPISTAINE_MAX_ACCURACY_DROP", DEFAULT_MAX_DROP_POINTS),
+        max_drop_points=env_number(env, "OCAPISTAINE_MAX_ACCURACY_DROP", DEFAULT_MAX_DROP_POINTS),
     )
     return {"opik": OpikResource(**opik_kwargs), "evaluation_settings": settings}

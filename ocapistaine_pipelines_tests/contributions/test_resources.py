@@ -66,12 +66,12 @@ def test_the_source_env_var_is_resolved_when_the_asset_runs(monkeypatch, tmp_pat
 @pytest.mark.parametrize(
     "env, message",
     [
-        ({"OCAPISTAINE_LLM_CONCURRENCY": "many"}, "OCAPISTAINE_LLM_CONCURRENCY must be an integer"),
-        ({"OCAPISTAINE_LLM_CONCURRENCY": "0"}, "must be positive"),
+        ({"OCAPISTAINE_LLM_CONCURRENCY": "many"}, "OCAPISTAINE_LLM_CONCURRENCY must be a whole number"),
+        ({"OCAPISTAINE_LLM_CONCURRENCY": "0"}, "OCAPISTAINE_LLM_CONCURRENCY must be above 0"),
         ({"OCAPISTAINE_LLM_TIMEOUT": "soon"}, "OCAPISTAINE_LLM_TIMEOUT must be a number"),
         # float() accepts these, but a NaN or infinite timeout is no timeout at all
-        ({"OCAPISTAINE_LLM_TIMEOUT": "nan"}, "OCAPISTAINE_LLM_TIMEOUT must be a number, got 'nan'"),
-        ({"OCAPISTAINE_LLM_TIMEOUT": "inf"}, "OCAPISTAINE_LLM_TIMEOUT must be a number, got 'inf'"),
+        ({"OCAPISTAINE_LLM_TIMEOUT": "nan"}, "OCAPISTAINE_LLM_TIMEOUT must be a finite number, got 'nan'"),
+        ({"OCAPISTAINE_LLM_TIMEOUT": "inf"}, "OCAPISTAINE_LLM_TIMEOUT must be a finite number, got 'inf'"),
     ],
 )
 def test_bad_numbers_are_named(env, message):

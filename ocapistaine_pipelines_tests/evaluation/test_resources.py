@@ -36,8 +36,8 @@ def test_location_and_redact_drop_the_urls_credentials():
 
 @pytest.mark.parametrize("value, words", [
     ("sixty", "OPIK_DEFAULT_FLUSH_TIMEOUT must be a whole number of seconds, got 'sixty'"),
-    ("0", "OPIK_DEFAULT_FLUSH_TIMEOUT must be a whole number of seconds above 0, got '0'"),
-    ("2.5", "above 0, got '2.5'"),
+    ("0", "OPIK_DEFAULT_FLUSH_TIMEOUT must be above 0, got '0'"),
+    ("2.5", "must be a whole number of seconds, got '2.5'"),
     ("inf", "got 'inf'"),
 ])
 def test_a_bad_flush_timeout_names_the_variable_and_the_value(value, words):
