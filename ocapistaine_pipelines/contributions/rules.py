@@ -12,11 +12,18 @@ officiel", "tous les experts le disent") about a drastic fact or a health danger
 national, foreign or private (leisure, private requests) and the text has at most one strong tie to the
 commune or to a municipal matter -- a neighbouring town or "Bretagne" is not a tie.
 
+Words that also describe things (pourri, lamentable, pitoyable, minable; dépassé, dort, aveugle)
+count against a person only when grammar ties them to one ("vous êtes lamentable", "des élus pourris",
+"la municipalité est dépassée"); hearsay ("il paraît que", "des rumeurs") is a question to welcome unless
+it comes with a certainty, a drastic fact or a person, and is not asked; a link or a phone number is spam
+only with promotional or commercial wording or a shop's address; off topic needs positive evidence.
+
 Confidence is P(verdict right) from a logistic model over the evidence (``calibration_features``),
-fitted offline with an L2 penalty on (a) the out-of-sample verdicts of earlier versions (v1 on held-out
-set 2, v2 on held-out set 4: they alone say how often a verdict is wrong) and (b) the in-sample
-verdicts of this version on the labelled set and held-out sets 1, 2 and 4, weighted to count as much
-as (a). Held-out sets 3 and 5 were never read by the fit. See docs/contributions.md for the figures.
+fitted offline (v4) with an L2 penalty and sign constraints on (a) the out-of-sample verdicts of v1 on
+held-out sets 2 and 4 (they alone say how often a verdict is wrong) and (b) the in-sample verdicts of
+this version on the labelled set, held-out sets 1, 2, 4 and the fair-criticism set, weighted to count
+as much as (a); a flag is then capped at its strongest signal's weight + FLAG_CONFIDENCE_MARGIN.
+Held-out sets 3 and 5 were not used by the fit. See docs/contributions.md for the figures.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from typing import Iterable, Optional
 from .model import CATEGORIES, Contribution, Verdict
 
 NAME = "rules"
-MODEL = "rules-v1"
+MODEL = "rules-v4"
 FLAG_THRESHOLD = 0.5
 
 _HEADERS = re.compile(r"\*\*\s*(constat factuel|id[ée]es d'am[ée]liorations?)\s*:?\s*\*\*", re.I)
@@ -75,9 +82,9 @@ def _rx(words: Iterable[str], *, prefix: bool = False) -> re.Pattern:
 INSULTS = _rx(
     [
         "connard", "connasse", "abruti", "cretin", "imbecile", "idiot", "debile", "salaud", "salopard",
-        "ordure", "enfoire", "guignol", "clown", "bouffon", "minable", "nullard", "tocard", "escroc",
-        "voleur", "mafieux", "pourri", "charlot", "branquignol", "ane", "baltringue", "raclure",
-        "parasite", "crapule", "abject", "lamentable", "pitoyable", "merde", "fumier", "gros nul",
+        "ordure", "enfoire", "guignol", "clown", "bouffon", "nullard", "tocard", "escroc",
+        "voleur", "mafieux", "charlot", "branquignol", "ane", "baltringue", "raclure",
+        "parasite", "crapule", "merde", "fumier", "gros nul",
         "des incapables", "bras casses", "andouille", "tanche", "pignouf", "blaireau",
     ]
 )
@@ -86,7 +93,24 @@ CONTEMPT = re.compile(
     r"vous etes (?:tous |vraiment |bien )?(?:des |les )?(?:nuls|incapables|bons a rien|zeros|ignares)|"
     r"bons? a rien|tas de \w+|ramassis|allez vous faire|casse[z]?-vous|rien a foutre|dehors les elus|"
     r"foutage de gueule|se (?:bouge(?:nt)?|sorte(?:nt)?) (?:le derriere|le cul|les doigts)|bordel|"
-    r"virez(?:-les)?|vous n etes qu (?:un|une|des)|ils ne sont qu (?:un|une|des)|bougez-vous|remuez-vous)\b"
+    r"petits? chefs?|virez(?:-les)?|vous n etes qu (?:un|une|des)|ils ne sont qu (?:un|une|des)|bougez-vous|remuez-vous)\b"
+)
+#: Strong words that also describe things (a rotten pontoon, a lamentable road): insults only when aimed at people.
+OBJECT_INSULT = r"(?:pourrie?s?|lamentables?|pitoyables?|minables?|abjecte?s?)"
+#: Who such a word can be aimed at: people, roles and the pronouns that stand for them.
+_PEOPLE = (r"(?:maire|elue?s?|adjointe?s?|equipe(?: municipale| en place| sortante)?|conseill(?:er|ere)s?(?: municipa\w+)?|"
+           r"conseil(?: municipal)?|municipalite|majorite|dirigeants|decideurs|responsables|politiques|politiciens|gens|"
+           r"types?|messieurs|dames|president\w*|directeur\w*|directrice|agents?|personnages?|individus?|vendus)(?:-la|-ci)?")
+#: "les élus d'Audierne", "l'adjoint aux travaux": a complement between the person and the verb.
+_OF_PLACE = r"(?:\s+(?:d|de|du|des|aux?|a la|a l)\s+[a-z-]+)?"
+#: The word tied to a person by grammar: "vous êtes lamentable", "ces élus sont pourris", "des élus minables",
+#: "quelle équipe pitoyable", or used as a noun ("des pourris", "un minable qui ..."); never "un ponton pourri".
+PERSON_INSULT = re.compile(
+    rf"\b(?:(?:vous|tu|ils|elles|{_PEOPLE}{_OF_PLACE})\s+(?:(?:ne|n|\w+ment|si|tres|trop|bien|tous|toutes|aussi|vraiment|tellement|"
+    rf"etes|es|sont|etiez|etaient|restez|restent|serez|seront|avez ete|ont ete|est|etait|reste|a ete|et|de|la|le|l)\s+){{0,4}}"
+    rf"{OBJECT_INSULT}|(?:des|les|ces|ce|cette|un|une|bande de|tas de|espece d|espece de|sale|tous|vous|quels?|quelles?)\s+"
+    rf"{OBJECT_INSULT}(?=\s*(?:$|[.,;:!?)]|qui\b|que\b|et\b|de\b|du\b|des\b|comme\b|pareils?\b))|"
+    rf"(?:quels?|quelles?|ce|cette|ces)\s+(?:\w+\s+){{0,1}}{_PEOPLE}\s+(?:\w+\s+){{0,1}}{OBJECT_INSULT})"
 )
 SLURS = _rx(["bougnoule", "negre", "youpin", "bicot", "romanos", "pede", "tapette", "gouine", "chintok", "bamboula"])
 GROUPS = re.compile(
@@ -115,6 +139,23 @@ URL = re.compile(r"(?:https?://\S+|\bwww\.\S+|\b[a-z0-9-]{2,}\.(?:com|net|shop|s
 TRUSTED_URL = re.compile(r"(?:audierne\.bzh|audierne\.fr|gouv\.fr|service-public\.fr|finistere\.fr|github\.com/audierne2026)")
 PHONE = re.compile(r"(?:\+33\s?|\b0)[1-9](?:[\s.-]?\d{2}){4}\b")
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
+#: A link that is itself an advert: a shop's top-level domain or a selling word in the address.
+COMMERCIAL_URL = re.compile(
+    r"(?:\.(?:shop|store|biz|xyz)\b|\bwww\.shop|(?:shop|boutique|promo|pas-cher|discount|soldes|achat|vente|casino|crypto|"
+    r"bitcoin|forex|deals?|bon-plan|bons-plans|livraison)[a-z0-9-]*\.)"
+)
+#: What a business selling something writes beside its contact details (a news link or a public number has none).
+COMMERCE = re.compile(
+    _LETTER + r"\b(?:devis|tarifs?|a vendre|je vends|vendons|rachat|rachetons|paiement|credits?|prets?|taux (?:exceptionnel|bas|zero)|"
+    r"meilleur cours|sans justificatif|defiscalis\w*|investissez|simulation gratuite|essai gratuit|premier mois|"
+    r"premiere (?:lecon|seance|consultation|commande|visite)|offerte?s?|inscriptions? (?:sur|en ligne)|inscrivez-vous|"
+    r"ecrivez-nous|appelez-nous|passez nous voir|visitez|decouvrez|apprenez|essayez|reservez|commandez|"
+    r"nos (?:produits|prestations|offres|creations|tarifs|services)|notre (?:methode|appli|application|site|offre|savoir-faire)|"
+    r"nous (?:vous )?(?:proposons|creons|offrons|realisons|installons|livrons|rachetons)|votre (?:commerce|entreprise|site|visibilite)|"
+    r"booster|exclusi\w*|sarl|eurl|sur commande|livraison|depannage|ouvert 7j|7j/7|24h/24|(?:en|sous) \d+ ?h)\b"
+)
+#: Contact details written out to dodge filters ("monsite point com", "contact[at]...").
+OBFUSCATED_CONTACT = re.compile(r"\b[a-z0-9-]{3,} point (?:com|fr|net|org)\b|\[at\]|\(at\)|\barobase\b")
 PROMO = re.compile(
     _LETTER + r"\b(?:promo|promotion|code promo|reduction|remise|soldes?|offre (?:speciale|exceptionnelle|limitee|unique)|"
     r"prix (?:imbattables?|casses?|discount)|meilleurs? prix|a prix reduit|devis gratuit|livraison (?:gratuite|offerte|rapide)|"
@@ -138,7 +179,7 @@ FOREIGN_TOPIC = re.compile(
     r"ukraine|russie|israel|gaza|chine|etats-unis|amerique|union europeenne|bruxelles|reforme des retraites|"
     r"football|psg|ligue des champions|coupe du monde|tele-realite|serie netflix|netflix|horoscope|recette|"
     r"mon chat|mon chien|thailande|jeux video|playstation|election presidentielle|presidentielle|"
-    r"politique nationale|national|nationale|bourse|nasa|mars|lune|paris saint-germain)\b"
+    r"politique nationale|bourse|nasa|paris saint-germain)\b"
 )
 PERSON_TARGET = re.compile(
     _LETTER + r"\b(?:(?:madame |monsieur |m\. |mme )?le maire|la maire|madame la maire|nos elus|les elus|certains elus|"
@@ -148,14 +189,14 @@ PERSON_TARGET = re.compile(
     r"ceux qui decident|les decideurs|nos gouvernants locaux)\b"
 )
 PERSON_ATTRIBUTE = re.compile(
-    _LETTER + r"\b(?:incompeten\w*|amateurs?|amateurisme|negligen\w*|laxisme|laxistes?|je-m-en-foutisme|je m en foutisme|"
+    _LETTER + r"\b(?:incompeten\w*|amateurisme|negligen\w*|laxisme|laxistes?|je-m-en-foutisme|je m en foutisme|"
     r"desinvolt\w*|malhonnet\w*|copinage|copains|copains et coquins|amis du maire|petits arrangements|arrangements? entre amis|"
-    r"magouilles?|clientelisme|conflits? d interets?|plein les poches|se servir|se servent|interets personnels|"
-    r"enfum\w*|mensonges?|menteurs?|mentent|mentir|cacher quelque chose|cachent|opaques?|dissimul\w*|"
-    r"depasse\w*|a cote de la plaque|ne comprennent rien|ne connaissent rien|ne savent pas ce qu ils font|"
-    r"s en moquent|s en fichent|s en fiche|mepris\w*|indifferen\w*|dormir|dorment|endormis?|"
-    r"pas a la hauteur|aucune competence|aucune vision|courte vue|irresponsab\w*|caprices?|vanite|"
-    r"aveugles?|(?:ont|a) (?:sans doute |surement |certainement )?mieux a faire|trop occupee?s?|"
+    r"magouilles?|clientelisme|conflits? d interets?|plein les poches|interets personnels|"
+    r"mensonges?|menteurs?|mentent|mentir|cacher quelque chose|"
+    r"a cote de la plaque|ne comprennent rien|ne connaissent rien|ne savent pas ce qu ils font|"
+    r"s en moquent|s en fichent|s en fiche|meprisants?|"
+    r"pas a la hauteur|aucune competence|aucune vision|courte vue|irresponsab\w*|vanite|"
+    r"(?:ont|a) (?:sans doute |surement |certainement )?mieux a faire|trop occupee?s?|"
     r"ne (?:semble|semblent) pas (?:emouvoir|interesser|preoccuper|deranger)|(?:aucun|peu d|un peu d) interet pour|"
     r"se moquent? (?:bien )?(?:des|de)|bien au chaud|tour d ivoire|deconnectee?s?|hors sol|promesses? (?:non tenues?|en l air)|"
     r"beaux discours|effets? d annonce|poudre aux yeux|membres? de (?:la|leur|sa) famille|leurs proches|neveux?|beau-frere|"
@@ -175,11 +216,22 @@ FALSE_INFO = re.compile(
     _LETTER + r"\b(?:on nous cache|la verite qu on|ce qu on ne vous dit pas|les medias (?:ne disent|cachent|se taisent)|"
     r"c est (?:scientifiquement )?prouve que|tout le monde sait (?:bien )?que|chemtrails?|5g (?:donne|provoque|rend)|"
     r"antennes? 5g|ondes (?:donnent|provoquent|rendent)|empoisonn\w*|complot\w*|puces? dans|"
-    r"la mairie (?:a vendu|va vendre|va raser|va fermer|a decide en secret)|en secret|officieusement|"
-    r"selon mes sources|il parait que|100 ?% des|aucun medecin ne|tous les scientifiques|"
+    r"la mairie (?:a vendu|va vendre|va raser|va fermer|a decide en secret)|en secret|"
+    r"100 ?% des|aucun medecin ne|tous les scientifiques|"
     r"interdit par (?:l europe|bruxelles)|va etre rase\w*|vont etre rases?|sera rase\w*|disparaitre d ici|"
-    r"tout le monde (?:le )?dit|d apres ce que (?:tout le monde|l on|on) dit|personne n en parle|on m a dit que|"
-    r"de source sure|des sources sures|rumeurs?|doses? mortelles?|radiations?|boycott\w*|vont nous empoisonner)\b"
+    r"doses? mortelles?|radiations?|boycott\w*|vont nous empoisonner)\b"
+)
+#: Hearsay: on its own a report of what is said, which the charter welcomes as a question ("la mairie peut-elle
+#: confirmer ?"); it counts only with a claim presented as certain or a drastic fact stated without a question.
+RUMOUR = re.compile(
+    _LETTER + r"\b(?:il parait que|parait-il|rumeurs?|on (?:m a|nous a) dit que|on entend dire|j ai entendu dire|"
+    r"tout le monde (?:le )?dit|d apres ce que (?:tout le monde|l on|on) dit|personne n en parle|officieusement|bruits? de couloir|"
+    r"(?:le |un )?bruit court)\b"
+)
+#: Asking the commune to confirm, deny or explain: what turns hearsay into an encouraged question.
+ASKS_CONFIRMATION = re.compile(
+    r"\?|\b(?:confirmer|dementir|preciser|clarifier|pouvez-vous|pourriez-vous|peut-elle|peut-il|est-ce (?:vrai|exact)|"
+    r"qu en est-il|ce qu il en est|merci de (?:nous )?(?:dire|informer|preciser))\b"
 )
 
 #: People and roles a veiled attack is aimed at (wider than PERSON_TARGET: any mention of who decides).
@@ -225,6 +277,17 @@ PERSON_ATTRIBUTE_2 = re.compile(
     r"(?:l epouse|le mari|la femme|le frere|la soeur|le fils|la fille|le cousin|le gendre|la belle-soeur) d (?:un|une|l) "
     r"(?:elue?|conseill\w+|adjointe?|maire))\b"
 )
+#: Words that describe things as well as people (the speed "dépasse", a "dormant" file, a
+#: "blind" bend): an attack only when a person or role is their subject ("la municipalité est dépassée",
+#: "le maire dort"). "Opaque" is left out: a complaint about transparency ("la municipalité reste opaque
+#: sur le coût") is fair criticism.
+TIED_ATTRIBUTE = re.compile(
+    rf"\b(?:ils|elles|vous|{_PEOPLE}{_OF_PLACE})\s+(?:(?:ne|n|se|s|nous|vous|en|est|sont|etes|etait|etaient|semble|semblent|parait|"
+    rf"paraissent|reste|restent|restez|a|ont|avez|toujours|encore|completement|totalement|visiblement|clairement|vraiment|"
+    rf"bien|profondement|tranquillement|manifestement|pas|plus|trop|si|tellement)\s+){{0,3}}"
+    r"(?:depassee?s?|dort|dorment|dormez|dormir|endormie?s?|aveugles?|cachent|cache|cachez|dissimulent|dissimule|"
+    r"indifferente?s?|meprisent|meprise|enfument|enfume|se servent|se sert|amateurs?|caprices?)\b"
+)
 #: Either attribute list in one scan.
 PERSON_ATTRIBUTE_ANY = re.compile(
     _LETTER + r"\b(?:" + "|".join(p.pattern[len(_LETTER) + 5:-3] for p in (PERSON_ATTRIBUTE, PERSON_ATTRIBUTE_2)) + r")\b"
@@ -238,14 +301,14 @@ CERTAINTY = re.compile(
     r"tous les (?:medecins|veterinaires|scientifiques|experts|ingenieurs|specialistes|pecheurs|habitants) (?:le )?(?:disent|savent|confirment)|"
     r"les (?:ingenieurs|experts|medecins|scientifiques|techniciens) l ont (?:dit|confirme)|"
     r"personne ne (?:veut|va|ose) (?:l |le |vous l |vous le )?(?:annoncer|dire|avouer|reconnaitre)|"
-    r"on ne vous le dira pas|sans aucun doute|aucun doute (?:la-dessus|possible)|irrevocable|c est (?:plie|joue|definitif)|"
+    r"on ne vous le dira pas|de source sure|des sources sures|selon mes sources|c est confirme|rumeur (?:est )?confirmee|sans aucun doute|aucun doute (?:la-dessus|possible)|irrevocable|c est (?:plie|joue|definitif)|"
     r"(?:plus )?personne n aura|personne ne pourra plus|(?:qui )?interdit tout|tout est interdit|"
     r"(?:la mairie|ils|les elus|le maire) le (?:sai(?:t|vent)|savent) (?:tres bien )?et)\b"
 )
 #: Drastic facts stated about the commune, public health or everyone at once.
 DRASTIC_CLAIM = re.compile(
     _LETTER + r"\b(?:(?:sera|seront) (?:fermee?s?|vendue?s?|rasee?s?|supprimee?s?|demolie?s?|privatisee?s?)|definitivement|"
-    r"(?:va|vont) (?:fermer|disparaitre|s effondrer|etre (?:rasee?s?|vendue?s?|fermee?s?|demolie?s?|supprimee?s?|privatisee?s?))|"
+    r"(?:va|vont) (?:fermer|disparaitre|s effondrer|exproprier|raser|vendre|detruire|demolir|privatiser|etre (?:rasee?s?|vendue?s?|fermee?s?|demolie?s?|supprimee?s?|privatisee?s?))|"
     r"(?:a|ont) (?:deja )?(?:signe la vente|vendu|double|triple|supprime|privatise)|(?:ont|a) (?:double|triple|quadruple)|"
     r"(?:cause|causent|provoque|provoquent|donne|donnent|rend|rendent) (?:des |le |la |l )?(?:maladies?|cancers?|autisme|allergies?|"
     r"malformations?|malades|steriles?|fous)|toxiques?|contien\w* (?:des |du |de l )?(?:nanoparticules|mercure|plomb|puces?|poison)|"
@@ -410,6 +473,17 @@ PERSON_TARGET, PERSON_REF, PERSON_ATTRIBUTE_ANY, IRONY, INSINUATION, RHETORICAL_
     _factored(p) for p in (PERSON_TARGET, PERSON_REF, PERSON_ATTRIBUTE_ANY, IRONY, INSINUATION, RHETORICAL_PERSON))
 CERTAINTY, DRASTIC_CLAIM, HEALTH_SCARE, ELSEWHERE = (_factored(p) for p in (CERTAINTY, DRASTIC_CLAIM, HEALTH_SCARE, ELSEWHERE))
 PROPOSAL, CRITICISM, EXPERIENCE = (_factored(p) for p in (PROPOSAL, CRITICISM, EXPERIENCE))
+RUMOUR, COMMERCE = (_factored(p) for p in (RUMOUR, COMMERCE))
+_OBJECT_INSULT_RX = re.compile(rf"\b{OBJECT_INSULT}\b")
+#: Substrings that must be present for the patterns above to match: a plain ``in`` test is 4x cheaper than a regex.
+_OBJECT_INSULT_STEMS = ("pourri", "lamentable", "pitoyable", "minable", "abject")
+_TIED_STEMS = ("depasse", "dort", "dorm", "endormi", "aveugle", "cache", "dissimul", "indifferent", "mepris", "enfum",
+               "se ser", "amateur", "caprice")
+_RUMOUR_STEMS = ("parait", "rumeur", " dit", "entend", "personne n en", "officieusement", "bruit")
+
+
+def _has(folded: str, stems: tuple[str, ...]) -> bool:
+    return any(stem in folded for stem in stems)
 
 
 # -- categories: vocabulary by theme (stems match word prefixes, folded) ------------------------------
@@ -553,7 +627,7 @@ def _first(pattern: re.Pattern, text: str) -> Optional[str]:
 _SENTENCE = re.compile(r"[^.!?;:\n]+[.!?;:]*")
 
 
-def _veiled_attack(folded: str) -> dict:
+def _veiled_attack(folded: str, tied: bool = True) -> dict:
     """A veiled attack: a sentence about a person or role that also questions their competence, honesty or care.
 
     Signals, strongest first: a rhetorical question with the person as subject ("le maire sait-il au
@@ -575,7 +649,7 @@ def _veiled_attack(folded: str) -> dict:
         who = _first(PERSON_REF, sentence)
         if not who:
             continue
-        what = _first(PERSON_ATTRIBUTE_ANY, sentence)
+        what = _first(PERSON_ATTRIBUTE_ANY, sentence) or (_first(TIED_ATTRIBUTE, sentence) if tied else None)
         irony = _first(IRONY, sentence)
         if what and (irony or sentence.rstrip().endswith("?")):
             out.update(weight=0.85, evidence=f"attaque voilée contre « {who} » (« {what} », « {irony or '?'} »)")
@@ -609,7 +683,8 @@ def analyse(contribution: Contribution) -> Analysis:
     elif run >= 2 or exclamations >= 2:
         result.near_misses.append("ton appuyé (majuscules ou points d'exclamation)")
 
-    insult = _first(INSULTS, folded)
+    strong_word = _first(_OBJECT_INSULT_RX, folded) if _has(folded, _OBJECT_INSULT_STEMS) else None  # cheap test first: the grammar check runs only when needed
+    insult = _first(INSULTS, folded) or (_first(PERSON_INSULT, folded) if strong_word else None)
     contempt = _first(CONTEMPT, folded)
     if insult and contempt:
         add(Signal("aggressive", 0.95, f"insulte « {insult} » et mépris « {contempt} »"))
@@ -617,6 +692,8 @@ def analyse(contribution: Contribution) -> Analysis:
         add(Signal("aggressive", 0.8, f"insulte « {insult} »"))
     elif contempt:
         add(Signal("aggressive", 0.75, f"mépris « {contempt} »"))
+    elif strong_word:
+        result.near_misses.append(f"mot fort sur une chose, pas sur une personne (« {strong_word} »)")
 
     slur = _first(SLURS, folded)
     hostility = _first(HOSTILITY, folded)
@@ -633,20 +710,31 @@ def analyse(contribution: Contribution) -> Analysis:
     urls = [u for u in URL.findall(folded) if not TRUSTED_URL.search(u)]
     phone, email = _first(PHONE, folded), _first(EMAIL, folded)
     promos = sorted(set(m.group(0) for m in PROMO.finditer(folded)))
-    contact = [x for x in (urls[0] if urls else None, phone, email) if x]
+    contact = [x for x in (urls[0] if urls else None, phone, email, _first(OBFUSCATED_CONTACT, folded)) if x]
+    shop = next((u for u in urls if COMMERCIAL_URL.search(u)), None)
+    commerce = _first(COMMERCE, folded) if contact else None
     if contact and promos:
         add(Signal("spam", 0.97, f"publicité (« {promos[0]} ») avec contact « {contact[0]} »"))
     elif len(promos) >= 2:
         add(Signal("spam", 0.85, "vocabulaire promotionnel : " + ", ".join(promos[:3])))
-    elif urls or phone or email:
-        add(Signal("spam", 0.6, f"lien ou coordonnées « {contact[0]} »"))
+    elif shop:
+        add(Signal("spam", 0.8, f"lien publicitaire « {shop} »"))
+    elif contact and commerce:
+        add(Signal("spam", 0.75, f"coordonnées d'un commerce (« {commerce} », « {contact[0]} »)"))
+    elif len(set(urls)) >= 3:
+        add(Signal("spam", 0.65, f"{len(set(urls))} liens extérieurs"))
+    elif contact and len(contact) >= 2 and promos:
+        add(Signal("spam", 0.7, f"coordonnées multiples et mot promotionnel « {promos[0]} »"))
+    elif contact:  # a news article, a public service's number: a source or a piece of information, not advertising
+        result.near_misses.append(f"lien ou coordonnées sans caractère commercial (« {contact[0]} »)")
     elif promos:
         result.near_misses.append(f"mot promotionnel « {promos[0]} »")
 
-    attribute = _first(PERSON_ATTRIBUTE_ANY, folded)
+    tied = _has(folded, _TIED_STEMS)
+    attribute = _first(PERSON_ATTRIBUTE_ANY, folded) or (_first(TIED_ATTRIBUTE, folded) if tied else None)
     target = _first(PERSON_TARGET, folded) if attribute else None
     insinuations = sorted(set(m.group(0) for m in INSINUATION.finditer(folded)))
-    veiled = _veiled_attack(folded)
+    veiled = _veiled_attack(folded, tied)
     result.person = veiled["person"]
     if target and attribute and insinuations:
         add(Signal("subtle_violation", 0.9, f"attaque voilée contre « {target} » (« {attribute} », « {insinuations[0]} »)"))
@@ -663,15 +751,27 @@ def analyse(contribution: Contribution) -> Analysis:
 
     false_hits = sorted(set(m.group(0) for m in FALSE_INFO.finditer(folded)))
     certainty = sorted(set(m.group(0) for m in CERTAINTY.finditer(folded)))
+    rumour = _first(RUMOUR, folded) if _has(folded, _RUMOUR_STEMS) else None
     scare = _first(HEALTH_SCARE, folded)
-    drastic = _first(DRASTIC_CLAIM, folded) if certainty else None
+    drastic = _first(DRASTIC_CLAIM, folded) if (certainty or rumour) else None
+    asks = bool(rumour) and bool(ASKS_CONFIRMATION.search(folded))
+    about = next((who for sentence in _SENTENCE.findall(folded) if RUMOUR.search(sentence)
+                  and (who := _first(PERSON_REF, sentence))), None) if rumour and not asks else None
     sourced = bool(certainty or scare) and bool(
         SOURCED.search(folded) or any(TRUSTED_URL.search(u) for u in URL.findall(folded)))
     result.certainty = len(certainty)
     if len(false_hits) >= 2:
         add(Signal("false_information", 0.85, "affirmations invérifiables : " + ", ".join(false_hits[:3])))
+    elif false_hits and rumour and not asks:
+        add(Signal("false_information", 0.75, f"rumeur (« {rumour} ») et affirmation invérifiable « {false_hits[0]} »"))
     elif false_hits:
-        add(Signal("false_information", 0.55, f"affirmation invérifiable « {false_hits[0]} »"))
+        add(Signal("false_information", 0.6, f"affirmation invérifiable « {false_hits[0]} »"))
+    elif rumour and certainty and not sourced:
+        add(Signal("false_information", 0.8, f"rumeur (« {rumour} ») présentée comme certaine (« {certainty[0]} »)"))
+    elif rumour and drastic and not asks and not sourced:
+        add(Signal("false_information", 0.6, f"rumeur (« {rumour} ») rapportée comme un fait (« {drastic} »)"))
+    elif about and not sourced:
+        add(Signal("false_information", 0.6, f"rumeur sur « {about} » rapportée comme un fait (« {rumour} »)"))
     elif scare and not sourced:
         add(Signal("false_information", 0.65 if certainty else 0.6, f"danger sanitaire affirmé sans source (« {scare} »)"))
     elif certainty and drastic and not sourced:
@@ -680,6 +780,8 @@ def analyse(contribution: Contribution) -> Analysis:
         add(Signal("false_information", 0.65, "certitudes sans source : " + ", ".join(certainty[:3])))
     elif certainty and not sourced:
         result.near_misses.append(f"affirmation sans source (« {certainty[0]} »)")
+    elif rumour:  # hearsay alone, or asked as a question: a request for clarification, which the charter encourages
+        result.near_misses.append(f"rumeur rapportée (« {rumour} »)" + (", posée comme une question" if asks else ""))
 
     scores = category_scores(folded)
     result.scores = scores
@@ -689,15 +791,13 @@ def analyse(contribution: Contribution) -> Analysis:
     foreign = _first(FOREIGN_TOPIC, folded)
     needs_ties = not result.local or elsewhere or foreign
     strong_local = set(m.group(0) for m in STRONG_LOCAL.finditer(folded)) if needs_ties else set()
-    if not result.local and foreign:
+    if not result.local and foreign and not strong_local:
         add(Signal("off_topic", 0.9, f"sujet sans lien avec la commune (« {foreign} »)"))
-    elif not result.local and result.topical < 2 and not strong_local:
-        add(Signal("off_topic", 0.65, "aucun lien avec Audierne-Esquibien ni avec une compétence municipale"))
     elif elsewhere and not strong_local:
         add(Signal("off_topic", 0.75, f"sujet principal hors de la commune (« {elsewhere[0]} »)"))
     elif len(away := sorted(set(elsewhere) | ({foreign} if foreign else set()))) >= 2 and len(strong_local) <= 1:
         add(Signal("off_topic", 0.7, f"sujet principal hors de la commune (« {away[0]} », « {away[1]} »)"))
-    elif not result.local:
+    elif not result.local and result.topical < 2 and not strong_local:  # no evidence either way: not a flag
         result.near_misses.append("aucune mention de la commune")
     elif foreign and result.topical < 1:
         result.near_misses.append(f"sujet national (« {foreign} »)")
@@ -723,9 +823,15 @@ def analyse(contribution: Contribution) -> Analysis:
 #: Fitted (L2-penalised logistic regression, lambda = 1, bias not penalised) on the rows described in the
 #: module docstring; held-out sets 3 and 5 measure it and were not used.
 CALIBRATION_FEATURES = ("bias", "flagged", "flag_strength", "extra_flags", "encouraged", "near_misses", "local", "topical")
-CALIBRATION_COEFFICIENTS: tuple[float, ...] = (1.617, 1.068, 0.732, 0.161, 0.474, -0.166, -0.955, 0.851)
+#: Each coefficient may only move the confidence the way its feature's meaning says (a stronger or a second
+#: agreeing signal, encouraged aspects, a local tie, municipal vocabulary: up; near misses: down); near misses
+#: and the local tie came out with the contrary sign, so they are fixed at 0 and the rest refitted.
+CALIBRATION_COEFFICIENTS: tuple[float, ...] = (0.848, 1.415, 0.955, 0.146, 0.34, 0.0, 0.0, 0.7)
 #: Share of right verdicts in the same (weighted) rows: the constant a predictor without evidence would say.
-CALIBRATION_BASE_RATE = 0.831
+CALIBRATION_BASE_RATE = 0.824
+#: A flag is never surer than its strongest signal's own weight plus this margin: one weak signal (0.6) gives
+#: at most 0.70, whatever the fit says about flags in general (the fit's rows hold few weak flags).
+FLAG_CONFIDENCE_MARGIN = 0.1
 
 
 def calibration_features(found: "Analysis", flagged: list[Signal]) -> tuple[float, ...]:
@@ -761,7 +867,8 @@ class RulesValidator:
         validator = f"{NAME}:{MODEL}"
         if flagged:
             kinds = list(dict.fromkeys(s.kind for s in sorted(flagged, key=lambda s: -s.weight)))
-            confidence = calibrated_confidence(calibration_features(found, flagged))
+            confidence = min(calibrated_confidence(calibration_features(found, flagged)),
+                             max(s.weight for s in flagged) + FLAG_CONFIDENCE_MARGIN)
             reasoning = "Non conforme à la charte : " + " ; ".join(s.evidence for s in flagged) + "."
             return Verdict(False, kinds, found.encouraged, reasoning, round(confidence, 3), category, validator)
         confidence = calibrated_confidence(calibration_features(found, []))

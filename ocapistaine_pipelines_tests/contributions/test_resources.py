@@ -18,7 +18,7 @@ def test_defaults_are_offline():
     assert resources["contributions_source"].describe().startswith("sample export")
     validator = resources["validator"].get_validator()
     assert isinstance(validator, RulesValidator) and isinstance(validator, Validator)
-    assert (validator.name, validator.model) == ("rules", "rules-v1")
+    assert (validator.name, validator.model) == ("rules", "rules-v4")
 
 
 def test_environment_values_and_secrets(monkeypatch):
