@@ -58,3 +58,21 @@ def test_task_assets_carry_the_retry_policy():
         "crawled_documents 2 EXPONENTIAL",
         "opik_experiment 2 EXPONENTIAL",
     ]
+
+
+def test_the_readme_graphql_call_names_real_asset_keys():
+    """The README's GraphQL example must run as written: its asset selection coerces to our keys."""
+    import ast
+    import re
+
+    from ocapistaine_pipelines.definitions import defs
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    call = re.search(r"submit_job_execution\((.*?)\n\)", readme, re.S)
+    assert call, "README.md shows no submit_job_execution call"
+    tree = ast.parse(f"f({call.group(1)})")
+    keywords = {kw.arg: ast.literal_eval(kw.value) for kw in tree.body[0].value.keywords}
+    keys = {dg.AssetKey.from_coercible(item) for item in keywords["asset_selection"]}
+    assert keys <= set(defs.resolve_asset_graph().get_all_asset_keys())
+    assert keywords["tags"].keys() == {"dagster/partition"}
+    assert tree.body[0].value.args[0].value == "__ASSET_JOB"

@@ -566,3 +566,31 @@ def test_task_retry_policy_from_the_environment(monkeypatch):
         task_retry_policy()
     monkeypatch.setenv("OCAPISTAINE_TASK_RETRIES", "0")
     assert task_retry_policy() is None
+
+
+def test_a_re_execution_takes_over_the_lock_its_crashed_parent_left(guard, scheduler_db):
+    """Dagster's retry of a crashed run is a new run with dagster/parent_run_id: it must redo the day,
+    not skip it as lock_held because the dead parent's lock has not expired yet."""
+    scheduler_db.set(LOCK, "crashed-parent", px=300_000)
+    retry = guard.day(TASK_FIRECRAWL, DAY, "retry-run", predecessors=("crashed-parent", "root-run"))
+    with retry:
+        assert retry.acquired and scheduler_db.get(LOCK) == "retry-run"
+    assert retry.result.status == "success"
+    assert any("crashed-parent" in warning for warning in retry.result.warnings)
+
+    scheduler_db.delete(SUCCESS)
+    scheduler_db.set(LOCK, "unrelated-run", px=300_000)
+    stranger = guard.day(TASK_FIRECRAWL, DAY, "another-retry", predecessors=("crashed-parent",))
+    assert stranger.claim() is False and stranger.result.reason == "lock_held"
+    assert scheduler_db.get(LOCK) == "unrelated-run"
+
+
+def test_task_error_status_travels_with_the_failure(guard):
+    def work(day, key):
+        raise TaskError("pending", "the LLM judged nothing")
+
+    result = materialize(guarded_asset(TASK_FIRECRAWL, work), guard, partition_key=DAY)
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    data = failure.event_specific_data.user_failure_data
+    assert "[pending] the LLM judged nothing" in data.description
+    assert data.metadata["task_error_status"].value == "pending"

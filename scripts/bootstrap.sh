@@ -16,6 +16,8 @@ apt_install() {
 }
 
 command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+# Debian ships venv support apart from Python itself.
+"$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_install python3-venv
 
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv

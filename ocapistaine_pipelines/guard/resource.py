@@ -87,10 +87,20 @@ class TaskGuard(dg.ConfigurableResource):
         *,
         skip_success_check: bool = False,
         force: bool = False,
+        predecessors: tuple[str, ...] = (),
     ) -> "GuardedDay":
+        """``predecessors``: ids of the runs this one re-executes; a lock one of them left behind
+        (its worker crashed) is taken over instead of skipping the day as ``lock_held``."""
         if task_name not in TASK_NAMES:
             raise ValueError(f"unknown task {task_name!r}; expected one of {', '.join(TASK_NAMES)}")
-        return GuardedDay(self, task_name, day_string(day), task_id, check_success=not (skip_success_check or force))
+        return GuardedDay(
+            self,
+            task_name,
+            day_string(day),
+            task_id,
+            check_success=not (skip_success_check or force),
+            predecessors=tuple(p for p in predecessors if p and p != task_id),
+        )
 
     def server_warnings(self) -> list[str]:
         """Warnings about server settings that break the contract (eviction, no persistence)."""
@@ -144,8 +154,17 @@ class GuardedDay:
     to end without marking the day successful (status ``pending``), ``warn()`` and ``error()``.
     """
 
-    def __init__(self, guard: TaskGuard, task: str, date: str, task_id: str, check_success: bool):
+    def __init__(
+        self,
+        guard: TaskGuard,
+        task: str,
+        date: str,
+        task_id: str,
+        check_success: bool,
+        predecessors: tuple[str, ...] = (),
+    ):
         self.guard = guard
+        self.predecessors = predecessors
         self.task = task
         self.date = date
         self.task_id = task_id
@@ -197,13 +216,15 @@ class GuardedDay:
         outcome, holder = guard._script(
             scripts.CLAIM,
             [self.lock_key, self.success_key],
-            [self.task_id, ttl_ms, "1" if self.check_success else "0"],
+            [self.task_id, ttl_ms, "1" if self.check_success else "0", *self.predecessors],
         )
-        if outcome in ("acquired", "reacquired"):
+        if outcome in ("acquired", "reacquired", "taken_over"):
             self.acquired = True
             self.result.status = TaskStatus.PENDING.value
             if outcome == "reacquired":
                 log.info("%s already held our token %s (a retried claim): acquired", self.lock_key, self.task_id)
+            if outcome == "taken_over":
+                self.warn(f"took over {self.lock_key} from {holder}, the run this one re-executes")
             return True
         self.result.status = TaskStatus.SKIPPED.value
         self.result.reason = SkipReason(outcome).value

@@ -40,6 +40,7 @@ def run_guarded_days(
     run at once (fail closed); any other failure of a day fails the run after the other days ran.
     """
     force = is_forced(context)
+    predecessors = (context.run.parent_run_id or "", context.run.root_run_id or "")
     server_warnings = guard.server_warnings()
     for warning in server_warnings:
         context.log.warning(warning)
@@ -49,7 +50,12 @@ def run_guarded_days(
     single_day = len(context.partition_keys) == 1
     for partition_key in context.partition_keys:
         day = guard.day(
-            task_name, partition_key, context.run_id, skip_success_check=skip_success_check, force=force
+            task_name,
+            partition_key,
+            context.run_id,
+            skip_success_check=skip_success_check,
+            force=force,
+            predecessors=predecessors,
         )
         for warning in server_warnings:
             day.warn(warning)
@@ -116,8 +122,11 @@ def _failure(task_name: str, failures: list[tuple[str, BaseException, GuardedDay
     allow_retries = all(getattr(error, "retryable", True) for _, error, _ in failures)
     if len(failures) == 1:
         partition_key, error, day = failures[0]
-        extra = error.metadata if isinstance(error, TaskError) else {}
-        message = error.message if isinstance(error, TaskError) else f"{type(error).__name__}: {error}"
+        if isinstance(error, TaskError):  # both legacy fields travel: status and message
+            extra = {**error.metadata, "task_error_status": error.status}
+            message = f"[{error.status}] {error.message}"
+        else:
+            extra, message = {}, f"{type(error).__name__}: {error}"
         return dg.Failure(
             description=guard.redis.redact(f"{task_name} {day.date}: {message}"),
             metadata={**extra, **day.result.to_metadata()},

@@ -5,8 +5,9 @@ client resolves to the same answer ("acquired by me", "completed by me") instead
 ``lock_held`` or an orphaned lock.
 """
 
-# KEYS[1] lock, KEYS[2] success; ARGV[1] token, ARGV[2] lock TTL in ms, ARGV[3] "1" to check success.
-# Returns {outcome, holder}: outcome in acquired | reacquired | already_completed | lock_held.
+# KEYS[1] lock, KEYS[2] success; ARGV[1] token, ARGV[2] lock TTL in ms, ARGV[3] "1" to check success,
+# ARGV[4..] the tokens of runs this one re-executes (a crashed run's retry takes its lock over).
+# Returns {outcome, holder}: outcome in acquired | reacquired | taken_over | already_completed | lock_held.
 CLAIM = """
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   return {'already_completed', ''}
@@ -19,6 +20,12 @@ end
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {'reacquired', holder}
+end
+for i = 4, #ARGV do
+  if holder == ARGV[i] then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return {'taken_over', holder}
+  end
 end
 return {'lock_held', holder}
 """
