@@ -191,36 +191,107 @@ def analysis_frame(contributions_: list[Contribution], verdicts: list[Verdict]) 
     return frame
 
 
-def write_app_data(redis: RedisResource, day: str, pairs: list[tuple[Contribution, Verdict]], previous_ids: set[str]) -> None:
-    """``contribution:{id}`` per contribution and the day's ``contributions:validated`` list, in one transaction.
+def claims_key(contribution_id: str) -> str:
+    """Set of the days (``YYYYMMDD``) whose latest app-db write lists the contribution (see ``write_app_data``)."""
+    return f"contributions:days:{contribution_id}"
 
-    Ids written by an earlier run of the same day and absent now are deleted: the day's writes replace
-    the earlier ones. Only ``contribution:{id}`` expires (the legacy contract); the day's list does not.
+
+# One script = one atomic step on the server: no other day's write can land between the checks and the
+# writes. KEYS: the day's list, then (contribution:{id}, contributions:days:{id}) for each written id,
+# then for each stale id. ARGV: day, ttl, number written, number validated, then (value, pending flag)
+# per written id, then the validated ids in order.
+_WRITE_DAY_SCRIPT = """
+local day, ttl, written, n_validated = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local kept_judged, deleted, kept = {}, {}, {}
+for i = 1, written do
+  local key, claims = KEYS[2 * i], KEYS[2 * i + 1]
+  local value, pending = ARGV[3 + 2 * i], ARGV[4 + 2 * i]
+  redis.call('SADD', claims, day)
+  redis.call('EXPIRE', claims, ttl)
+  local keep = false
+  if pending == '1' and redis.call('SCARD', claims) > 1 then
+    local current = redis.call('GET', key)
+    if current then
+      local ok, decoded = pcall(cjson.decode, current)
+      if ok and type(decoded) == 'table' and type(decoded.validation_result) == 'table'
+          and decoded.validation_result.status ~= 'pending' then
+        keep = true
+      end
+    end
+  end
+  if keep then
+    redis.call('EXPIRE', key, ttl)
+    table.insert(kept_judged, i)
+  else
+    redis.call('SET', key, value, 'EX', ttl)
+  end
+end
+for j = 2 * written + 2, #KEYS, 2 do
+  local index = (j - 2 * written) / 2
+  if redis.call('SREM', KEYS[j + 1], day) == 1 and redis.call('SCARD', KEYS[j + 1]) == 0 then
+    redis.call('DEL', KEYS[j])
+    table.insert(deleted, index)
+  else
+    table.insert(kept, index)
+  end
+end
+redis.call('DEL', KEYS[1])
+local first = 5 + 2 * written
+for start = first, first + n_validated - 1, 1000 do
+  redis.call('RPUSH', KEYS[1], unpack(ARGV, start, math.min(start + 999, first + n_validated - 1)))
+end
+return {kept_judged, deleted, kept}
+"""
+
+
+def write_app_data(
+    redis: RedisResource, day: str, pairs: list[tuple[Contribution, Verdict]], previous_ids: set[str]
+) -> dict[str, list[str]]:
+    """Write the day's ``contribution:{id}`` keys and ``contributions:validated:{YYYYMMDD}`` list atomically.
+
+    ``contribution:{id}`` is global while days are not: the same id can sit in two days' tables (an
+    undated item follows the export's ``generated_at`` from one day to the next; the dateless sample is
+    on every day run). So the app db also holds ``contributions:days:{id}``, the set of days whose latest
+    write lists the id (pending ones included), with the same TTL as the key. A day adds itself for each
+    id it writes; for an id that left the day (in ``previous_ids``, the day's last parquet file, not in
+    ``pairs``) it removes itself and deletes ``contribution:{id}`` only when no day is left in the set.
+    An id another day still lists is kept, and a key without such a set (written before it existed)
+    is never deleted here: it expires within the TTL. This is the rule "not in another day's list or
+    table", kept in Redis so that it costs O(1) per id and reads no other day's file. A pending verdict
+    does not replace a judged one another day listed (the judgement would be lost once that day is
+    closed); a judged verdict replaces whatever is there (the latest judgement wins).
+
+    Everything runs in one Lua script, so another day's concurrent run lands wholly before or after.
+    Returns the ids deleted, kept for another day, and not overwritten (``deleted``, ``kept``, ``kept_judged``).
     """
     import redis as redis_lib
 
     now = int(time.time())
-    current = {c.id for c, _ in pairs}
+    stale = sorted(previous_ids - {c.id for c, _ in pairs})
     validated = [c.id for c, v in pairs if not v.pending]
+    keys, args = [validated_key(day)], [day_string(day), APP_TTL_SECONDS, len(pairs), len(validated)]
+    for contribution, verdict in pairs:
+        value = {
+            "title": contribution.title,
+            "body": contribution.body,
+            "category": verdict.category,
+            "validation_result": verdict.validation_result(),
+            "timestamp": now,
+        }
+        keys += [contribution_key(contribution.id), claims_key(contribution.id)]
+        args += [json.dumps(value, ensure_ascii=False), "1" if verdict.pending else "0"]
+    keys += [k for stale_id in stale for k in (contribution_key(stale_id), claims_key(stale_id))]
+    args += validated
     try:
-        pipe = redis.app_client().pipeline(transaction=True)
-        for stale in sorted(previous_ids - current):
-            pipe.delete(contribution_key(stale))
-        for contribution, verdict in pairs:
-            value = {
-                "title": contribution.title,
-                "body": contribution.body,
-                "category": verdict.category,
-                "validation_result": verdict.validation_result(),
-                "timestamp": now,
-            }
-            pipe.set(contribution_key(contribution.id), json.dumps(value, ensure_ascii=False), ex=APP_TTL_SECONDS)
-        pipe.delete(validated_key(day))
-        if validated:
-            pipe.rpush(validated_key(day), *validated)
-        pipe.execute()
+        client = redis.app_client()
+        kept_judged, deleted, kept = client.register_script(_WRITE_DAY_SCRIPT)(keys=keys, args=args)
     except (redis_lib.ConnectionError, redis_lib.TimeoutError) as error:
         raise redis.unavailable(redis.app_db, error) from None
+    return {
+        "deleted": [stale[int(i) - 1] for i in deleted],
+        "kept": [stale[int(i) - 1] for i in kept],
+        "kept_judged": [pairs[int(i) - 1][0].id for i in kept_judged],
+    }
 
 
 # -- contributions_analysis ----------------------------------------------------------------------------
@@ -270,8 +341,11 @@ def contributions_analysis(
         pairs = list(zip(items, verdicts))
         # Redis first: the parquet file holds the ids of the last run whose Redis writes succeeded, so
         # when this write fails the next run still knows which stale contribution:{id} keys to delete.
-        write_app_data(redis, partition_key, pairs, previous)
+        app_writes = write_app_data(redis, partition_key, pairs, previous)
         atomic_write_parquet(analysis_frame(items, verdicts), path)
+        if app_writes["kept"]:
+            context.log.info(f"{partition_key}: left the day, key kept (another day lists it, or none does: TTL): "
+                             + ", ".join(app_writes["kept"][:20]))
 
         pending = [(c, v) for c, v in pairs if v.pending]
         flagged = [(c, v) for c, v in pairs if v.is_valid is False]
@@ -287,6 +361,9 @@ def contributions_analysis(
             "flagged": dg.MetadataValue.int(len(flagged)),
             "quarantined": dg.MetadataValue.int(quarantined),
             "pending": dg.MetadataValue.int(len(pending)),
+            "stale_deleted": dg.MetadataValue.int(len(app_writes["deleted"])),
+            "stale_kept_for_other_days": dg.MetadataValue.json(app_writes["kept"]),
+            "pending_kept_judged_by_other_days": dg.MetadataValue.json(app_writes["kept_judged"]),
             "validator": f"{judge.name}:{judge.model}",
             "seconds_validating": dg.MetadataValue.float(round(elapsed, 3)),
             "llm_requests": dg.MetadataValue.int(getattr(judge, "calls", 0) - calls_before),
