@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
 from .guard.contract import FORCE_TAG, day_string
-from .orchestration.chain import PARTITION_TAG, TASK_TAG, task
+from .orchestration.chain import PARTITION_TAG, task, task_run_tags
 from .partitions import PARIS, daily_partitions
 
 if TYPE_CHECKING:
@@ -101,12 +101,13 @@ def partition_key(date: DayLike = None) -> str:
 def run_task_now(task_name: str, date: DayLike = None, force: bool = False, *, client=None) -> str:
     """Launch one run of the task's assets for the day; returns the Dagster run id.
 
-    The run goes through the queue like a scheduled one (same per-day limit). ``force=True`` tags
-    the run ``ocapistaine/force=true``: the guard ignores the success key but still takes the lock.
+    The run goes through the queue like a scheduled one, with the same tags (one run per task and
+    day, the task's max runtime). ``force=True`` tags the run ``ocapistaine/force=true``: the guard
+    ignores the success key but still takes the lock.
     """
     chain_task = task(task_name)
     day = partition_key(date)
-    tags = {PARTITION_TAG: day, TASK_TAG: chain_task.name}
+    tags = {PARTITION_TAG: day, **task_run_tags(chain_task, day)}
     if force:
         tags[FORCE_TAG] = "true"
     client = client or graphql_client()

@@ -8,12 +8,13 @@ without) the asset modules.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 import dagster as dg
 
-from ..guard.contract import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT
+from ..guard.contract import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT, day_string
 
 CONTRIBUTIONS = dg.AssetKey("contributions")
 CONTRIBUTIONS_ANALYSIS = dg.AssetKey("contributions_analysis")
@@ -25,8 +26,14 @@ TASK_TAG = "ocapistaine/task"
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-#: Marks the "day close" run of a day (value: the day closed), so the chain requests it once.
+#: Marks the "day close" run of a day (value: the day closed), so the chain finds its attempts.
 DAY_CLOSE_TAG = "ocapistaine/day_close"
+#: ``{task}:{YYYYMMDD}`` on every run the project requests: the run queue admits one run per value
+#: (deploy/dagster.yaml), so a long crawl of a day does not hold back that day's other tasks.
+TASK_DAY_TAG = "ocapistaine/task_day"
+#: Dagster's run monitoring cancels (then marks failed) a run older than this: the only way the local
+#: run launcher notices a run worker that died (it cannot check a worker's health).
+MAX_RUNTIME_TAG = dg.MAX_RUNTIME_SECONDS_TAG
 
 #: Runs that still count as "on their way" for a task and day.
 IN_FLIGHT_STATUSES = (
@@ -45,11 +52,13 @@ FINISHED_STATUSES = (
 
 @dataclass(frozen=True)
 class ChainTask:
-    """One legacy task: the assets one run materializes, and the tasks that must succeed first."""
+    """One legacy task: the assets one run materializes, the tasks that must succeed first, and how
+    long one day's run may take before run monitoring gives up on it."""
 
     name: str
     assets: tuple[dg.AssetKey, ...]
     depends_on: tuple[str, ...] = ()
+    max_runtime_seconds: int = 900
 
     @property
     def selection(self) -> dg.AssetSelection:
@@ -59,7 +68,7 @@ class ChainTask:
 
 TASKS: dict[str, ChainTask] = {
     TASK_CONTRIBUTIONS_ANALYSIS: ChainTask(TASK_CONTRIBUTIONS_ANALYSIS, (CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS)),
-    TASK_FIRECRAWL: ChainTask(TASK_FIRECRAWL, (CRAWLED_DOCUMENTS,)),
+    TASK_FIRECRAWL: ChainTask(TASK_FIRECRAWL, (CRAWLED_DOCUMENTS,), max_runtime_seconds=2 * 3600),
     TASK_OPIK_EXPERIMENT: ChainTask(TASK_OPIK_EXPERIMENT, (OPIK_EXPERIMENT,)),
 }
 
@@ -76,6 +85,32 @@ def task(name: str) -> ChainTask:
         return TASKS[name]
     except KeyError:
         raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}") from None
+
+
+def task_day(task_name: str, partition_key: str) -> str:
+    """The ``ocapistaine/task_day`` value: ``{task}:{YYYYMMDD}``, like the legacy Redis keys."""
+    return f"{task_name}:{day_string(partition_key)}"
+
+
+def task_run_tags(chain_task: ChainTask, partition_key: str) -> dict[str, str]:
+    """Tags of every run the project requests for one task and day (schedules, day close, client)."""
+    return {
+        TASK_TAG: chain_task.name,
+        TASK_DAY_TAG: task_day(chain_task.name, partition_key),
+        MAX_RUNTIME_TAG: str(chain_task.max_runtime_seconds),
+    }
+
+
+def run_days(run: dg.DagsterRun) -> list[str]:
+    """The partitions a run works on: its partition, or every day of its range."""
+    tags = run.tags
+    if tags.get(PARTITION_TAG):
+        return [tags[PARTITION_TAG]]
+    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    if not (start and end):
+        return []
+    first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def task_for_assets(keys: Optional[Iterable[dg.AssetKey]]) -> Optional[str]:

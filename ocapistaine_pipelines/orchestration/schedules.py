@@ -9,12 +9,13 @@ each run stays the authority, these checks only avoid launching runs that would 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Iterator, Optional, Union
 
 import dagster as dg
 
 from ..guard import TaskGuard
-from ..guard.contract import FORCE_TAG, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT
+from ..guard.contract import FORCE_TAG, STATUS_TAG, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT, TaskStatus, lock_key
 from ..partitions import FIRST_DAY, TIMEZONE, partition_key_for
 from ..redis_connection import RedisUnavailable
 from .chain import (
@@ -27,12 +28,16 @@ from .chain import (
     TASK_TAG,
     TASKS,
     ChainTask,
+    run_days,
     runs_of_task,
+    task_run_tags,
 )
 
 CHAIN_CRON = "*/7 6-23 * * *"
 FIRECRAWL_CRON = "0 3 * * *"
 OPIK_CRON = "0 5 * * *"
+#: A day close that has not succeeded after this many runs is left to an operator (the skip reason says so).
+DAY_CLOSE_MAX_ATTEMPTS = 5
 
 Evaluation = Iterator[Union[dg.RunRequest, dg.SkipReason]]
 
@@ -44,8 +49,57 @@ def tick_partition_key(context: dg.ScheduleEvaluationContext) -> str:
     return partition_key_for(context.scheduled_execution_time)
 
 
-def _in_flight_reason(context: dg.ScheduleEvaluationContext, chain_task: ChainTask, day: str) -> str | None:
+def dead_runs(
+    context: dg.ScheduleEvaluationContext, guard: Optional[TaskGuard], chain_task: ChainTask, runs: list[dg.DagsterRun]
+) -> dict[str, str]:
+    """STARTED runs whose worker is gone, by run id (with why): started longer ago than the lock TTL
+    and holding none of their days' locks (``lock:{task}:{day}`` missing or held by another id).
+
+    The local run launcher cannot check a worker's health, so a worker killed by the OOM killer stays
+    STARTED until its max runtime. A live run renews its lock every third of the TTL. When Redis
+    cannot be read, nothing is declared dead (the run still counts as on its way).
+    """
+    if guard is None:
+        return {}
+    now = time.time()
+    stale: list[tuple[dg.DagsterRun, float]] = []
+    for run in runs:
+        if run.status != dg.DagsterRunStatus.STARTED:
+            continue
+        record = context.instance.get_run_record_by_id(run.run_id)
+        if record is not None and record.start_time and now - record.start_time > guard.lock_ttl_seconds:
+            stale.append((run, record.start_time))
+    if not stale:
+        return {}
+    dead: dict[str, str] = {}
+    try:
+        client = guard.redis.scheduler_client()
+        for run, started in stale:
+            keys = [lock_key(chain_task.name, day) for day in run_days(run)]
+            holders = client.mget(keys) if keys else []
+            if run.run_id not in holders:
+                since = int((now - started) // 60)
+                dead[run.run_id] = f"STARTED {since} min ago and holds no lock of {chain_task.name}"
+    except Exception as error:  # noqa: BLE001 - cannot tell: the run stays on its way
+        context.log.warning(
+            f"{chain_task.name}: could not read the locks of stale runs, counting them as on their way: "
+            f"{guard.redis.redact(f'{type(error).__name__}: {error}')}"
+        )
+        return {}
+    return dead
+
+
+def _in_flight_reason(
+    context: dg.ScheduleEvaluationContext, chain_task: ChainTask, day: str, guard: Optional[TaskGuard]
+) -> str | None:
     runs = runs_of_task(context.instance, chain_task, day, IN_FLIGHT_STATUSES)
+    dead = dead_runs(context, guard, chain_task, runs)
+    for run_id, why in dead.items():
+        context.log.warning(
+            f"{chain_task.name} {day}: run {run_id} looks dead ({why}): not counted as on its way; "
+            "run monitoring fails it at its max runtime"
+        )
+    runs = [run for run in runs if run.run_id not in dead]
     if not runs:
         return None
     listed = ", ".join(f"{run.run_id[:8]} ({run.status.value.lower()})" for run in runs[:3])
@@ -66,7 +120,7 @@ def _run_request(context: dg.ScheduleEvaluationContext, chain_task: ChainTask, d
         run_key=f"{chain_task.name}:{day}:attempt-{finished + 1}",
         partition_key=day,
         asset_selection=list(chain_task.assets),
-        tags={TASK_TAG: chain_task.name},
+        tags=task_run_tags(chain_task, day),
     )
 
 
@@ -74,38 +128,53 @@ def previous_day(day: str) -> str:
     return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
 
 
-def _day_close_due(context: dg.ScheduleEvaluationContext, day: str) -> Optional[str]:
-    """Yesterday's partition when its day close was never requested (and exists), else None."""
+def _day_close_due(context: dg.ScheduleEvaluationContext, day: str) -> tuple[Optional[str], int, Optional[str]]:
+    """``(yesterday, attempt)`` while yesterday's day close has not succeeded, else ``(None, 0, why not)``.
+
+    Done means a close run ended with the guard's tag ``ocapistaine/status=success``: a close that
+    failed, was skipped (lock held) or deferred (``pending``: the LLM still down) is asked again on
+    later ticks, at most ``DAY_CLOSE_MAX_ATTEMPTS`` times.
+    """
     closed = previous_day(day)
     if closed < FIRST_DAY:
-        return None
-    if context.instance.get_runs_count(dg.RunsFilter(tags={DAY_CLOSE_TAG: closed})):
-        return None
-    return closed
+        return None, 0, None
+    instance = context.instance
+    finished = list(FINISHED_STATUSES)
+    if instance.get_runs_count(
+        dg.RunsFilter(tags={DAY_CLOSE_TAG: closed, STATUS_TAG: TaskStatus.SUCCESS.value}, statuses=finished)
+    ):
+        return None, 0, None
+    attempts = instance.get_runs_count(dg.RunsFilter(tags={DAY_CLOSE_TAG: closed}, statuses=finished))
+    if attempts >= DAY_CLOSE_MAX_ATTEMPTS:
+        return None, attempts, (
+            f"day close of {closed} given up after {attempts} attempts that did not succeed: re-do it with "
+            f"run_task_now({DAY_CLOSE_TASK.name!r}, date={closed!r}, force=True)"
+        )
+    return closed, attempts + 1, None
 
 
 def _day_close(
-    context: dg.ScheduleEvaluationContext, guard: TaskGuard, closed: str
+    context: dg.ScheduleEvaluationContext, guard: TaskGuard, closed: str, attempt: int
 ) -> tuple[Optional[dg.RunRequest], Optional[str]]:
     """The forced run of yesterday's contributions ("day close"), or why it waits for a later tick.
 
     A contribution belongs to the day of its ``created_at``; the chain stops once the day succeeded,
     so what arrived after that (until midnight) is only read by this run. Forced: it ignores the
     success key (the guard still takes the lock), and the verdict cache makes items already judged free.
-    Requested at most once per day (the ``ocapistaine/day_close`` tag of the run, run key ``close:{day}``);
-    while a run of yesterday is queued, running or holds its lock, the next tick asks again.
+    Run key ``close:{day}:attempt-{n}`` (n - 1 close runs of that day finished without success); while
+    a run of yesterday is queued, running or holds its lock, the next tick asks again.
     """
-    busy = _in_flight_reason(context, DAY_CLOSE_TASK, closed)
+    busy = _in_flight_reason(context, DAY_CLOSE_TASK, closed, guard)
     if busy:
         return None, f"day close of {closed} waits: {busy}"
     row = next(row for row in guard.history(closed) if row["task"] == DAY_CLOSE_TASK.name)
     if row["running"]:
         return None, f"day close of {closed} waits: lock held by {row['lock_holder']}"
     request = dg.RunRequest(
-        run_key=f"close:{closed}",
+        run_key=f"close:{closed}:attempt-{attempt}",
         partition_key=closed,
         asset_selection=list(DAY_CLOSE_TASK.assets),
-        tags={TASK_TAG: DAY_CLOSE_TASK.name, FORCE_TAG: "true", DAY_CLOSE_TAG: closed},
+        tags={**task_run_tags(DAY_CLOSE_TASK, closed), FORCE_TAG: "true", DAY_CLOSE_TAG: closed},
     )
     return request, None
 
@@ -117,9 +186,9 @@ def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day:
     close_reason: Optional[str] = None
     try:
         history = {row["task"]: row for row in guard.history(day)}
-        closed = _day_close_due(context, day)
+        closed, attempt, close_reason = _day_close_due(context, day)
         if closed is not None:
-            close_request, close_reason = _day_close(context, guard, closed)
+            close_request, close_reason = _day_close(context, guard, closed, attempt)
     except RedisUnavailable as error:
         yield dg.SkipReason(f"cannot read the task markers, nothing requested: {error.description}")
         return
@@ -140,7 +209,7 @@ def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day:
         elif row["running"]:
             reasons.append(f"{chain_task.name} {row['date']}: lock held by {row['lock_holder']}")
         else:
-            busy = _in_flight_reason(context, chain_task, day)
+            busy = _in_flight_reason(context, chain_task, day, guard)
             if busy:
                 reasons.append(busy)
             else:
@@ -168,15 +237,19 @@ def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day:
         " or ".join(f'key:"{key.to_user_string()}"' for chain_task in DAILY_CHAIN for key in chain_task.assets)
     ),
     description="Every 7 minutes from 06:00 to 23:56 (Europe/Paris): runs today's chain tasks whose success key "
-    "is missing and whose dependencies succeeded (today: contributions -> contributions_analysis); at the first "
-    "tick of a day, a forced run of yesterday's contributions (day close: items that arrived after its success).",
+    "is missing and whose dependencies succeeded (today: contributions -> contributions_analysis); from the first "
+    "tick of a day until it succeeds (5 attempts at most), a forced run of yesterday's contributions (day close: "
+    "items that arrived after its success).",
 )
 def orchestrate_task_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard) -> Evaluation:
     yield from evaluate_chain(context, guard, tick_partition_key(context))
 
 
 def _fixed_time_schedule(task_name: str, cron: str, description: str) -> dg.ScheduleDefinition:
-    """A daily task at a fixed time: the run itself takes the lock and reports a Redis outage (and alerts)."""
+    """A daily task at a fixed time: the run itself takes the lock and reports a Redis outage (and alerts).
+
+    Redis is read only to tell a dead run from a live one (a STARTED run older than the lock TTL).
+    """
     chain_task = TASKS[task_name]
 
     @dg.schedule(
@@ -187,9 +260,9 @@ def _fixed_time_schedule(task_name: str, cron: str, description: str) -> dg.Sche
         target=chain_task.selection,
         description=description,
     )
-    def _schedule(context: dg.ScheduleEvaluationContext) -> Evaluation:
+    def _schedule(context: dg.ScheduleEvaluationContext, guard: TaskGuard) -> Evaluation:
         day = tick_partition_key(context)
-        busy = _in_flight_reason(context, chain_task, day)
+        busy = _in_flight_reason(context, chain_task, day, guard)
         if busy:
             yield dg.SkipReason(busy)
             return

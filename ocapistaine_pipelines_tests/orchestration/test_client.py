@@ -34,6 +34,8 @@ def test_run_task_now_sends_the_task_assets_partition_and_force_tags():
     assert kwargs["tags"] == {
         "dagster/partition": "2026-02-10",
         "ocapistaine/task": TASK_CONTRIBUTIONS_ANALYSIS,
+        "ocapistaine/task_day": f"{TASK_CONTRIBUTIONS_ANALYSIS}:20260210",  # the queue: one run per task and day
+        "dagster/max_runtime": "900",  # run monitoring fails a run whose worker died after 15 minutes
         "ocapistaine/force": "true",
     }
     assert kwargs["repository_location_name"] == "ocapistaine_pipelines"
@@ -41,6 +43,8 @@ def test_run_task_now_sends_the_task_assets_partition_and_force_tags():
     client.run_task_now(TASK_FIRECRAWL, "2026-03-29", client=recorder)
     assert recorder.calls[1][1]["asset_selection"] == [["crawled_documents"]]
     assert "ocapistaine/force" not in recorder.calls[1][1]["tags"]
+    assert recorder.calls[1][1]["tags"]["ocapistaine/task_day"] == f"{TASK_FIRECRAWL}:20260329"
+    assert recorder.calls[1][1]["tags"]["dagster/max_runtime"] == "7200"
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from ocapistaine_pipelines.guard.contract import STATUS_TAG, TASK_CONTRIBUTIONS_
 
 from .conftest import ROOT
 from .standin_assets import contributions, contributions_analysis
+from .test_deploy_queue import QUEUE_LIMITS
 
 DAY = "2026-11-29"
 
@@ -47,9 +48,7 @@ def test_the_production_config_uses_postgres_the_queue_limit_monitoring_and_retr
     assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
     assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
     queue = instance.get_concurrency_config().run_queue_config
-    assert queue.tag_concurrency_limits == [
-        {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
-    ]
+    assert queue.tag_concurrency_limits == QUEUE_LIMITS
     assert instance.run_monitoring_enabled
     assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0
     assert instance.run_retries_enabled and instance.run_retries_max_retries == 2

@@ -99,6 +99,8 @@ def test_run_task_now_with_force_does_the_day_again(graphql_env, scheduler_db, r
     assert first["status"] == "SUCCESS"
     assert first["tags"]["dagster/partition"] == "2026-02-11"
     assert first["tags"]["ocapistaine/task"] == TASK_CONTRIBUTIONS_ANALYSIS
+    assert first["tags"]["ocapistaine/task_day"] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:20260211"
+    assert first["tags"]["dagster/max_runtime"] == "900"
     assert first["tags"][STATUS_TAG] == "success"
 
     forced = dev.wait_for_run(client.run_task_now(TASK_CONTRIBUTIONS_ANALYSIS, "2026-02-11", force=True))
@@ -211,12 +213,12 @@ def test_the_chain_schedule_ticks_in_the_code_location_with_the_real_redis(graph
     assert request["runKey"] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:2026-05-12:attempt-1"
     assert sorted(k["path"][0] for k in request["assetSelection"]) == ["contributions", "contributions_analysis"]
     close_tags = {t["key"]: t["value"] for t in close["tags"]}
-    assert close["runKey"] == "close:2026-05-11" and close_tags["ocapistaine/force"] == "true"
+    assert close["runKey"] == "close:2026-05-11:attempt-1" and close_tags["ocapistaine/force"] == "true"
     assert close_tags["dagster/partition"] == "2026-05-11"
 
     scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, "2026-05-12"), "completed", ex=86400)
     skipped = dry_run_tick(dev, "orchestrate_task_chain", noon)
-    assert [r["runKey"] for r in skipped["runRequests"]] == ["close:2026-05-11"]
+    assert [r["runKey"] for r in skipped["runRequests"]] == ["close:2026-05-11:attempt-1"]
 
     crawl = dry_run_tick(dev, "task_firecrawl", dt.datetime(2026, 10, 25, 3, 0, tzinfo=ZoneInfo("Europe/Paris")))
     assert [{t["key"]: t["value"] for t in r["tags"]}["dagster/partition"] for r in crawl["runRequests"]] == ["2026-10-25"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -13,11 +14,13 @@ from dagster._utils.schedules import cron_string_iterator
 from ocapistaine_pipelines.guard import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT, TaskGuard
 from ocapistaine_pipelines.guard.contract import lock_key, success_key
 from ocapistaine_pipelines.orchestration import chain, schedules
-from ocapistaine_pipelines.guard.contract import FORCE_TAG
+from ocapistaine_pipelines.guard.contract import FORCE_TAG, STATUS_TAG
 from ocapistaine_pipelines.orchestration.chain import (
     CONTRIBUTIONS,
     CONTRIBUTIONS_ANALYSIS,
     DAY_CLOSE_TAG,
+    MAX_RUNTIME_TAG,
+    TASK_DAY_TAG,
     TASK_TAG,
     ChainTask,
 )
@@ -67,8 +70,8 @@ def tick(schedule: dg.ScheduleDefinition, instance, when: dt.datetime, guard=Non
         (dt.datetime(2026, 10, 25, 22, 56, tzinfo=UTC), "2026-10-25"),  # 23:56 CET
     ],
 )
-def test_the_tick_partition_is_the_paris_day_of_the_scheduled_time(instance, when, expected):
-    data = tick(task_firecrawl, instance, when)
+def test_the_tick_partition_is_the_paris_day_of_the_scheduled_time(instance, guard, when, expected):
+    data = tick(task_firecrawl, instance, when, guard)
     assert [request.partition_key for request in data.run_requests] == [expected]
 
 
@@ -115,10 +118,10 @@ YESTERDAY = "2026-11-28"
 
 @pytest.fixture
 def closed_yesterday(instance):
-    """Yesterday's day close already ran, so these tests see only the day's own requests."""
+    """Yesterday's day close already succeeded, so these tests see only the day's own requests."""
     _store_run(
         instance,
-        {"dagster/partition": YESTERDAY, TASK_TAG: TASK_CONTRIBUTIONS_ANALYSIS, DAY_CLOSE_TAG: YESTERDAY},
+        {"dagster/partition": YESTERDAY, TASK_TAG: TASK_CONTRIBUTIONS_ANALYSIS, DAY_CLOSE_TAG: YESTERDAY, STATUS_TAG: "success"},
         [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS],
         dg.DagsterRunStatus.SUCCESS,
     )
@@ -140,6 +143,9 @@ def test_chain_requests_todays_run_when_the_success_key_is_missing(instance, gua
     assert request.tags[TASK_TAG] == TASK_CONTRIBUTIONS_ANALYSIS
     assert request.run_key == f"{TASK_CONTRIBUTIONS_ANALYSIS}:{DAY}:attempt-1"
     assert data.skip_message is None
+    # one run per task and day in the queue; run monitoring gives up on it after 15 minutes
+    assert request.tags[TASK_DAY_TAG] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:20261129"
+    assert request.tags[MAX_RUNTIME_TAG] == "900"
 
 
 def test_chain_skips_a_completed_day_and_says_why(instance, guard, scheduler_db, closed_yesterday):
@@ -242,6 +248,81 @@ def test_runs_of_other_days_or_other_tasks_do_not_block(instance, guard):
     assert [r.partition_key for r in data.run_requests] == [DAY]
 
 
+def _started(instance, run_id: str, seconds_ago: float) -> None:
+    """Record the run's start as its worker does (RUN_START event), ``seconds_ago`` seconds ago."""
+    from dagster._core.events import DagsterEvent, DagsterEventType
+
+    run = instance.get_run_by_id(run_id)
+    event = DagsterEvent(DagsterEventType.PIPELINE_START.value, job_name=run.job_name, message="started")
+    instance.handle_run_event(run_id, event, dt.datetime.fromtimestamp(time.time() - seconds_ago, UTC))
+    assert instance.get_run_record_by_id(run_id).start_time < time.time() - seconds_ago + 1
+
+
+TEN_MINUTES = 600  # twice the lock TTL: a live run renewed its lock 6 times by now
+
+
+def test_a_started_run_whose_worker_died_does_not_hold_back_the_chain(instance, guard, closed_yesterday):
+    """An OOM-killed worker stays STARTED (the local launcher cannot see it): no lock after a TTL = dead."""
+    dead = _store_run(instance, {"dagster/partition": DAY}, [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS], dg.DagsterRunStatus.STARTED)
+    _started(instance, dead, TEN_MINUTES)
+    data = tick(orchestrate_task_chain, instance, NOON, guard)
+    [request] = data.run_requests
+    assert request.partition_key == DAY and request.tags[TASK_TAG] == TASK_CONTRIBUTIONS_ANALYSIS
+
+
+def test_a_dead_run_whose_lock_another_process_took_does_not_count(instance, guard, scheduler_db, closed_yesterday):
+    dead = _store_run(instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
+    _started(instance, dead, TEN_MINUTES)
+    scheduler_db.set(lock_key(TASK_FIRECRAWL, "2026-03-29"), "another-run", ex=300)
+    crawl = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0), guard)
+    assert [r.partition_key for r in crawl.run_requests] == ["2026-03-29"]
+
+
+def test_a_started_run_holding_its_lock_is_on_its_way(instance, guard, scheduler_db):
+    # on the crawl's fixed schedule: the chain's own lock check would skip before the in-flight check
+    crawl_run = _store_run(instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
+    _started(instance, crawl_run, TEN_MINUTES)
+    scheduler_db.set(lock_key(TASK_FIRECRAWL, "2026-03-29"), crawl_run, ex=300)
+    crawl = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0), guard)
+    assert crawl.run_requests == []
+    assert f"a run is already on its way: {crawl_run[:8]} (started)" in crawl.skip_message
+
+
+def test_a_run_started_less_than_a_lock_ttl_ago_is_on_its_way_without_a_lock(instance, guard, closed_yesterday):
+    young = _store_run(instance, {"dagster/partition": DAY}, [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS], dg.DagsterRunStatus.STARTED)
+    _started(instance, young, 60)  # still fetching contributions: the analysis step has not taken the lock yet
+    data = tick(orchestrate_task_chain, instance, NOON, guard)
+    assert data.run_requests == []
+    assert f"a run is already on its way: {young[:8]} (started)" in data.skip_message
+
+
+def test_a_range_run_working_on_another_day_of_its_range_is_alive(instance, guard, scheduler_db, closed_yesterday):
+    backfill = _store_run(
+        instance,
+        {"dagster/asset_partition_range_start": "2026-11-01", "dagster/asset_partition_range_end": "2026-11-30"},
+        [CONTRIBUTIONS_ANALYSIS],
+        dg.DagsterRunStatus.STARTED,
+    )
+    _started(instance, backfill, 3600)
+    scheduler_db.set(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, "2026-11-12"), backfill, ex=300)
+    data = tick(orchestrate_task_chain, instance, NOON, guard)
+    assert data.run_requests == []
+    assert f"already on its way: {backfill[:8]}" in data.skip_message
+
+    scheduler_db.delete(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, "2026-11-12"))  # the backfill's worker died
+    assert [r.partition_key for r in tick(orchestrate_task_chain, instance, NOON, guard).run_requests] == [DAY]
+
+
+def test_without_redis_a_stale_started_run_still_counts_as_on_its_way(instance):
+    port = free_port()
+    down = TaskGuard(redis=RedisResource(url=f"redis://:pw@127.0.0.1:{port}", connect_timeout_seconds=0.2, retries=0))
+    stale = _store_run(instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
+    _started(instance, stale, TEN_MINUTES)
+    crawl = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0), down)
+    assert crawl.run_requests == []
+    assert f"a run is already on its way: {stale[:8]} (started)" in crawl.skip_message
+
+
 def test_a_failed_run_gets_a_new_run_key_on_the_next_tick(instance, guard, closed_yesterday):
     first = tick(orchestrate_task_chain, instance, NOON, guard).run_requests[0]
     _store_run(
@@ -255,17 +336,21 @@ def test_a_failed_run_gets_a_new_run_key_on_the_next_tick(instance, guard, close
     assert second.run_key.endswith(":attempt-2")
 
 
-def test_fixed_time_schedules_request_their_asset_and_skip_when_one_is_on_its_way(instance):
-    crawl = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0))
+def test_fixed_time_schedules_request_their_asset_and_skip_when_one_is_on_its_way(instance, guard):
+    crawl = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0), guard)
     [request] = crawl.run_requests
     assert list(request.asset_selection) == [chain.CRAWLED_DOCUMENTS]
     assert request.run_key == f"{TASK_FIRECRAWL}:2026-03-29:attempt-1"
-    opik = tick(task_opik_experiment, instance, paris(2026, 10, 25, 5, 0))
+    assert request.tags[TASK_DAY_TAG] == f"{TASK_FIRECRAWL}:20260329"
+    assert request.tags[MAX_RUNTIME_TAG] == str(2 * 3600)
+    opik = tick(task_opik_experiment, instance, paris(2026, 10, 25, 5, 0), guard)
     assert [list(r.asset_selection) for r in opik.run_requests] == [[chain.OPIK_EXPERIMENT]]
     assert opik.run_requests[0].partition_key == "2026-10-25"
+    assert opik.run_requests[0].tags[TASK_DAY_TAG] == f"{TASK_OPIK_EXPERIMENT}:20261025"
+    assert opik.run_requests[0].tags[MAX_RUNTIME_TAG] == "900"
 
     _store_run(instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
-    again = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0))
+    again = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0), guard)
     assert again.run_requests == []
     assert "task_firecrawl 2026-03-29: a run is already on its way" in again.skip_message
 
@@ -275,9 +360,12 @@ def test_fixed_time_schedules_request_their_asset_and_skip_when_one_is_on_its_wa
 FIRST_TICK = paris(2026, 11, 29, 6, 0)
 
 
-def _launch(instance, request: dg.RunRequest, status: dg.DagsterRunStatus) -> str:
-    """Store the run the daemon creates for a request (partition and run key tags included)."""
+def _launch(instance, request: dg.RunRequest, status: dg.DagsterRunStatus, status_tag=None) -> str:
+    """Store the run the daemon creates for a request (partition and run key tags included), with the
+    ``ocapistaine/status`` tag the guard writes at the end of the day's work."""
     tags = {**request.tags, "dagster/partition": request.partition_key, "dagster/run_key": request.run_key}
+    if status_tag:
+        tags[STATUS_TAG] = status_tag
     return _store_run(instance, tags, request.asset_selection, status)
 
 
@@ -287,18 +375,19 @@ def test_first_tick_of_a_day_requests_a_forced_day_close_of_yesterday(instance, 
     data = tick(orchestrate_task_chain, instance, FIRST_TICK, guard)
     [close] = close_requests(data)
     assert close.partition_key == YESTERDAY
-    assert close.run_key == f"close:{YESTERDAY}"
+    assert close.run_key == f"close:{YESTERDAY}:attempt-1"
     assert set(close.asset_selection) == {CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS}
     assert close.tags[FORCE_TAG] == "true" and close.tags[DAY_CLOSE_TAG] == YESTERDAY
     assert close.tags[TASK_TAG] == TASK_CONTRIBUTIONS_ANALYSIS
+    assert close.tags[TASK_DAY_TAG] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:20261128"
+    assert close.tags[MAX_RUNTIME_TAG] == "900"
     # today's own run is requested by the same tick
     assert [r.partition_key for r in day_requests(data)] == [DAY]
 
 
-@pytest.mark.parametrize("status", [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE])
-def test_the_day_close_is_requested_once_per_day(instance, guard, scheduler_db, status):
+def test_a_successful_day_close_is_not_requested_again(instance, guard, scheduler_db):
     [close] = close_requests(tick(orchestrate_task_chain, instance, FIRST_TICK, guard))
-    _launch(instance, close, status)
+    _launch(instance, close, dg.DagsterRunStatus.SUCCESS, status_tag="success")
     scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
     for later in (paris(2026, 11, 29, 6, 7), paris(2026, 11, 29, 23, 56)):
         data = tick(orchestrate_task_chain, instance, later, guard)
@@ -306,7 +395,55 @@ def test_the_day_close_is_requested_once_per_day(instance, guard, scheduler_db, 
         assert data.skip_message == "task_contributions_analysis 20261129: already completed (success key set)"
     # the next day closes its own yesterday
     [next_close] = close_requests(tick(orchestrate_task_chain, instance, paris(2026, 11, 30, 6, 0), guard))
-    assert next_close.partition_key == DAY and next_close.run_key == f"close:{DAY}"
+    assert next_close.partition_key == DAY and next_close.run_key == f"close:{DAY}:attempt-1"
+
+
+def test_a_queued_day_close_is_not_requested_twice(instance, guard, scheduler_db):
+    [close] = close_requests(tick(orchestrate_task_chain, instance, FIRST_TICK, guard))
+    run_id = _launch(instance, close, dg.DagsterRunStatus.QUEUED)
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
+    data = tick(orchestrate_task_chain, instance, paris(2026, 11, 29, 6, 7), guard)
+    assert data.run_requests == []
+    assert f"day close of {YESTERDAY} waits: task_contributions_analysis {YESTERDAY}: a run is already on its way: {run_id[:8]}" in (
+        data.skip_message
+    )
+
+
+@pytest.mark.parametrize(
+    "status, status_tag",
+    [
+        (dg.DagsterRunStatus.FAILURE, "failed"),  # the LLM provider answered 500s all along
+        (dg.DagsterRunStatus.FAILURE, None),  # the run died before the guard tagged it
+        (dg.DagsterRunStatus.SUCCESS, "pending"),  # the guard deferred the day: items still to judge
+        (dg.DagsterRunStatus.SUCCESS, "skipped"),  # yesterday's lock was held by another process
+        (dg.DagsterRunStatus.CANCELED, None),
+    ],
+)
+def test_a_day_close_that_did_not_succeed_is_asked_again(instance, guard, scheduler_db, status, status_tag):
+    [close] = close_requests(tick(orchestrate_task_chain, instance, FIRST_TICK, guard))
+    _launch(instance, close, status, status_tag=status_tag)
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
+    later = tick(orchestrate_task_chain, instance, paris(2026, 11, 29, 6, 7), guard)
+    [again] = later.run_requests
+    assert again.run_key == f"close:{YESTERDAY}:attempt-2"
+    assert again.partition_key == YESTERDAY and again.tags[FORCE_TAG] == "true"
+
+
+def test_the_day_close_gives_up_after_five_attempts_and_says_so(instance, guard, scheduler_db):
+    when = FIRST_TICK
+    for attempt in range(1, 6):
+        [close] = close_requests(tick(orchestrate_task_chain, instance, when, guard))
+        assert close.run_key == f"close:{YESTERDAY}:attempt-{attempt}"
+        _launch(instance, close, dg.DagsterRunStatus.SUCCESS, status_tag="pending")
+        when += dt.timedelta(minutes=7)
+    data = tick(orchestrate_task_chain, instance, when, guard)
+    assert close_requests(data) == []
+    assert [r.partition_key for r in day_requests(data)] == [DAY]  # today goes on
+    scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
+    skipped = tick(orchestrate_task_chain, instance, when, guard)
+    assert skipped.run_requests == []
+    assert f"day close of {YESTERDAY} given up after 5 attempts that did not succeed" in skipped.skip_message
+    assert f"run_task_now('task_contributions_analysis', date='{YESTERDAY}', force=True)" in skipped.skip_message
 
 
 def test_no_day_close_before_the_first_partition(instance, guard):
@@ -336,7 +473,7 @@ def test_the_day_close_waits_for_yesterdays_lock_then_comes_on_a_later_tick(inst
 
     scheduler_db.delete(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, YESTERDAY))
     later = tick(orchestrate_task_chain, instance, paris(2026, 11, 29, 9, 1), guard)
-    assert [r.run_key for r in later.run_requests] == [f"close:{YESTERDAY}"]
+    assert [r.run_key for r in later.run_requests] == [f"close:{YESTERDAY}:attempt-1"]
 
 
 def test_the_day_close_redoes_a_completed_day(instance, standin_defs, guard, scheduler_db):

@@ -61,7 +61,7 @@ def test_a_failed_run_is_posted_as_json_to_the_webhook(failed_run, webhook, monk
     assert payload["date"] == "2026-11-29"
     assert payload["run_id"] == result.run_id
     assert payload["asset_keys"] == ["contributions", "contributions_analysis"]
-    assert "contributions_analysis: task_contributions_analysis 20261129: validator unavailable for 2026-11-29" in payload["error"]
+    assert "contributions_analysis: task_contributions_analysis 20261129: [failed] validator unavailable for 2026-11-29" in payload["error"]
     assert payload["dagster_url"] == f"http://dagster.local:3000/runs/{result.run_id}"
     logs = capsys.readouterr().err  # the sensor's log, as the daemon prints it
     assert f"run {result.run_id} failed: task=task_contributions_analysis date=2026-11-29" in logs
