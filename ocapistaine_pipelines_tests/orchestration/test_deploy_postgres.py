@@ -14,14 +14,19 @@ from .test_deploy_queue import QUEUE_LIMITS
 DAY = "2026-11-29"
 
 
-@pytest.fixture
-def production_instance(postgres, tmp_path, monkeypatch):
+def production_home(postgres, tmp_path, monkeypatch):
+    """A DAGSTER_HOME holding deploy/dagster.yaml, with the private server's DAGSTER_PG_* in the environment."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     for name, value in postgres.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def production_instance(postgres, tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(production_home(postgres, tmp_path, monkeypatch)))
     with dg.DagsterInstance.get() as instance:
         yield instance
         instance.wipe()  # the server is shared by the session's tests
@@ -86,11 +91,7 @@ def test_a_guarded_materialization_runs_and_is_stored_in_postgres(production_ins
 
 
 def test_missing_credentials_fail_loudly(postgres, tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    for name, value in postgres.items():
-        monkeypatch.setenv(name, value)
+    home = production_home(postgres, tmp_path, monkeypatch)
     monkeypatch.delenv("DAGSTER_PG_PASSWORD")
     with pytest.raises(Exception, match="DAGSTER_PG_PASSWORD"):
         dg.DagsterInstance.from_config(str(home))
