@@ -1,6 +1,7 @@
 """Contributions validators: rules throughput on 100,000 contributions, LLM wall time against a loopback server.
 
 Run: .venv/bin/python benchmarks/contributions_validators.py [--n 100000] [--llm-n 200] [--delay 0.1] [--concurrency 4]
+     [--only llm-calls]
 
 1. Rules: 100,000 synthetic French contributions (sentences of the labelled set recombined with
    random numbers and places, so no two are equal) judged by RulesValidator: contributions/s, peak
@@ -9,6 +10,8 @@ Run: .venv/bin/python benchmarks/contributions_validators.py [--n 100000] [--llm
 2. LLM: 200 contributions through the real litellm against a loopback OpenAI-compatible server that
    answers in 100 ms. Ideal per the brief: 200 x 0.1 s / concurrency. Each contribution needs two calls
    (charter, then category), so the floor with the concurrency bound is twice that: both ratios printed.
+3. LLM calls and tokens per contribution, one call (verdict + category) vs two (charter, then category),
+   on the same contributions and the same answers; tokens are the server's ``usage`` (cl100k counts).
 """
 
 from __future__ import annotations
@@ -85,13 +88,52 @@ def bench_llm(n: int, delay: float, concurrency: int) -> dict:
             "ideal_two_calls": ideal_two_calls, "ratio_two_calls": elapsed / ideal_two_calls}
 
 
+def bench_llm_calls(n: int, delay: float, concurrency: int) -> dict:
+    from ocapistaine_pipelines.contributions.validators import ValidatorResource
+    from ocapistaine_pipelines_tests.contributions.servers import FakeLLM
+
+    server = FakeLLM(delay=delay)
+    out = {}
+    try:
+        items = synthetic(n, seed=13)
+        for mode in ("one", "two"):
+            validator = ValidatorResource(backend="llm", models="openai/bench", api_base=f"{server.url}/v1",
+                                          api_key="sk-bench", concurrency=concurrency, timeout_seconds=10,
+                                          llm_calls=mode).get_validator()
+            validator.validate_many(synthetic(concurrency, seed=17))  # warm-up: litellm's client, the tokenizer
+            validator.calls = validator.prompt_tokens = validator.completion_tokens = 0
+            started = time.perf_counter()
+            verdicts = validator.validate_many(items)
+            out[mode] = {"seconds": time.perf_counter() - started, "calls": validator.calls / n,
+                         "prompt": validator.prompt_tokens / n, "completion": validator.completion_tokens / n,
+                         "pending": sum(v.pending for v in verdicts)}
+    finally:
+        server.stop()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--llm-n", type=int, default=200)
     parser.add_argument("--delay", type=float, default=0.1)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--only", choices=["llm-calls"], default=None)
     args = parser.parse_args()
+
+    calls = bench_llm_calls(args.llm_n, args.delay, args.concurrency)
+    for mode, m in calls.items():
+        total = m["prompt"] + m["completion"]
+        print(f"llm {mode} call(s): per contribution {m['calls']:.2f} calls, {m['prompt']:.0f} prompt + "
+              f"{m['completion']:.0f} completion = {total:.0f} tokens; {args.llm_n} in {m['seconds']:.2f} s; "
+              f"pending {m['pending']}")
+    one, two = calls["one"], calls["two"]
+    print(f"one/two ratios: calls {one['calls'] / two['calls']:.2f}, prompt tokens {one['prompt'] / two['prompt']:.2f}, "
+          f"completion tokens {one['completion'] / two['completion']:.2f}, "
+          f"total tokens {(one['prompt'] + one['completion']) / (two['prompt'] + two['completion']):.2f}, "
+          f"wall {one['seconds'] / two['seconds']:.2f}")
+    if args.only:
+        return
 
     r = bench_rules(args.n)
     print(f"rules: {r['n']:,} contributions in {r['seconds']:.1f} s = {r['per_second']:,.0f} contributions/s "

@@ -34,6 +34,8 @@ def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
         validator_kwargs["api_base"] = api_base
     if env.get("OCAPISTAINE_LLM_TIMEOUT"):
         validator_kwargs["timeout_seconds"] = env_number(env, "OCAPISTAINE_LLM_TIMEOUT", 60.0, positive=True, unit="seconds")
+    if env.get("OCAPISTAINE_LLM_CALLS"):
+        validator_kwargs["llm_calls"] = env["OCAPISTAINE_LLM_CALLS"]
     api_key = _secret(env, "OCAPISTAINE_LLM_API_KEY", explicit)
     if api_key is not None:
         validator_kwargs["api_key"] = api_key

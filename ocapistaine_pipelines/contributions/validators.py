@@ -41,6 +41,8 @@ class ValidatorResource(dg.ConfigurableResource):
     rate_limit_cooldown_seconds: float = 60.0
     #: Extra attempts on the same model after an unparseable reply.
     malformed_retries: int = 1
+    #: ``one``: verdict and category in one prompt; ``two``: the legacy charter prompt, then the category one.
+    llm_calls: str = "one"
 
     def model_list(self) -> list[str]:
         return [m.strip() for m in self.models.split(",") if m.strip()]
@@ -67,5 +69,6 @@ class ValidatorResource(dg.ConfigurableResource):
                 cooldown_seconds=self.rate_limit_cooldown_seconds,
                 malformed_retries=max(0, self.malformed_retries),
                 cache_dir=cache_dir,
+                calls=self.llm_calls.strip().lower(),
             )
         raise ValueError(f"OCAPISTAINE_VALIDATOR={self.backend!r}: expected one of {', '.join(BACKENDS)}")

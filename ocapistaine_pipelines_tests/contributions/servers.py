@@ -65,14 +65,23 @@ class LoopbackServer:
         self.httpd.server_close()
 
 
-def chat_completion(model: str, content: str) -> dict:
+def count_tokens(text: str) -> int:
+    """Tokens as an OpenAI tokenizer counts them (cl100k, shipped inside litellm: no download)."""
+    import litellm
+
+    return litellm.token_counter(model="gpt-4", text=text)
+
+
+def chat_completion(model: str, content: str, prompt_tokens: int = 50) -> dict:
+    completion_tokens = count_tokens(content) if content else 0
     return {
         "id": "chatcmpl-loopback",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
     }
 
 
@@ -85,6 +94,8 @@ def default_judge(kind: str, user: str) -> dict:
         return {"is_valid": True, "violations": [], "encouraged_aspects": ["concrete_proposal"],
                 "reasoning": "Proposition concrète et locale.", "confidence": 0.8}
     category = "ecologie" if re.search(r"plage|dune|vélo", user) else "economie"
+    if kind == "verdict":
+        return {**default_judge("charter", user), "category": category}
     return {"category": category, "reasoning": "Vocabulaire du thème.", "confidence": 0.7}
 
 
@@ -104,7 +115,8 @@ class FakeLLM(LoopbackServer):
         model = request.get("model", "")
         system = request["messages"][0]["content"]
         user = request["messages"][-1]["content"]
-        kind = "charter" if "Forseti" in system else "category"
+        # the one-call prompt is the charter's (Forseti) and also asks for the category
+        kind = ("verdict" if '"category"' in system else "charter") if "Forseti" in system else "category"
         self.record(model=model, kind=kind, user=user, temperature=request.get("temperature"),
                     response_format=request.get("response_format"), authorization=headers.get("Authorization"))
         if self.delay:
@@ -123,7 +135,8 @@ class FakeLLM(LoopbackServer):
             if self.malformed_left.get(model, 0) > 0:
                 self.malformed_left[model] -= 1
             return 200, {}, chat_completion(model, '{"is_valid": "peut-être", "violations": ')
-        return 200, {}, chat_completion(model, json.dumps(self.judge(kind, user), ensure_ascii=False))
+        prompt_tokens = sum(count_tokens(m["content"]) for m in request["messages"])
+        return 200, {}, chat_completion(model, json.dumps(self.judge(kind, user), ensure_ascii=False), prompt_tokens)
 
 
 class FakeN8N(LoopbackServer):

@@ -8,7 +8,12 @@ import time
 
 import pytest
 
-from ocapistaine_pipelines.contributions.llm import ReplyError, parse_category_reply, parse_charter_reply
+from ocapistaine_pipelines.contributions.llm import (
+    ReplyError,
+    parse_category_reply,
+    parse_charter_reply,
+    parse_verdict_reply,
+)
 from ocapistaine_pipelines.contributions.model import Contribution
 
 from .conftest import llm_resource
@@ -22,8 +27,35 @@ def contributions(n: int = 2) -> list[Contribution]:
     ]
 
 
-def test_charter_then_category_in_json_mode_at_temperature_0_3(fake_llm):
+def test_one_call_per_contribution_gives_verdict_and_category(fake_llm):
     validator = llm_resource(fake_llm).get_validator()
+    verdicts = validator.validate_many(contributions(2))
+    assert [v.is_valid for v in verdicts] == [True, False]
+    assert verdicts[1].violations == ["aggressive"] and verdicts[0].category == "ecologie"
+    assert verdicts[0].encouraged_aspects == ["concrete_proposal"]
+    assert [r["kind"] for r in fake_llm.requests] == ["verdict", "verdict"]
+    assert {r["temperature"] for r in fake_llm.requests} == {0.3}
+    assert all(r["response_format"] == {"type": "json_object"} for r in fake_llm.requests)
+    assert validator.calls == 2 and validator.prompt_tokens > 0 and validator.completion_tokens > 0
+
+
+def test_one_call_costs_half_the_calls_and_fewer_tokens_than_two(fake_llm):
+    """The same contributions and answers both ways: the provider's usage counts are what is compared."""
+    items = contributions(4)
+    one = llm_resource(fake_llm).get_validator()
+    one_verdicts = one.validate_many(items)
+    two = llm_resource(fake_llm, llm_calls="two").get_validator()
+    two_verdicts = two.validate_many(items)
+    assert [(v.is_valid, v.violations, v.category) for v in one_verdicts] == [
+        (v.is_valid, v.violations, v.category) for v in two_verdicts
+    ]
+    assert (one.calls, two.calls) == (4, 8)
+    assert one.prompt_tokens + one.completion_tokens < two.prompt_tokens + two.completion_tokens
+    assert one.prompt_tokens < two.prompt_tokens
+
+
+def test_charter_then_category_in_json_mode_at_temperature_0_3(fake_llm):
+    validator = llm_resource(fake_llm, llm_calls="two").get_validator()
     verdicts = validator.validate_many(contributions(2))
     assert [v.is_valid for v in verdicts] == [True, False]
     assert verdicts[1].violations == ["aggressive"] and verdicts[0].category == "ecologie"
@@ -43,7 +75,7 @@ def test_failover_to_the_next_model_on_rate_limit_or_quota(fake_llm, mode):
     assert all(v.validator == "llm:openai/backup" and not v.pending for v in verdicts)
     # the limited model is parked for its cool-down: one 429, then every call goes to the backup
     assert [r["model"] for r in fake_llm.requests].count("primary") == 1
-    assert [r["model"] for r in fake_llm.requests].count("backup") == 6
+    assert [r["model"] for r in fake_llm.requests].count("backup") == 3
 
 
 def test_every_model_limited_leaves_contributions_pending_never_valid(fake_llm):
@@ -102,21 +134,22 @@ def test_an_answered_charter_prompt_is_not_sent_again_when_the_category_failed(f
     category_broken.broken = True
     fake_llm.judge = category_broken
     items = contributions(2)
-    first = llm_resource(fake_llm, malformed_retries=0).get_validator(cache_dir=tmp_path).validate_many(items)
+    first = llm_resource(fake_llm, malformed_retries=0, llm_calls="two").get_validator(cache_dir=tmp_path).validate_many(items)
     assert all(v.pending and "not one of" in v.error for v in first)
     assert sorted(r["kind"] for r in fake_llm.requests) == ["category", "category", "charter", "charter"]
 
     category_broken.broken = False
     sent = len(fake_llm.requests)
     # another model list: the cache does not depend on the model that answered
-    second = llm_resource(fake_llm, models="openai/backup").get_validator(cache_dir=tmp_path).validate_many(items)
+    second = llm_resource(fake_llm, models="openai/backup", llm_calls="two").get_validator(
+        cache_dir=tmp_path).validate_many(items)
     assert [r["kind"] for r in fake_llm.requests[sent:]] == ["category", "category"]
     assert [r["model"] for r in fake_llm.requests[sent:]] == ["backup", "backup"]
     assert [v.is_valid for v in second] == [True, False] and second[0].category == "ecologie"
     assert all(v.validator == "llm:openai/primary" for v in second)  # the model that judged the charter
 
     sent = len(fake_llm.requests)
-    third = llm_resource(fake_llm).get_validator(cache_dir=tmp_path).validate_many(items)
+    third = llm_resource(fake_llm, llm_calls="two").get_validator(cache_dir=tmp_path).validate_many(items)
     assert len(fake_llm.requests) == sent and third == second  # nothing is ever asked twice
 
 
@@ -125,10 +158,10 @@ def test_verdicts_are_cached_by_content_hash(fake_llm, tmp_path):
     items = contributions(3)
     first = resource.get_validator(cache_dir=tmp_path).validate_many(items)
     sent = len(fake_llm.requests)
-    assert sent == 6
+    assert sent == 3
     again = resource.get_validator(cache_dir=tmp_path).validate_many(items + contributions(4)[3:])
     assert again[:3] == first
-    assert len(fake_llm.requests) == sent + 2  # only the new contribution went out
+    assert len(fake_llm.requests) == sent + 1  # only the new contribution went out
 
 
 def test_pending_verdicts_are_not_cached(fake_llm, tmp_path):
@@ -183,3 +216,41 @@ def test_accepted_replies():
     assert parse_category_reply('{"category": "Environnement"}') == "ecologie"
     with pytest.raises(ReplyError, match="not one of"):
         parse_category_reply('{"category": "sport"}')
+
+
+VERDICT = {"is_valid": True, "violations": [], "encouraged_aspects": [], "reasoning": "r", "confidence": 0.6,
+           "category": "culture"}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"category": "sport"}, "not one of"),
+        ({"category": None}, "category missing"),
+        ({"is_valid": False}, "no violation is named"),
+        ({"violations": ["spam"]}, "violations are listed"),
+        ({"confidence": -0.1}, "between 0 and 1"),
+        ({"reasoning": " "}, "non-empty"),
+    ],
+)
+def test_one_call_replies_are_checked_as_strictly_as_each_prompt(change, message):
+    with pytest.raises(ReplyError, match=message):
+        parse_verdict_reply(json.dumps({**VERDICT, **change}))
+
+
+def test_one_call_reply_lacking_the_category_is_retried_then_pending(fake_llm):
+    def no_category(kind, user):
+        return {k: v for k, v in VERDICT.items() if k != "category"}
+
+    fake_llm.judge = no_category
+    verdicts = llm_resource(fake_llm, models="openai/primary").get_validator().validate_many(contributions(1))
+    assert verdicts[0].pending and "category missing" in verdicts[0].error
+    assert len(fake_llm.requests) == 2  # asked again once (malformed_retries=1)
+    assert parse_verdict_reply(json.dumps({**VERDICT, "category": "Patrimoine"}))[1] == "culture"
+
+
+def test_an_unknown_call_mode_is_named():
+    from ocapistaine_pipelines.contributions.validators import ValidatorResource
+
+    with pytest.raises(ValueError, match="OCAPISTAINE_LLM_CALLS='three'"):
+        ValidatorResource(backend="llm", models="openai/x", llm_calls="three").get_validator()
