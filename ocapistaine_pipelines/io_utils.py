@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Optional
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -43,11 +43,8 @@ def safe_url(url: str) -> str:
 
 
 def redact(text: str, secrets: Iterable[Optional[str]]) -> str:
-    """``text`` with every secret (and its percent-decoded form) replaced by ``***``."""
-    for secret in secrets:
-        if not secret:
-            continue
-        for form in {secret, unquote(secret)}:
-            if form:
-                text = text.replace(form, "***")
-    return text
+    """``text`` with ``secrets`` and every secret of the process replaced by ``***``: the one
+    redaction path (``redaction.redact``), kept here for the callers that name their own secrets."""
+    from .redaction import redact as redact_all
+
+    return redact_all(text, secrets)

@@ -17,6 +17,7 @@ import dagster as dg
 
 from ..guard import TASK_CONTRIBUTIONS_ANALYSIS, GuardedDay, TaskError, TaskGuard, day_string, run_guarded_days
 from ..io_utils import atomic_write_parquet
+from ..redaction import safe_text
 from ..partitions import daily_partitions, days_of_check_run
 from ..redis_connection import RedisResource
 from ..settings import DataDirResource, task_retry_policy
@@ -56,15 +57,25 @@ def analysis_path(data_dir: DataDirResource, day: str) -> Path:
     return data_dir.folder("contributions_analysis") / f"{day}.parquet"
 
 
+#: At most this many entries of a list reach the run's metadata (the rest is counted).
+METADATA_LIST_LIMIT = 50
+
+
 def _md_table(headers: list[str], rows: list[list[Any]], limit: int = 50) -> str:
     def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")[:160]
+        return safe_text(value if isinstance(value, str) else str(value), 160).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[:limit]]
     if len(rows) > limit:
         lines.append(f"| … {len(rows) - limit} more | " + " | " * (len(headers) - 1))
     return "\n".join(lines)
+
+
+def _capped_ids(ids: list[str]) -> list[str]:
+    """At most ``METADATA_LIST_LIMIT`` ids, each capped, then how many more there were."""
+    shown = [safe_text(i, 100) for i in ids[:METADATA_LIST_LIMIT]]
+    return shown + ([f"... {len(ids) - METADATA_LIST_LIMIT} more"] if len(ids) > METADATA_LIST_LIMIT else [])
 
 
 def _distribution(values: list[str]) -> str:
@@ -97,10 +108,12 @@ def contributions(
         items = contributions_source.read()
     except SourceUnavailable as error:
         raise dg.Failure(
-            description=f"cannot read contributions from {source}: {error}. Nothing was written.",
+            description=safe_text(f"cannot read contributions from {source}: {error}. Nothing was written.", 2000),
             metadata={"source": source},
+            allow_retries=False,
         ) from None
     batches = split_by_day(items, context.partition_keys)
+    accounting = batches.accounting
     per_day: dict[str, dict] = {}
     for day in context.partition_keys:
         batch = batches[day]
@@ -109,7 +122,7 @@ def contributions(
         atomic_write_parquet(quarantine, quarantine_path(data_dir, day))
         if len(quarantine):
             context.log.warning(f"{day}: {len(quarantine)} item(s) quarantined: " + "; ".join(
-                f"{row.id or '?'}: {row.reason}" for row in quarantine.head(5).itertuples()))
+                f"{safe_text(row.id or '?', 60)}: {safe_text(row.reason, 160)}" for row in quarantine.head(5).itertuples()))
         per_day[day] = {"batch": batch, "frame": frame, "quarantine": quarantine}
 
     days = list(per_day)
@@ -117,11 +130,17 @@ def contributions(
     quarantines = [v["quarantine"] for v in per_day.values()]
     quarantine_all = pd.concat(quarantines, ignore_index=True) if quarantines else pd.DataFrame()
     reclassified = [r for v in per_day.values() for r in v["batch"].reclassified]
+    if not accounting.balanced:  # every item is in a table, a quarantine or another day's run: never lost
+        raise dg.Failure(description=f"items unaccounted for: {accounting.sentence()}", allow_retries=False)
     metadata = {
         "source": source,
-        "fetched": dg.MetadataValue.int(len(items)),
+        "fetched": dg.MetadataValue.int(accounting.fetched),
+        "to_analyse": dg.MetadataValue.int(accounting.kept),
+        "quarantined": dg.MetadataValue.int(accounting.quarantined),
+        "other_days": dg.MetadataValue.int(accounting.other_days),
+        "accounting": accounting.sentence(),
         "dagster/row_count": dg.MetadataValue.int(sum(len(f) for f in frames)),
-        "quarantined": dg.MetadataValue.int(len(quarantine_all)),
+        "quarantine_rows": dg.MetadataValue.int(len(quarantine_all)),
         "reclassified": dg.MetadataValue.int(len(reclassified)),
         "categories": dg.MetadataValue.md(
             _distribution([c for f in frames for c in f["category"].astype(object) if isinstance(c, str)])
@@ -130,7 +149,10 @@ def contributions(
             _md_table(["id", "reason", "origin"], [[r.id, r.reason, r.origin] for r in quarantine_all.itertuples()])
             if len(quarantine_all) else "nothing quarantined"
         ),
-        "unknown_categories": dg.MetadataValue.json(reclassified),
+        "unknown_categories": dg.MetadataValue.json(
+            [{k: safe_text(v, 100) for k, v in r.items()} for r in reclassified[:METADATA_LIST_LIMIT]]
+            + ([{"more": len(reclassified) - METADATA_LIST_LIMIT}] if len(reclassified) > METADATA_LIST_LIMIT else [])
+        ),
         "path": dg.MetadataValue.path(str(contributions_path(data_dir, days[-1]))),
         "dagster/column_schema": dg.TableSchema(
             columns=[dg.TableColumn(name, str(frames[0][name].dtype)) for name in COLUMNS]
@@ -171,6 +193,14 @@ def read_contributions(data_dir: DataDirResource, day: str) -> list[Contribution
     return out
 
 
+#: An error kept with a pending verdict (parquet, Redis, metadata): redacted, then capped.
+ERROR_SHOWN_CHARS = 500
+
+
+def _error_text(error: Any) -> Any:
+    return None if error is None else safe_text(error, ERROR_SHOWN_CHARS)
+
+
 def analysis_frame(contributions_: list[Contribution], verdicts: list[Verdict]) -> "pd.DataFrame":
     import pandas as pd
 
@@ -179,7 +209,7 @@ def analysis_frame(contributions_: list[Contribution], verdicts: list[Verdict]) 
             "id": c.id, "title": c.title, "category_in": c.category, "is_valid": v.is_valid,
             "violations": list(v.violations), "encouraged_aspects": list(v.encouraged_aspects),
             "reasoning": v.reasoning, "confidence": float(v.confidence), "category": v.category,
-            "validator": v.validator, "error": v.error,
+            "validator": v.validator, "error": _error_text(v.error),
         }
         for c, v in zip(contributions_, verdicts)
     ]
@@ -271,11 +301,14 @@ def write_app_data(
     validated = [c.id for c, v in pairs if not v.pending]
     keys, args = [validated_key(day)], [day_string(day), APP_TTL_SECONDS, len(pairs), len(validated)]
     for contribution, verdict in pairs:
+        result = verdict.validation_result()
+        if "error" in result:
+            result["error"] = _error_text(result["error"])
         value = {
             "title": contribution.title,
             "body": contribution.body,
             "category": verdict.category,
-            "validation_result": verdict.validation_result(),
+            "validation_result": result,
             "timestamp": now,
         }
         keys += [contribution_key(contribution.id), claims_key(contribution.id)]
@@ -323,7 +356,7 @@ def contributions_analysis(
     try:
         judge = validator.get_validator(cache_dir=cache_dir)
     except ValueError as error:
-        raise dg.Failure(description=f"validator not configured: {error}", allow_retries=False) from None
+        raise dg.Failure(description=safe_text(f"validator not configured: {error}", 1000), allow_retries=False) from None
 
     def work(day: GuardedDay, partition_key: str) -> dict:
         items = read_contributions(data_dir, partition_key)
@@ -345,13 +378,13 @@ def contributions_analysis(
         atomic_write_parquet(analysis_frame(items, verdicts), path)
         if app_writes["kept"]:
             context.log.info(f"{partition_key}: left the day, key kept (another day lists it, or none does: TTL): "
-                             + ", ".join(app_writes["kept"][:20]))
+                             + ", ".join(safe_text(i, 60) for i in app_writes["kept"][:20]))
 
         pending = [(c, v) for c, v in pairs if v.pending]
         flagged = [(c, v) for c, v in pairs if v.is_valid is False]
         approved = sum(1 for _, v in pairs if v.is_valid is True)
         if pending:
-            first = pending[0][1].error or "unknown error"
+            first = _error_text(pending[0][1].error or "unknown error")
             day.warn(f"{len(pending)} contribution(s) could not be judged; first error: {first}")
             day.defer("contributions_pending")
         return {
@@ -362,9 +395,9 @@ def contributions_analysis(
             "quarantined": dg.MetadataValue.int(quarantined),
             "pending": dg.MetadataValue.int(len(pending)),
             "stale_deleted": dg.MetadataValue.int(len(app_writes["deleted"])),
-            "stale_kept_for_other_days": dg.MetadataValue.json(app_writes["kept"]),
-            "pending_kept_judged_by_other_days": dg.MetadataValue.json(app_writes["kept_judged"]),
-            "validator": f"{judge.name}:{judge.model}",
+            "stale_kept_for_other_days": dg.MetadataValue.json(_capped_ids(app_writes["kept"])),
+            "pending_kept_judged_by_other_days": dg.MetadataValue.json(_capped_ids(app_writes["kept_judged"])),
+            "validator": safe_text(f"{judge.name}:{judge.model}", 200),
             "seconds_validating": dg.MetadataValue.float(round(elapsed, 3)),
             "llm_requests": dg.MetadataValue.int(getattr(judge, "calls", 0) - calls_before),
             "flagged_contributions": dg.MetadataValue.md(

@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Optional
 
-from ..io_utils import atomic_write, redact
+from ..io_utils import atomic_write
+from ..redaction import redact
 from .model import CATEGORIES, CATEGORY_DESCRIPTIONS, CHARTER, ENCOURAGED_ASPECTS, VIOLATION_KINDS, Contribution, Verdict, fold
 
 NAME = "llm"
@@ -275,6 +276,7 @@ class LLMValidator:
 
     # -- one request with failover -------------------------------------------------------------------
     def _redact(self, text: str) -> str:
+        """Through the process's one redaction path: every secret it knows, plus this validator's key."""
         return redact(text, [self.api_key])
 
     def _is_rate_limit(self, error: BaseException) -> bool:

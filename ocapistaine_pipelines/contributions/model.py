@@ -15,6 +15,8 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Optional
 
+from .tolerant_json import OversizedNumber, Unparseable
+
 #: The 7 category ids, exactly as the app and the labels spell them.
 CATEGORIES: tuple[str, ...] = (
     "economie",
@@ -89,6 +91,9 @@ ENCOURAGED_ASPECTS: tuple[str, ...] = (
 #: Longest text accepted in one field; longer records are quarantined, not truncated.
 MAX_TEXT_CHARS = 20_000
 TITLE_MAX_CHARS = 80
+#: Longest id accepted; longest given category kept for re-classification (a longer one names none).
+MAX_ID_CHARS = 200
+MAX_CATEGORY_CHARS = 100
 
 _TEXT_FIELDS = ("title", "body", "constat_factuel", "idees_ameliorations")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -158,6 +163,8 @@ def parse_timestamp(value: Any) -> Optional[dt.datetime]:
         except (OverflowError, OSError, ValueError):
             raise ValueError(f"not a date: {_short(value)}") from None
         return _representable(moment, value)
+    if isinstance(value, OversizedNumber):
+        raise ValueError(f"not a date: {value.describe()}")
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"\d{9,13}(\.\d+)?", text):
@@ -172,6 +179,12 @@ def parse_timestamp(value: Any) -> Optional[dt.datetime]:
             moment = moment.replace(tzinfo=PARIS)
         return _representable(moment, value)
     raise ValueError(f"not a date: {type(value).__name__}")
+
+
+def _clip(text: str, limit: int) -> str:
+    from ..redaction import clip
+
+    return clip(text, limit)
 
 
 def _short(value: Any) -> str:
@@ -198,6 +211,8 @@ def _text(record: Mapping[str, Any], name: str) -> str:
     value = record.get(name)
     if value is None:
         return ""
+    if isinstance(value, OversizedNumber):
+        raise ValueError(f"{name} is {value.describe()}, expected text")
     if not isinstance(value, str):
         raise ValueError(f"{name} is {type(value).__name__}, expected text")
     if _SURROGATE.search(value):
@@ -212,12 +227,31 @@ def _identifier(record: Mapping[str, Any], texts: tuple[str, ...], source: str) 
     if value is None or value == "":
         digest = hashlib.sha256("\x1f".join((source,) + texts).encode()).hexdigest()[:16]
         return f"{source}-{digest}"
+    if isinstance(value, OversizedNumber):
+        raise ValueError(f"id is {value.describe()} (limit {MAX_ID_CHARS} characters)")
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError(f"id is {type(value).__name__}, expected text or integer")
     text = str(value).strip()
-    if not text or len(text) > 200 or _SURROGATE.search(text):
-        raise ValueError("id is empty, too long or not valid UTF-8")
+    if not text:
+        raise ValueError("id is empty")
+    if len(text) > MAX_ID_CHARS:
+        raise ValueError(f"id has {len(text):,} characters (limit {MAX_ID_CHARS})")
+    if _SURROGATE.search(text):
+        raise ValueError("id is not valid UTF-8")
     return text
+
+
+def _optional_text(record: Mapping[str, Any], name: str) -> Optional[str]:
+    """A short text field (category, source): ``None``, or text that can be stored (no lone surrogate)."""
+    value = record.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or isinstance(value, OversizedNumber):
+        kind = value.describe() if isinstance(value, OversizedNumber) else type(value).__name__
+        raise ValueError(f"{name} is {kind}, expected text")
+    if _SURROGATE.search(value):
+        raise ValueError(f"{name} is not valid UTF-8")
+    return value
 
 
 @dataclass
@@ -236,6 +270,8 @@ class Contribution:
     @classmethod
     def from_record(cls, record: Mapping[str, Any], *, source: str = "export") -> "Contribution":
         """A contribution from an export, webhook or issue record; ``ValueError`` says what is wrong."""
+        if isinstance(record, Unparseable):
+            raise ValueError(f"record is unreadable: {record.reason}")
         if not isinstance(record, Mapping):
             raise ValueError(f"record is {type(record).__name__}, expected an object")
         title, body, constat, idees = (_text(record, name) for name in _TEXT_FIELDS)
@@ -247,15 +283,16 @@ class Contribution:
             body = build_body(constat, idees)
         if not title:
             title = build_title(constat, idees) or build_title(body)
-        raw_category = record.get("category")
-        if raw_category is not None and not isinstance(raw_category, str):
-            raise ValueError(f"category is {type(raw_category).__name__}, expected text")
+        raw_category = _optional_text(record, "category")
+        if raw_category is not None and len(raw_category) > MAX_CATEGORY_CHARS:
+            # names none of the 7 ids: kept for re-classification, as a short prefix and a hash
+            raw_category = _clip(raw_category.strip(), MAX_CATEGORY_CHARS)
         category = normalize_category(raw_category)
         when = record.get("created_at") or record.get("date")
         created = parse_timestamp(when)
-        record_source = record.get("source")
-        if record_source is not None and not isinstance(record_source, str):
-            raise ValueError(f"source is {type(record_source).__name__}, expected text")
+        record_source = _optional_text(record, "source")
+        if record_source is not None and len(record_source) > MAX_CATEGORY_CHARS:
+            raise ValueError(f"source has {len(record_source):,} characters (limit {MAX_CATEGORY_CHARS})")
         return cls(
             id=_identifier(record, (title, body), source),
             title=title,

@@ -55,7 +55,11 @@ class ValidatorResource(dg.ConfigurableResource):
 
             return RulesValidator()
         if backend == "llm":
+            from ..redaction import register_secret
             from .llm import LLMValidator
+
+            register_secret(self.api_key)  # a key given in code, not only through the environment
+            register_secret(self.api_base, url=True)  # a gateway URL may carry a key
 
             models = self.model_list()
             if not models:

@@ -111,7 +111,8 @@ def crawled_documents(
         try:
             sources = load_sources(firecrawl.sources_file)
         except SourcesError as error:
-            raise TaskError("failed", f"{error} (set by {SOURCES_ENV})", retryable=False) from None
+            message = str(error) if SOURCES_ENV in str(error) else f"{error} (set by {SOURCES_ENV})"
+            raise TaskError("failed", message, retryable=False) from None
 
         def check() -> None:
             try:

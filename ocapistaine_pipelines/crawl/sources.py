@@ -233,20 +233,45 @@ def parse_sources(data: Any, origin: str) -> list[CrawlSource]:
     return sources
 
 
+SOURCES_VARIABLE = "OCAPISTAINE_CRAWL_SOURCES"
+
+
 def load_sources(path: Optional[str | Path] = None) -> list[CrawlSource]:
-    """Sources from a YAML or JSON file (``.json`` is read as JSON, anything else as YAML)."""
+    """Sources from a YAML or JSON file (``.json`` is read as JSON, anything else as YAML).
+
+    Any problem with the file (unreadable, not UTF-8, not YAML/JSON, invalid entries) is one
+    ``SourcesError`` naming the file and the variable that chose it: a configuration error is final,
+    the task does not retry it.
+    """
     file = Path(path).expanduser() if path else DEFAULT_SOURCES_FILE
+    named = f"{file} ({SOURCES_VARIABLE})" if path else f"{file} (the default; {SOURCES_VARIABLE} is not set)"
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_bytes().decode("utf-8")
     except OSError as error:
-        raise SourcesError(f"cannot read the crawl sources file {file}: {error.strerror or error}") from None
+        raise SourcesError(f"cannot read the crawl sources file {named}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise SourcesError(
+            f"the crawl sources file {named} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at "
+            f"offset {error.start}): save it as UTF-8"
+        ) from None
+    kind = "JSON" if file.suffix.lower() == ".json" else "YAML"
     try:
-        if file.suffix.lower() == ".json":
+        if kind == "JSON":
             data = json.loads(text)
         else:
             import yaml
 
             data = yaml.safe_load(text)
     except Exception as error:  # noqa: BLE001 - any parse error becomes one clear message
-        raise SourcesError(f"{file}: not valid {'JSON' if file.suffix.lower() == '.json' else 'YAML'}: {error}") from None
-    return parse_sources(data, str(file))
+        raise SourcesError(f"{named}: not valid {kind}: {_short_error(error)}") from None
+    try:
+        return parse_sources(data, named)
+    except SourcesError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a shape no check foresaw is still a bad file
+        raise SourcesError(f"{named}: unusable sources ({type(error).__name__}: {_short_error(error)})") from None
+
+
+def _short_error(error: BaseException) -> str:
+    text = str(error)
+    return text if len(text) <= 300 else text[:300] + "..."

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import urllib.error
-import urllib.request
 from typing import Any, Mapping, Optional
-from urllib.parse import urlsplit
 
 import dagster as dg
 
+from ..http_policy import HttpFailure, HttpPolicy
+from ..redaction import redact, safe_text, show_url
 from .chain import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG, TASK_TAG, task_for_assets
 
 ALERT_WEBHOOK_ENV = "OCAPISTAINE_ALERT_WEBHOOK"
@@ -65,7 +63,7 @@ def failure_summary(context: dg.RunFailureSensorContext) -> dict[str, Any]:
         "date": run_day(run),
         "run_id": run.run_id,
         "job": run.job_name,
-        "error": error_text[:MAX_ERROR_CHARS],
+        "error": safe_text(error_text, MAX_ERROR_CHARS),
         "asset_keys": asset_keys,
     }
     base_url = os.environ.get(DAGSTER_UI_URL_ENV)
@@ -76,36 +74,51 @@ def failure_summary(context: dg.RunFailureSensorContext) -> dict[str, Any]:
 
 def webhook_host(url: str) -> str:
     """Where alerts go, safe to log: scheme and host only (the path of an n8n webhook is its secret)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
+    return show_url(url)
 
 
-def post_alert(url: str, payload: Mapping[str, Any], *, attempts: Optional[int] = None, timeout: float = ALERT_TIMEOUT_SECONDS) -> None:
-    """POST ``payload`` as JSON, retrying connection errors and 5xx; raises ``RuntimeError`` at the end.
-
-    The message of the error names the host and the HTTP status, never the full URL.
-    """
+def alert_policy(attempts: Optional[int] = None, timeout: Optional[float] = None) -> HttpPolicy:
+    """The alert webhook's HTTP policy (``http_policy``): a few quick attempts, so a broken receiver
+    costs the sensor seconds, not minutes (bound: ``alert_policy().bound_seconds()``)."""
     attempts = attempts or ALERT_ATTEMPTS
-    body = json.dumps(payload).encode("utf-8")
-    last = "no attempt made"
-    for attempt in range(1, attempts + 1):
-        request = urllib.request.Request(
-            url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "ocapistaine-pipelines"}
+    timeout = ALERT_TIMEOUT_SECONDS if timeout is None else timeout
+    return HttpPolicy(connect_timeout=timeout, read_timeout=timeout, retries=attempts - 1,
+                      backoff=ALERT_BACKOFF_SECONDS, backoff_max=ALERT_BACKOFF_SECONDS * 4,
+                      retry_after_max=ALERT_BACKOFF_SECONDS * 4, deadline=attempts * timeout * 2)
+
+
+def post_alert(
+    url: str, payload: Mapping[str, Any], *, attempts: Optional[int] = None, timeout: Optional[float] = None
+) -> None:
+    """POST ``payload`` as JSON under ``alert_policy`` (connection errors, 429 and 5xx are retried);
+    raises ``RuntimeError`` at the end. The payload's texts go through the redaction path; the error
+    names the receiver's scheme and host and the HTTP status, never the path (the webhook's secret)."""
+    client = alert_policy(attempts, timeout).client()
+    body = json.dumps(_redacted(payload), ensure_ascii=False).encode("utf-8")
+    where = f"alert webhook at {webhook_host(url)}"
+    try:
+        response = client.request("POST", url, data=body, headers={"Content-Type": "application/json"})
+    except HttpFailure as error:
+        raise RuntimeError(redact(f"{where} failed after {error.attempts} attempt(s): {_cause(error)}")) from None
+    if response.status_code >= 400:
+        raise RuntimeError(
+            f"{where} failed after {client.attempts_of(response)} attempt(s): HTTP {response.status_code}"
         )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                response.read()
-                return
-        except urllib.error.HTTPError as error:
-            last = f"HTTP {error.code}"
-            if error.code < 500 and error.code != 429:
-                break  # the receiver refuses this payload: retrying will not help
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            last = f"{type(reason).__name__}"
-        if attempt < attempts:
-            time.sleep(ALERT_BACKOFF_SECONDS * attempt)
-    raise RuntimeError(f"alert webhook at {webhook_host(url)} failed after {attempt} attempt(s): {last}")
+
+
+def _cause(error: HttpFailure) -> str:
+    return str(error).rsplit(": ", 1)[-1]
+
+
+def _redacted(value: Any) -> Any:
+    """Every string of the payload through the redaction path (an error may quote a secret)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(item) for item in value]
+    return value
 
 
 @dg.run_failure_sensor(
@@ -115,7 +128,7 @@ def post_alert(url: str, payload: Mapping[str, Any], *, attempts: Optional[int] 
     "POSTs {task, date, run_id, error, asset_keys} to it (n8n).",
 )
 def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
-    summary = failure_summary(context)
+    summary = _redacted(failure_summary(context))
     context.log.error(
         f"run {summary['run_id']} failed: task={summary['task']} date={summary['date']} "
         f"assets={','.join(summary['asset_keys']) or '-'}: {summary['error']}"
