@@ -2,10 +2,13 @@
 
 import math
 import os
-from pathlib import Path
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
+from urllib.parse import urlsplit
 
 import dagster as dg
+
+if TYPE_CHECKING:
+    from .io_utils import DataPath
 
 DEFAULT_DATA_DIR = "data"
 
@@ -56,19 +59,38 @@ def task_retry_policy() -> Optional[dg.RetryPolicy]:
 
 
 class DataDirResource(dg.ConfigurableResource):
-    """Where assets write their files (``OCAPISTAINE_DATA_DIR``, default ``data/`` under the cwd)."""
+    """Where assets write their files (``OCAPISTAINE_DATA_DIR``, default ``data/`` under the cwd): a
+    local folder, or ``s3://bucket/prefix`` shared by every worker host (see ``io_utils.data_path``)."""
 
     path: str = DEFAULT_DATA_DIR
 
     @property
-    def root(self) -> Path:
-        return Path(self.path).expanduser().resolve()
+    def root(self) -> "DataPath":
+        from .io_utils import data_path
 
-    def folder(self, *parts: str) -> Path:
-        """A sub-folder of the data dir, created on first use."""
+        return data_path(self.path)
+
+    @property
+    def is_remote(self) -> bool:
+        from .io_utils import OBJECT_STORE_SCHEMES
+
+        return "://" in self.path and urlsplit(self.path.strip()).scheme.lower() in OBJECT_STORE_SCHEMES
+
+    def folder(self, *parts: str) -> "DataPath":
+        """A sub-folder of the data dir, created on first use (an object store has no folders)."""
         folder = self.root.joinpath(*parts)
-        folder.mkdir(parents=True, exist_ok=True)
+        if not self.is_remote:
+            folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    def describe(self) -> str:
+        """Where files go, safe to show: the folder or URL, and the S3 endpoint when one is set."""
+        if not self.is_remote:
+            return str(self.root)
+        from .io_utils import safe_url
+
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        return str(self.root) + (f" (endpoint {safe_url(endpoint)})" if endpoint else "")
 
 
 def data_dir_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> DataDirResource:

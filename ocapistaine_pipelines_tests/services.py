@@ -87,3 +87,78 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class S3Server:
+    """moto's S3-compatible server (``moto[server]``) on a free port, started and stopped here.
+
+    ``env`` points the AWS SDK (botocore, s3fs) at it the way production points it at MinIO or AWS:
+    the standard ``AWS_*`` variables. Its buckets live in memory and die with the process."""
+
+    ACCESS_KEY = "ocapistaine-test-key"
+    SECRET_KEY = "ocapistaine-test-secret-9d41c7"
+
+    def __init__(self):
+        import sys
+
+        binary = Path(sys.executable).with_name("moto_server")
+        if not binary.exists():
+            raise RuntimeError("moto_server is not installed (the test extra pins moto[server])")
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        try:
+            wait_for_port(self.port, timeout=60)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": self.ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": self.SECRET_KEY,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            # nothing from the machine's ~/.aws
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+
+    def filesystem(self):
+        """An s3fs filesystem on this server with explicit settings (independent of the environment)."""
+        import s3fs
+
+        return s3fs.S3FileSystem(
+            endpoint_url=self.url, key=self.ACCESS_KEY, secret=self.SECRET_KEY,
+            use_listings_cache=False, skip_instance_cache=True,
+        )
+
+    def create_bucket(self, name: str) -> str:
+        self.filesystem().mkdir(name)
+        return name
+
+    def objects(self, bucket: str, prefix: str = "") -> dict[str, int]:
+        """Every object under ``bucket/prefix``: key (relative to the prefix) -> size."""
+        fs = self.filesystem()
+        base = f"{bucket}/{prefix}".rstrip("/")
+        found = fs.find(base, detail=True)
+        return {name[len(base) + 1:]: info["size"] for name, info in found.items()}
+
+    def read(self, bucket: str, key: str) -> bytes:
+        return self.filesystem().cat_file(f"{bucket}/{key}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

@@ -6,9 +6,13 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("opik", "firecrawl", "litellm", "pandas", "pyarrow", "requests", "dagster_graphql")
+HEAVY = (
+    "opik", "firecrawl", "litellm", "pandas", "pyarrow", "requests", "dagster_graphql",
+    "s3fs", "aiobotocore", "botocore", "upath", "celery", "kombu", "dagster_celery",
+)
 
 
 def test_definitions_load_with_every_task_asset_and_resource():
@@ -26,12 +30,17 @@ def test_definitions_load_with_every_task_asset_and_resource():
     assert {"redis", "guard", "data_dir"} <= set(defs.resources)
 
 
-def test_importing_the_code_location_does_not_import_heavy_sdks():
+@pytest.mark.parametrize("data_dir", ["", "s3://ocapistaine/audierne"])
+def test_importing_the_code_location_does_not_import_heavy_sdks(data_dir):
+    """Not even with the data dir on S3: s3fs loads when a run first touches a file."""
     code = (
         "import sys, ocapistaine_pipelines.definitions as d; "
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    env = {**os.environ, "OCAPISTAINE_DATA_DIR": data_dir}
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env
+    ).stdout
     assert loaded.strip() == "", f"imported at load time: {loaded.strip()}"
 
 

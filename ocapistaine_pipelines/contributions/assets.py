@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import dagster as dg
 
 from ..guard import TASK_CONTRIBUTIONS_ANALYSIS, GuardedDay, TaskError, TaskGuard, day_string, run_guarded_days
-from ..io_utils import atomic_write_parquet
+from ..io_utils import atomic_write_parquet, read_parquet
 from ..redaction import safe_text
 from ..partitions import daily_partitions, days_of_check_run
 from ..redis_connection import RedisResource
@@ -167,14 +167,13 @@ def contributions(
 
 
 def read_contributions(data_dir: DataDirResource, day: str) -> list[Contribution]:
-    import pandas as pd
 
     path = contributions_path(data_dir, day)
     if not path.exists():
         raise TaskError(
             "failed", f"no contributions table for {day} ({path}): materialize `contributions` first", retryable=False
         )
-    frame = pd.read_parquet(path)
+    frame = read_parquet(path)
     out = []
     for row in frame.astype(object).where(frame.notna(), None).to_dict("records"):
         created = row.get("created_at")
@@ -350,7 +349,6 @@ def contributions_analysis(
     redis: RedisResource,
     validator: ValidatorResource,
 ) -> Iterator:
-    import pandas as pd
 
     cache_dir = data_dir.folder("contributions_analysis", "llm_cache") if validator.backend.strip().lower() == "llm" else None
     try:
@@ -361,7 +359,7 @@ def contributions_analysis(
     def work(day: GuardedDay, partition_key: str) -> dict:
         items = read_contributions(data_dir, partition_key)
         quarantine_file = quarantine_path(data_dir, partition_key)
-        quarantined = len(pd.read_parquet(quarantine_file)) if quarantine_file.exists() else 0
+        quarantined = len(read_parquet(quarantine_file)) if quarantine_file.exists() else 0
         day.check()
         started, calls_before = time.monotonic(), getattr(judge, "calls", 0)
         verdicts = judge.validate_many(items)
@@ -370,7 +368,7 @@ def contributions_analysis(
             raise TaskError("failed", f"validator returned {len(verdicts)} verdicts for {len(items)} contributions")
         day.check()
         path = analysis_path(data_dir, partition_key)
-        previous = set(pd.read_parquet(path, columns=["id"])["id"].astype(str)) if path.exists() else set()
+        previous = set(read_parquet(path, columns=["id"])["id"].astype(str)) if path.exists() else set()
         pairs = list(zip(items, verdicts))
         # Redis first: the parquet file holds the ids of the last run whose Redis writes succeeded, so
         # when this write fails the next run still knows which stale contribution:{id} keys to delete.
@@ -418,13 +416,12 @@ def contributions_analysis(
 
 # -- checks --------------------------------------------------------------------------------------------
 def _analysis_tables(data_dir: DataDirResource, days: list[str]) -> tuple[dict[str, "pd.DataFrame"], list[str]]:
-    import pandas as pd
 
     tables, missing = {}, []
     for day in days:
         path = analysis_path(data_dir, day)
         if path.exists():
-            tables[day] = pd.read_parquet(path)
+            tables[day] = read_parquet(path)
         else:
             missing.append(day)
     return tables, missing

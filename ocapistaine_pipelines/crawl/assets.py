@@ -2,7 +2,6 @@
 
 import datetime as dt
 import time
-from pathlib import Path
 
 import dagster as dg
 
@@ -126,7 +125,7 @@ def crawled_documents(
             night = crawl_sources(
                 sources,
                 gateway,
-                Path(data_dir.root),
+                data_dir.root,
                 partition_key,
                 force=force,
                 on_source_done=lambda report: _write_app_status(redis, report),
@@ -174,7 +173,7 @@ def crawled_documents_store_is_consistent(data_dir: DataDirResource, firecrawl: 
     problems: list[str] = []
     checked = 0
     for source in sources:
-        store = SourceStore(Path(data_dir.root), source)
+        store = SourceStore(data_dir.root, source)
         for url, row in store.index.items():
             if row.get("state") != "stored":
                 continue

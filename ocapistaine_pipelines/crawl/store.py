@@ -5,15 +5,14 @@
 - ``index.parquet``: one row per known page (stored or failed), the memory of the incremental crawl.
 - ``pdf_links.parquet``: PDF links found in pages (allowed domains only), with the first-seen day.
 
-Every file is written to a temporary file and moved into place (``os.replace``), so a reader (or a
-crash) never sees half a file. A page whose content hash has not changed is not rewritten.
+Every file is written atomically (``io_utils.atomic_write``: a temporary file moved into place, or one
+whole-object upload on S3), so a reader (or a crash) never sees half a file. A page whose content hash has not changed is not rewritten.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 from urllib.parse import unquote, urljoin, urlsplit
 
-from ..io_utils import atomic_write
+from ..io_utils import DataPath, atomic_write, data_path, move, read_parquet
 
 from .sources import CrawlSource, normalize_url
 
@@ -119,9 +118,9 @@ class Page:
 class SourceStore:
     """The stored pages of one source; ``flush()`` writes the index and PDF table."""
 
-    def __init__(self, root: Path, source: CrawlSource):
+    def __init__(self, root: DataPath, source: CrawlSource):
         self.source = source
-        self.folder = Path(root) / "documents" / source.name
+        self.folder = data_path(root) / "documents" / source.name
         self.pages_folder = self.folder / "pages"
         self.index_path = self.folder / "index.parquet"
         self.pdf_path = self.folder / "pdf_links.parquet"
@@ -140,7 +139,7 @@ class SourceStore:
     def _quarantine(self, path: Path, error: BaseException) -> Path:
         """Move an unreadable file aside (never delete data) and say so."""
         aside = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
-        os.replace(path, aside)
+        move(path, aside)
         self.notes.append(f"{path.name} was unreadable ({type(error).__name__}); moved to {aside.name}")
         self._dirty = True
         return aside
@@ -292,9 +291,8 @@ class SourceStore:
 def _read_rows(path: Path, columns: list[str], key: str) -> dict[str, dict[str, Any]]:
     if not path.exists():
         return {}
-    import pandas as pd
 
-    frame = pd.read_parquet(path)
+    frame = read_parquet(path)
     for column in columns:
         if column not in frame.columns:
             frame[column] = None

@@ -18,7 +18,7 @@ import dagster as dg
 
 from ..contributions.validators import ValidatorResource
 from ..guard import TASK_OPIK_EXPERIMENT, GuardedDay, TaskError, TaskGuard, day_string, run_guarded_days
-from ..io_utils import atomic_write_parquet
+from ..io_utils import atomic_write_parquet, read_parquet
 from ..partitions import daily_partitions, days_of_check_run
 from ..redis_connection import RedisResource
 from ..settings import DataDirResource, task_retry_policy
@@ -271,9 +271,7 @@ def _is_day(text: str) -> bool:
 
 
 def _accuracy(path: Path) -> tuple[float, int]:
-    import pandas as pd
-
-    frame = pd.read_parquet(path, columns=["charter_accuracy"])
+    frame = read_parquet(path, columns=["charter_accuracy"])
     return float(frame["charter_accuracy"].fillna(0.0).mean()) if len(frame) else 0.0, len(frame)
 
 
