@@ -11,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = (
     "opik", "firecrawl", "litellm", "pandas", "pyarrow", "requests", "dagster_graphql",
-    "s3fs", "aiobotocore", "botocore", "upath", "celery", "kombu", "dagster_celery",
+    "s3fs", "aiobotocore", "botocore", "upath", "celery", "kombu", "dagster_celery", "pdfminer", "urllib3",
 )
 
 

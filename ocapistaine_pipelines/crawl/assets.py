@@ -44,10 +44,48 @@ def _write_app_status(redis: RedisResource, report: SourceReport) -> None:
                 "last_crawl": dt.datetime.now(PARIS).isoformat(timespec="seconds"),
                 "documents": report.documents,
                 "status": report.status,
+                "pdfs": report.pdf.stored,
+                "pdfs_new": report.pdf.new,
+                "pdfs_without_text": report.pdf.without_text,
             },
         )
     except (redis_lib.ConnectionError, redis_lib.TimeoutError) as error:
         raise redis.unavailable(redis.app_db, error) from None
+
+
+NEW_DOCUMENTS_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("source", "string"),
+        dg.TableColumn("title", "string"),
+        dg.TableColumn("pages", "int"),
+        dg.TableColumn("characters", "int", description="characters of text extracted"),
+        dg.TableColumn("state", "string", description="stored, or why there is no text (no_text_layer, ...)"),
+        dg.TableColumn("change", "string", description="new tonight, or changed since it was stored"),
+        dg.TableColumn("url", "string"),
+    ]
+)
+
+
+def _pdf_metadata(night: NightReport) -> dict:
+    """The night's story of the documents: a table of what came in, and what it cost."""
+    rows = [row for s in night.sources for row in s.pdf.documents]
+    pdfs = [s.pdf for s in night.sources]
+    return {
+        "new_documents": dg.MetadataValue.table(
+            records=[dg.TableRecord(row) for row in rows], schema=NEW_DOCUMENTS_SCHEMA
+        ),
+        "pdfs_stored": dg.MetadataValue.int(sum(p.stored for p in pdfs)),
+        "pdfs_new": dg.MetadataValue.int(sum(p.new for p in pdfs)),
+        "pdfs_changed": dg.MetadataValue.int(sum(p.changed for p in pdfs)),
+        "pdfs_unchanged": dg.MetadataValue.int(sum(p.unchanged for p in pdfs)),
+        "pdf_problems": dg.MetadataValue.int(sum(p.problems for p in pdfs)),
+        "pdfs_without_text": dg.MetadataValue.int(sum(p.without_text for p in pdfs)),
+        "pdf_requests": dg.MetadataValue.int(sum(p.requests for p in pdfs)),
+        "pdf_downloads": dg.MetadataValue.int(sum(p.downloads for p in pdfs)),
+        "pdf_bytes": dg.MetadataValue.int(sum(p.bytes for p in pdfs)),
+        "pdf_credits": dg.MetadataValue.int(sum(p.credits for p in pdfs)),
+        "pdfs_deferred": dg.MetadataValue.int(sum(p.deferred for p in pdfs)),
+    }
 
 
 def _metadata(night: NightReport, sources_file: str) -> dict:
@@ -70,10 +108,18 @@ def _metadata(night: NightReport, sources_file: str) -> dict:
                     "unchanged": s.unchanged, "failed": s.failed, "foreign": s.foreign, "credits": s.credits,
                     "documents": s.documents, "pdf_links": s.pdf_links, "seconds": s.seconds,
                     "error": s.error, "failures": s.failures,
+                    "pdfs": {
+                        "pdf_text": s.pdf_text, "planned": s.pdf.planned, "new": s.pdf.new, "changed": s.pdf.changed,
+                        "unchanged": s.pdf.unchanged, "problems": s.pdf.problems, "stored": s.pdf.stored,
+                        "without_text": s.pdf.without_text, "requests": s.pdf.requests, "downloads": s.pdf.downloads,
+                        "bytes": s.pdf.bytes, "credits": s.pdf.credits, "deferred": s.pdf.deferred,
+                        "killed_extractions": s.pdf.killed, "seconds": s.pdf.seconds,
+                    },
                 }
                 for s in night.sources
             }
         ),
+        **_pdf_metadata(night),
     }
 
 
@@ -89,7 +135,8 @@ def _metadata(night: NightReport, sources_file: str) -> dict:
     description=(
         "Municipal documents of audierne.bzh (by-laws, council deliberations, control commission), crawled "
         "with Firecrawl into {data_dir}/documents/{source}/: markdown + JSON sidecar per page, index.parquet, "
-        "pdf_links.parquet. Incremental: a night costs credits for what is new or due for refresh, not for the "
+        "pdf_links.parquet, and the text of the linked PDFs (pdfs/*.md + sidecar, one index row each). "
+        "Incremental: a night costs credits and downloads for what is new or due for refresh, not for the "
         "size of the site. Guarded as task_firecrawl (lock and success key in Redis db 6); "
         "writes crawl:{source} in db 5."
     ),
@@ -128,6 +175,7 @@ def crawled_documents(
                 data_dir.root,
                 partition_key,
                 force=force,
+                pdf_settings=firecrawl.pdfs,
                 on_source_done=lambda report: _write_app_status(redis, report),
                 log=context.log.info,
             )
@@ -160,8 +208,8 @@ def crawled_documents(
 
 
 @dg.asset_check(asset=crawled_documents, blocking=False, description=(
-    "Every page the index says is stored has its markdown file with the recorded sha256, and no stored "
-    "page or PDF link is outside its source's allowed domains."
+    "Every page and PDF text the index says is stored has its markdown file with the recorded sha256, and no "
+    "stored page, PDF link or PDF document is outside its source's allowed domains."
 ))
 def crawled_documents_store_is_consistent(data_dir: DataDirResource, firecrawl: FirecrawlResource):
     from .store import SourceStore, content_hash
@@ -187,6 +235,17 @@ def crawled_documents_store_is_consistent(data_dir: DataDirResource, firecrawl: 
             elif content_hash(path.read_text(encoding="utf-8")) != row.get("sha256"):
                 problems.append(f"{source.name}: {row.get('file')} does not match its sha256")
         problems += [f"{source.name}: PDF link outside the allowed domains: {u}" for u in store.pdfs if not source.allows(u)]
+        for url, row in store.documents.items():  # PDF documents: text kept for stored (and removed) ones
+            if not source.allows(url):
+                problems.append(f"{source.name}: PDF document outside the allowed domains: {url}")
+            if not row.get("file"):
+                continue
+            checked += 1
+            path = store.folder / str(row.get("file"))
+            if not path.exists():
+                problems.append(f"{source.name}: missing text {row.get('file')} of the PDF {url}")
+            elif content_hash(path.read_text(encoding="utf-8")) != row.get("sha256"):
+                problems.append(f"{source.name}: {row.get('file')} does not match its sha256")
     return dg.AssetCheckResult(
         passed=not problems,
         metadata={

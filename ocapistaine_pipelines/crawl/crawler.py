@@ -15,10 +15,11 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 from urllib.parse import urljoin
 
 from .gateway import CrawlInterrupted, FirecrawlFailed, FirecrawlFatal, FirecrawlGateway, scrape_kwargs
+from .pdf_documents import PdfDocuments, PdfReport
 from .sources import CrawlSource, normalize_url
 from .store import MARKDOWN_LINK, Page, SourceStore
 
@@ -42,9 +43,11 @@ class SourceReport:
     credits: int = 0
     documents: int = 0
     pdf_links: int = 0
+    pdf_text: str = ""
     seconds: float = 0.0
     error: Optional[str] = None
     failures: list[str] = field(default_factory=list)
+    pdf: PdfReport = field(default_factory=PdfReport)
 
     def count(self, outcome: str, url: str = "", reason: str = "") -> None:
         setattr(self, outcome, getattr(self, outcome) + 1)
@@ -72,12 +75,17 @@ class NightReport:
         return sum(getattr(s, name) for s in self.sources)
 
     def markdown_table(self) -> str:
-        header = "| source | mode | plan | status | pages | new | changed | unchanged | failed | foreign | credits | documents |"
-        lines = [header, "|" + "---|" * 12]
+        header = (
+            "| source | mode | plan | status | pages | new | changed | unchanged | failed | foreign | credits | "
+            "documents | pdf_text | pdfs | pdfs new | pdfs changed | pdf problems | pdf downloads | pdf MB |"
+        )
+        lines = [header, "|" + "---|" * 19]
         for s in self.sources:
+            p = s.pdf
             lines.append(
                 f"| {s.name} | {s.mode} | {s.plan} | {s.status} | {s.pages} | {s.new} | {s.changed} | "
-                f"{s.unchanged} | {s.failed} | {s.foreign} | {s.credits} | {s.documents} |"
+                f"{s.unchanged} | {s.failed} | {s.foreign} | {s.credits} | {s.documents} | {s.pdf_text} | "
+                f"{p.stored} | {p.new} | {p.changed} | {p.problems} | {p.downloads} | {p.bytes / 1e6:.1f} |"
             )
         errors = [f"- **{s.name}**: {s.error}" for s in self.sources if s.error]
         return "\n".join(lines + ([""] + errors if errors else []))
@@ -197,6 +205,7 @@ def crawl_sources(
     day: str,
     *,
     force: bool = False,
+    pdf_settings: Any = None,
     on_source_done: Callable[[SourceReport], None] = lambda report: None,
     log: Callable[[str], None] = lambda message: None,
 ) -> NightReport:
@@ -204,17 +213,22 @@ def crawl_sources(
 
     ``CrawlInterrupted`` (lost lock) and ``FirecrawlFatal`` (401/402) stop the night: the sources
     not run yet stay ``not_run``. The caller decides how the night ends from the report.
+    With ``pdf_settings`` (``PdfSettings``), the PDFs linked from each source's pages are read too.
     """
     started = time.monotonic()
     night = NightReport(day=day, sources=[SourceReport(name=s.name, mode=s.mode) for s in sources])
     for index, source in enumerate(sources):
         gateway.check()
-        report, stop = _crawl_one(source, gateway, data_root, day, force)
+        report, stop = _crawl_one(source, gateway, data_root, day, force, pdf_settings)
         night.sources[index] = report
+        pdf = report.pdf
         log(
             f"{source.name}: {report.status} ({report.plan}) pages={report.pages} new={report.new} "
             f"changed={report.changed} unchanged={report.unchanged} failed={report.failed} "
             f"foreign={report.foreign} credits={report.credits}"
+            + (f" pdfs({report.pdf_text}): planned={pdf.planned} new={pdf.new} changed={pdf.changed} "
+               f"unchanged={pdf.unchanged} problems={pdf.problems} downloads={pdf.downloads} bytes={pdf.bytes}"
+               if pdf_settings is not None else "")
             + (f" error={report.error}" if report.error else "")
         )
         if not isinstance(stop, CrawlInterrupted):  # without the lock, the status is another run's to write
@@ -227,10 +241,14 @@ def crawl_sources(
 
 
 def _crawl_one(
-    source: CrawlSource, gateway: FirecrawlGateway, data_root: Path, day: str, force: bool
+    source: CrawlSource, gateway: FirecrawlGateway, data_root: Path, day: str, force: bool, pdf_settings: Any = None
 ) -> tuple[SourceReport, Optional[BaseException]]:
-    """One source, every failure caught into its report; returns the error that stops the night."""
-    report = SourceReport(name=source.name, mode=source.mode)
+    """One source, every failure caught into its report; returns the error that stops the night.
+
+    The PDF step runs after the pages (it reads the links they gave) and never fails the source: its
+    documents each get a state; a surprise in the step itself is a warning.
+    """
+    report = SourceReport(name=source.name, mode=source.mode, pdf_text=source.pdf_text if pdf_settings else "")
     credits_before = gateway.stats.credits
     t0 = time.monotonic()
     stop: Optional[BaseException] = None
@@ -241,6 +259,8 @@ def _crawl_one(
         report.failures.extend(store.notes)
         crawl.run()
         report.status = "success"
+        if pdf_settings is not None:
+            _read_pdfs(source, store, gateway, day, force, pdf_settings, report)
     except (CrawlInterrupted, FirecrawlFatal) as error:
         report.status, report.error = "failed", gateway.redact(str(error))
         stop = error
@@ -253,6 +273,9 @@ def _crawl_one(
             store.flush()
             report.documents = store.document_count()
             report.pdf_links = len(store.pdfs)
+            counts = store.pdf_counts()
+            report.pdf.stored, report.pdf.without_text, report.pdf.known = (
+                counts["stored"], counts["no_text_layer"], counts["known"])
         except Exception as error:  # noqa: BLE001 - e.g. a full disk: this source fails, loudly
             report.status = "failed"
             report.error = (report.error + "; " if report.error else "") + (
@@ -261,3 +284,21 @@ def _crawl_one(
     report.credits = gateway.stats.credits - credits_before
     report.seconds = round(time.monotonic() - t0, 3)
     return report, stop
+
+
+def _read_pdfs(source: CrawlSource, store: SourceStore, gateway: FirecrawlGateway, day: str, force: bool,
+               settings: Any, report: SourceReport) -> None:
+    """The PDF step of a source whose pages were crawled; its problems are warnings, not failures."""
+    step = PdfDocuments(source, store, day, force, settings, gateway=gateway, check=gateway.check)
+    try:
+        step.run()
+    except (CrawlInterrupted, FirecrawlFatal):
+        raise
+    except Exception as error:  # noqa: BLE001 - documents are a bonus on top of the pages: warn, go on
+        step.report.failures.append(f"the PDF step stopped: {type(error).__name__}: {gateway.redact(str(error))}")
+        try:
+            store.flush()
+        except Exception:  # noqa: BLE001 - reported by the caller's own flush
+            pass
+    report.pdf = step.report
+    report.failures.extend(step.report.failures[: max(0, 20 - len(report.failures))])

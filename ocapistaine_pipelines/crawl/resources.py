@@ -8,9 +8,35 @@ from typing import Callable, Mapping, Optional
 import dagster as dg
 from pydantic import Field
 
+from ..settings import env_number
 from .gateway import DEFAULT_API_URL, FirecrawlGateway, RetrySettings, make_client
 
 SOURCES_ENV = "OCAPISTAINE_CRAWL_SOURCES"
+#: Environment variables of the PDF settings: (variable, field, type).
+PDF_ENV = (
+    ("OCAPISTAINE_PDF_MAX_MB", "max_megabytes", False, "megabytes"),
+    ("OCAPISTAINE_PDF_CONCURRENCY", "concurrency", True, "documents"),
+    ("OCAPISTAINE_PDF_RATE", "requests_per_second_per_host", False, "requests per second"),
+    ("OCAPISTAINE_PDF_EXTRACTION_TIMEOUT", "extraction_timeout_seconds", False, "seconds"),
+    ("OCAPISTAINE_PDF_MAX_PER_NIGHT", "max_documents_per_night", True, "documents"),
+)
+
+
+class PdfSettings(dg.Config):
+    """How the PDFs linked from stored pages are fetched and read (sources choose ``pdf_text``)."""
+
+    max_megabytes: float = Field(default=50.0, description="size cap; a larger PDF is recorded `oversized`")
+    concurrency: int = Field(default=2, description="documents at a time (downloads and extraction workers)")
+    requests_per_second_per_host: float = Field(default=1.0, description="pace per host (0: no pace)")
+    extraction_timeout_seconds: float = Field(default=120.0, description="a worker over it is killed: `timeout`")
+    extraction_memory_mb: int = Field(default=2048, description="address-space limit of an extraction worker")
+    read_timeout_seconds: float = 60.0
+    download_timeout_seconds: float = Field(default=300.0, description="whole download of one document")
+    retries: int = Field(default=3, description="urllib3 Retry on 429/5xx/connection errors, per request")
+    backoff_seconds: float = 1.0
+    max_documents_per_night: int = Field(default=500, description="the rest waits for the next night")
+    max_pages: int = Field(default=0, description="pages read per document (0: all)")
+    firecrawl_parser_mode: str = Field(default="auto", description="PDFParser mode for pdf_text: firecrawl")
 
 
 class FirecrawlResource(dg.ConfigurableResource):
@@ -30,6 +56,7 @@ class FirecrawlResource(dg.ConfigurableResource):
     backoff_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
     retry_after_max_seconds: float = 300.0
+    pdfs: PdfSettings = Field(default_factory=PdfSettings, description="linked PDFs: fetch, size, pace, time")
 
     @property
     def configured(self) -> bool:
@@ -71,6 +98,13 @@ def firecrawl_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> 
         kwargs["api_url"] = dg.EnvVar("FIRECRAWL_API_URL") if environ is None else env["FIRECRAWL_API_URL"]
     if env.get(SOURCES_ENV):
         kwargs["sources_file"] = env[SOURCES_ENV]
+    pdfs = {
+        name: env_number(env, variable, 0, integer=integer, positive=name != "requests_per_second_per_host", unit=unit)
+        for variable, name, integer, unit in PDF_ENV
+        if (env.get(variable) or "").strip()
+    }
+    if pdfs:
+        kwargs["pdfs"] = PdfSettings(**pdfs)
     return FirecrawlResource(**kwargs)
 
 

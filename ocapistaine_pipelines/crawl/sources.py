@@ -28,13 +28,14 @@ DEFAULT_SCRAPE_OPTIONS: dict[str, Any] = {
 }
 
 MODES = ("crawl", "scrape")
+PDF_TEXT = ("local", "firecrawl", "off")
 DISCOVERY = ("listing", "map")
 DEFAULT_LIMIT = 10_000
 DEFAULT_REFRESH_DAYS = 30
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _KNOWN_KEYS = {
     "name", "url", "mode", "limit", "include_paths", "exclude_paths", "max_discovery_depth",
-    "scrape_options", "allowed_domains", "refresh_days", "discovery", "crawl_entire_domain",
+    "scrape_options", "allowed_domains", "refresh_days", "discovery", "crawl_entire_domain", "pdf_text",
 }
 
 
@@ -68,6 +69,9 @@ class CrawlSource:
     #: Firecrawl's crawl only follows paths under the start URL unless this is set; documents of a
     #: WordPress listing usually live elsewhere, so scope with max_discovery_depth instead.
     crawl_entire_domain: bool = False
+    #: How the text of linked PDFs is obtained: ``local`` (download + pdfminer.six), ``firecrawl``
+    #: (its PDF parser, paid per page) or ``off`` (links only).
+    pdf_text: str = "local"
 
     @property
     def domains(self) -> tuple[str, ...]:
@@ -177,6 +181,9 @@ def source_from_mapping(entry: Any, where: str) -> CrawlSource:
     discovery = entry.get("discovery", "listing")
     if discovery not in DISCOVERY:
         raise SourcesError(f"{where}: discovery must be one of {DISCOVERY}, got {discovery!r}")
+    pdf_text = entry.get("pdf_text", "local")
+    if pdf_text not in PDF_TEXT:
+        raise SourcesError(f"{where}: pdf_text must be one of {PDF_TEXT}, got {pdf_text!r}")
     depth = entry.get("max_discovery_depth")
     if depth is not None:
         depth = _int(depth, "max_discovery_depth", where, 0)
@@ -202,6 +209,7 @@ def source_from_mapping(entry: Any, where: str) -> CrawlSource:
         refresh_days=_int(entry.get("refresh_days", DEFAULT_REFRESH_DAYS), "refresh_days", where, 0),
         discovery=discovery,
         crawl_entire_domain=_bool(entry.get("crawl_entire_domain", False), "crawl_entire_domain", where),
+        pdf_text=pdf_text,
     )
     if not source.allows(source.url):
         raise SourcesError(f"{where}: the source url {url} is outside its own allowed_domains {list(domains)}")

@@ -4,6 +4,8 @@
   (url, final url, title, status code, crawl date, sha256 of the content, source, first seen).
 - ``index.parquet``: one row per known page (stored or failed), the memory of the incremental crawl.
 - ``pdf_links.parquet``: PDF links found in pages (allowed domains only), with the first-seen day.
+- ``pdfs/{slug}-{hash}.md`` + ``.json``: the text of a linked PDF and its sidecar (``pdf_documents``);
+  its row in ``index.parquet`` has ``kind = pdf`` and the PDF's own columns (pages, characters, ...).
 
 Every file is written atomically (``io_utils.atomic_write``: a temporary file moved into place, or one
 whole-object upload on S3), so a reader (or a crash) never sees half a file. A page whose content hash has not changed is not rewritten.
@@ -27,7 +29,11 @@ from .sources import CrawlSource, normalize_url
 INDEX_COLUMNS = [
     "url", "final_url", "title", "status_code", "state", "sha256", "file", "source",
     "first_seen", "crawl_date", "last_checked", "attempts", "error",
+    # PDF documents (kind = pdf); empty for pages
+    "kind", "source_page", "pages", "characters", "bytes", "pdf_sha256", "etag", "last_modified",
+    "extractor", "fetched_at",
 ]
+INT_COLUMNS = ("status_code", "attempts", "pages", "characters", "bytes")
 PDF_COLUMNS = ["url", "title", "source_page", "first_seen", "source"]
 #: A page that failed this many nights in a row waits for its refresh slot instead of every night.
 MAX_DAILY_RETRIES = 3
@@ -126,10 +132,14 @@ class SourceStore:
         self.pdf_path = self.folder / "pdf_links.parquet"
         self.notes: list[str] = []
         self._dirty = False
+        self.pdfs_folder = self.folder / "pdfs"
         try:
-            self.index: dict[str, dict[str, Any]] = _read_rows(self.index_path, INDEX_COLUMNS, "url")
+            rows = _read_rows(self.index_path, INDEX_COLUMNS, "url")
         except Exception as error:  # noqa: BLE001 - an unreadable index is set aside and rebuilt
-            self.index = self._rebuild_index(self._quarantine(self.index_path, error))
+            rows = self._rebuild_index(self._quarantine(self.index_path, error))
+        #: pages (the planning of the page crawl reads only these) and PDF documents, one index file
+        self.index: dict[str, dict[str, Any]] = {u: r for u, r in rows.items() if r.get("kind") != "pdf"}
+        self.documents: dict[str, dict[str, Any]] = {u: r for u, r in rows.items() if r.get("kind") == "pdf"}
         try:
             self.pdfs: dict[str, dict[str, Any]] = _read_rows(self.pdf_path, PDF_COLUMNS, "url")
         except Exception as error:  # noqa: BLE001 - PDF links are found again as pages are scraped
@@ -159,6 +169,23 @@ class SourceStore:
                 "file": f"pages/{sidecar.stem}.md", "source": self.source.name,
                 "first_seen": meta.get("first_seen") or meta.get("crawl_date"), "crawl_date": meta.get("crawl_date"),
                 "last_checked": meta.get("crawl_date"), "attempts": 0, "error": None,
+            }
+        for sidecar in sorted(self.pdfs_folder.glob("*.json")):
+            try:
+                meta = json.loads(sidecar.read_text(encoding="utf-8"))
+                url = meta["url"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            rows[url] = {
+                "url": url, "final_url": meta.get("final_url") or url, "title": meta.get("title"),
+                "status_code": 200, "state": "stored", "sha256": meta.get("text_sha256"),
+                "file": f"pdfs/{sidecar.stem}.md", "source": self.source.name,
+                "first_seen": meta.get("first_seen"), "crawl_date": meta.get("crawl_date"),
+                "last_checked": meta.get("crawl_date"), "attempts": 0, "error": None, "kind": "pdf",
+                "source_page": meta.get("linked_from"), "pages": meta.get("pages"),
+                "characters": meta.get("characters"), "bytes": meta.get("bytes"), "pdf_sha256": meta.get("sha256"),
+                "etag": meta.get("etag"), "last_modified": meta.get("last_modified"),
+                "extractor": meta.get("extractor"), "fetched_at": meta.get("fetched_at"),
             }
         self.notes.append(f"index rebuilt from {len(rows)} sidecars")
         return rows
@@ -279,11 +306,38 @@ class SourceStore:
                 "url": url, "title": title, "source_page": page.url, "first_seen": day, "source": self.source.name,
             }
 
+    # -- PDF documents ----------------------------------------------------------------------------------
+    def pdf_row(self, url: str) -> Optional[dict[str, Any]]:
+        return self.documents.get(url)
+
+    def put_pdf_row(self, row: dict[str, Any]) -> None:
+        """Insert or replace a PDF document's index row (``kind = pdf``)."""
+        self._dirty = True
+        self.documents[row["url"]] = {**{c: None for c in INDEX_COLUMNS}, **row, "kind": "pdf",
+                                      "source": self.source.name}
+
+    def write_pdf_text(self, url: str, markdown: str, sidecar: dict[str, Any]) -> tuple[str, str]:
+        """The text and sidecar of a PDF, atomically; returns (file relative to the source folder, sha256)."""
+        stem = file_stem(url)
+        digest = content_hash(markdown)
+        atomic_write(self.pdfs_folder / f"{stem}.md", markdown.encode("utf-8"))
+        atomic_write(
+            self.pdfs_folder / f"{stem}.json",
+            json.dumps({**sidecar, "text_sha256": digest}, ensure_ascii=False, indent=2).encode("utf-8"),
+        )
+        return f"pdfs/{stem}.md", digest
+
+    def pdf_counts(self) -> dict[str, int]:
+        states = [row.get("state") for row in self.documents.values()]
+        return {"stored": states.count("stored"), "no_text_layer": states.count("no_text_layer"),
+                "known": len(states)}
+
     def flush(self) -> None:
         """Write the index and the PDF table (atomically), if anything changed since the last flush."""
         if not self._dirty:
             return
-        _write_rows(self.index_path, self.index.values(), INDEX_COLUMNS)
+        pages = [{**row, "kind": row.get("kind") or "page"} for row in self.index.values()]
+        _write_rows(self.index_path, pages + list(self.documents.values()), INDEX_COLUMNS)
         _write_rows(self.pdf_path, self.pdfs.values(), PDF_COLUMNS)
         self._dirty = False
 
@@ -310,12 +364,12 @@ def _write_rows(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) 
     frame = pd.DataFrame(list(rows), columns=columns)
     schema = pa.schema(
         [
-            (c, pa.int64() if c in ("status_code", "attempts") else pa.string())
+            (c, pa.int64() if c in INT_COLUMNS else pa.string())
             for c in columns
         ]
     )
     for column in columns:
-        if column in ("status_code", "attempts"):
+        if column in INT_COLUMNS:
             frame[column] = frame[column].astype("Int64")
         else:
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)

@@ -25,7 +25,10 @@ def fake():
 
 
 def write_sources(folder: Path, sources: list[dict], suffix: str = ".json") -> str:
+    """A sources file; ``pdf_text`` defaults to ``off`` here: the sites of the page tests link PDFs on
+    www.audierne.bzh, which a test must never download (the PDF tests serve theirs on loopback)."""
     path = Path(folder) / f"sources{suffix}"
+    sources = [{"pdf_text": "off", **entry} for entry in sources]
     path.write_text(json.dumps({"sources": sources}), encoding="utf-8")
     return str(path)
 
@@ -51,7 +54,13 @@ def materialize(resources: dict, day: str, tags: Optional[dict] = None, instance
 
 
 def plain(metadata) -> dict:
-    return {key: getattr(value, "value", value) for key, value in metadata.items()}
+    """Metadata as plain values; a table as its list of row dicts."""
+    def value_of(value):
+        if isinstance(value, dg.TableMetadataValue):
+            return [dict(record.data) for record in value.records]
+        return getattr(value, "value", value)
+
+    return {key: value_of(value) for key, value in metadata.items()}
 
 
 def day_record(result, day: str):

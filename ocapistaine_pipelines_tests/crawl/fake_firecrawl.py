@@ -8,7 +8,9 @@ sourceURL, url, statusCode, contentType, creditsUsed}}``.
 
 Test controls: ``add_page``, ``inject`` (one-off errors on a path), ``lose_answer`` (a job started
 whose answer never arrives), ``fail_target`` (a site that always fails), ``fail_in_batch`` (URLs a
-batch job cannot scrape), ``job_seconds`` (slow jobs), ``require_key``. ``GET /v2/crawl/active``
+batch job cannot scrape), ``job_seconds`` (slow jobs), ``require_key``, ``add_pdf`` (a PDF that ``/v2/scrape`` parses when the
+request's ``parsers`` include ``pdf``, or omit ``parsers``: the API's default list has it), billed one credit
+per parsed page; ``maxPages`` caps it; an explicit list without ``pdf`` gets no text). ``GET /v2/crawl/active``
 lists the crawl jobs still running. ``credits`` counts what a real account would be billed.
 """
 
@@ -59,6 +61,7 @@ class FakeFirecrawl:
         self.map_extra: list[str] = []
         self.jobs: dict[str, dict[str, Any]] = {}
         self.lost_answers: list[list[Any]] = []  # [path, how, times]: accept the job, then lose the answer
+        self.pdfs: dict[str, tuple[str, int, int]] = {}  # url -> (markdown, pages, status code)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -94,6 +97,26 @@ class FakeFirecrawl:
         """The next POST to ``path`` starts its job, then the answer is lost: ``drop`` closes the
         connection without a reply, ``500`` answers an internal error (as a proxy in front would)."""
         self.lost_answers.append([path, how, times])
+
+    def add_pdf(self, url: str, markdown: str, pages: int, status_code: int = 200) -> None:
+        self.pdfs[url] = (markdown, pages, status_code)
+
+    def pdf_document(self, url: str, parsers: Optional[list]) -> tuple[dict[str, Any], int]:
+        """(document, credits) for a scrape of a PDF URL: one credit per parsed page (max_pages caps it)."""
+        markdown, pages, status = self.pdfs[url]
+        parsers = ["pdf", "image"] if parsers is None else parsers
+        pdf = next((p for p in parsers if p == "pdf" or (isinstance(p, dict) and p.get("type") == "pdf")), None)
+        if status >= 400:
+            return ({"markdown": "", "metadata": {"sourceURL": url, "url": url, "statusCode": status,
+                                                 "contentType": "text/html", "creditsUsed": 1, "error": "Not Found"}}, 1)
+        if pdf is None:
+            markdown, pages = "", 0
+        elif isinstance(pdf, dict) and pdf.get("maxPages"):
+            pages = min(pages, int(pdf["maxPages"]))
+        credits = max(1, pages)
+        return ({"markdown": markdown, "metadata": {"title": url.rsplit("/", 1)[-1], "sourceURL": url, "url": url,
+                                                   "statusCode": status, "contentType": "application/pdf",
+                                                   "numPages": pages, "creditsUsed": credits}}, credits)
 
     def fail_in_batch(self, url: str) -> None:
         self.batch_failures.add(url)
@@ -202,6 +225,10 @@ def _handler(fake: FakeFirecrawl):
             status = fake._target_failure(url)
             if status:
                 return self._error(status, "target failed")
+            if url in fake.pdfs:
+                document, credits = fake.pdf_document(url, body.get("parsers"))
+                fake.credits += credits
+                return self._send(200, {"success": True, "data": document})
             fake.credits += 1
             self._send(200, {"success": True, "data": fake.document(url)})
 
