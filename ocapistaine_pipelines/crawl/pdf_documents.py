@@ -86,6 +86,7 @@ class PdfDocuments:
         self.check = check
         self.report = PdfReport()
         self._write = threading.Lock()
+        self._firecrawl_calls = threading.Lock()
 
     # -- planning -------------------------------------------------------------------------------------
     def plan(self) -> list[str]:
@@ -212,9 +213,10 @@ class PdfDocuments:
         elif (row.get("state") == "stored" and row.get("etag") and head.etag == row.get("etag")):
             return Outcome(url, "stored", fetched=head, not_modified=True)
         parser = PDFParser(mode=self.settings.firecrawl_parser_mode, max_pages=int(self.settings.max_pages) or None)
-        credits_before = self.gateway.stats.credits
-        document = self.gateway.scrape(url, {"formats": ["markdown"], "parsers": [parser]})
-        credits = self.gateway.stats.credits - credits_before
+        with self._firecrawl_calls:  # one scrape at a time: the gateway and its credit count are not shared
+            credits_before = self.gateway.stats.credits
+            document = self.gateway.scrape(url, {"formats": ["markdown"], "parsers": [parser]})
+            credits = self.gateway.stats.credits - credits_before
         meta = document.metadata
         status = getattr(meta, "status_code", None) if meta else None
         pages = getattr(meta, "num_pages", None) if meta else None

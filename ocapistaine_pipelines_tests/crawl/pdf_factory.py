@@ -63,32 +63,36 @@ def prose_pdf(pages: int = 1, seed: int = 0, title: str = "Délibération", **ca
     return MadePdf(buffer.getvalue(), "\n".join(lines), pages)
 
 
-def two_column_pdf(pages: int = 1, seed: int = 1, interleaved: bool = True) -> MadePdf:
-    """A bulletin in two columns: the left column is read first, then the right one."""
+def two_column_pdf(pages: int = 1, seed: int = 1, interleaved: bool = True, leading: float = 12.5,
+                   right: float = 310, words: int = 4) -> MadePdf:
+    """A bulletin in two columns: the left column is read first, then the right one.
+    ``leading`` (line spacing), ``right`` (where the right column starts) and ``words`` per line vary
+    the layout, so a benchmark can use layouts the extractor settings were not chosen on."""
     rng = random.Random(seed)
+    rows = int(700 // leading)
     buffer = io.BytesIO()
     canvas = _canvas(buffer)
     expected: list[str] = []
     for _ in range(pages):
-        left = [sentence(rng, 4) for _ in range(56)]
-        right = [sentence(rng, 4) for _ in range(56)]
+        left = [sentence(rng, words) for _ in range(rows)]
+        right_lines = [sentence(rng, words) for _ in range(rows)]
         canvas.setFont("Helvetica", 10)
         if interleaved:
-            for row, (a, b) in enumerate(zip(left, right)):
-                canvas.drawString(50, 790 - row * 12.5, a)
-                canvas.drawString(310, 790 - row * 12.5, b)
+            for row, (a, b) in enumerate(zip(left, right_lines)):
+                canvas.drawString(50, 790 - row * leading, a)
+                canvas.drawString(right, 790 - row * leading, b)
         else:
             for row, a in enumerate(left):
-                canvas.drawString(50, 790 - row * 12.5, a)
-            for row, b in enumerate(right):
-                canvas.drawString(310, 790 - row * 12.5, b)
-        expected += left + right
+                canvas.drawString(50, 790 - row * leading, a)
+            for row, b in enumerate(right_lines):
+                canvas.drawString(right, 790 - row * leading, b)
+        expected += left + right_lines
         canvas.showPage()
     canvas.save()
     return MadePdf(buffer.getvalue(), "\n".join(expected), pages)
 
 
-def table_pdf(seed: int = 2) -> MadePdf:
+def table_pdf(seed: int = 2, rows_count: int = 25) -> MadePdf:
     """A table of votes (reportlab platypus Table with a grid): rows read left to right."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
@@ -96,7 +100,7 @@ def table_pdf(seed: int = 2) -> MadePdf:
 
     rng = random.Random(seed)
     rows = [["Délibération", "Pour", "Contre", "Abstention", "Décision"]]
-    for i in range(25):
+    for i in range(rows_count):
         rows.append([f"n°{i + 1} {rng.choice(WORDS)}", str(rng.randint(5, 19)), str(rng.randint(0, 4)),
                      str(rng.randint(0, 3)), rng.choice(["adoptée", "rejetée", "ajournée"])])
     buffer = io.BytesIO()
