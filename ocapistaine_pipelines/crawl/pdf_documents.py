@@ -115,14 +115,17 @@ class PdfDocuments:
         todo = self.plan() if mode != "off" else []
         self.report.planned = len(todo)
         if todo:
+            import tempfile
+
             from .pdf_fetch import HostPace, PdfFetcher, http_session
 
             settings = self.settings
-            session = http_session(settings.retries, settings.backoff_seconds, settings.concurrency)
-            self.store.pdfs_folder.mkdir(parents=True, exist_ok=True)
+            session = http_session(settings.retries, settings.backoff_seconds, settings.read_timeout_seconds)
+            # downloads go to local scratch (the data folder may be an object store); only text is stored
+            scratch = tempfile.TemporaryDirectory(prefix="ocapistaine-pdfs-")
             fetcher = PdfFetcher(
                 session, HostPace(settings.requests_per_second_per_host, self.check), self.source.allows,
-                max_bytes=int(settings.max_megabytes * 1024 * 1024), folder=str(self.store.pdfs_folder),
+                max_bytes=int(settings.max_megabytes * 1024 * 1024), folder=scratch.name,
                 read_timeout=settings.read_timeout_seconds, download_timeout=settings.download_timeout_seconds,
                 check=self.check,
             )
@@ -142,6 +145,7 @@ class PdfDocuments:
                     self.report.killed = pool.killed
                     pool.close()
                 session.close()
+                scratch.cleanup()
                 self.report.requests = fetcher.requests
                 self.report.downloads = fetcher.downloads
                 self.report.bytes = fetcher.bytes

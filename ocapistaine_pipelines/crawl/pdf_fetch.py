@@ -7,7 +7,8 @@
   ours moved to another domain is never fetched from there);
 - only ``application/pdf`` bodies that start like a PDF, up to a size cap (``Content-Length`` checked
   before reading, the stream cut when the cap is passed without one), streamed to a temporary file;
-- transient errors (429, 5xx, connection) retried with backoff by urllib3's ``Retry`` on the session.
+- transient errors (429, 5xx, connection) retried with backoff by the project's HTTP policy
+  (``http_policy.HttpPolicy``: urllib3's ``Retry`` mounted on the session), honouring ``Retry-After``.
 
 Every outcome is a ``Fetched`` with a status, never an exception, except the task's stop hook.
 """
@@ -34,31 +35,24 @@ CHUNK = 64 * 1024
 def user_agent() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
+    from ..http_policy import USER_AGENT
+
     try:
         release = version("ocapistaine-pipelines")
     except PackageNotFoundError:  # pragma: no cover - running from a checkout without install
         release = "dev"
-    return (f"ocapistaine-pipelines/{release} (OCapistaine civic-transparency crawler of "
-            "Audierne-Esquibien's public documents; one request per second at most)")
+    return (f"{USER_AGENT}/{release} (OCapistaine civic-transparency crawler of "
+            "Audierne-Esquibien's public documents)")
 
 
-def http_session(retries: int = 3, backoff_seconds: float = 1.0, pool_size: int = 4):
-    """A requests Session with urllib3's ``Retry`` mounted: GET/HEAD retried on 429/5xx and connection
-    errors, honouring ``Retry-After``; the final answer is returned, not raised."""
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
+def http_session(retries: int = 3, backoff_seconds: float = 1.0, read_timeout: float = 60.0):
+    """The project's one HTTP policy (``http_policy``: urllib3 ``Retry`` on 429/5xx and connection
+    errors, honouring ``Retry-After``), with a User-Agent that says who is asking and why."""
+    from ..http_policy import HttpPolicy
 
-    retry = Retry(
-        total=retries, connect=retries, read=retries, status=retries, redirect=0,
-        backoff_factor=backoff_seconds, backoff_max=60,
-        status_forcelist=(429, 500, 502, 503, 504), allowed_methods=("GET", "HEAD"),
-        respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False,
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    policy = HttpPolicy(connect_timeout=10.0, read_timeout=read_timeout, retries=retries, backoff=backoff_seconds,
+                        backoff_max=60.0, retry_after_max=120.0)
+    session = policy.session()
     session.headers["User-Agent"] = user_agent()
     return session
 
