@@ -53,7 +53,8 @@ def sentence_records(items: list[dict]) -> list[dict]:
         for field in ("constat_factuel", "idees_ameliorations"):
             parts = [p.strip() for p in _SENTENCE_END.split(item.get(field) or "") if p.strip()]
             for k, sentence in enumerate(parts):
-                out.append({"id": f"{item['id']}/{field}/{k}", "constat_factuel": sentence, "idees_ameliorations": ""})
+                key = f"{item['id']}/{field}/{k}"
+                out.append({"id": key, "constat_factuel": sentence, "idees_ameliorations": ""})
     return out
 
 

@@ -252,26 +252,6 @@ def test_each_signal_on_its_own():
     assert judge("Le port d'Audierne manque de pontons.") == judge("Le port d'Audierne manque de pontons.")
 
 
-def test_factored_patterns_match_like_the_originals(labelled, held_out_5):
-    """The speed-up regroups alternatives by first letter; it must not change a single match."""
-    import re
-
-    from ocapistaine_pipelines.contributions.rules import _LETTER, _expand_head, _factored
-
-    assert _expand_head("(?:le|du) maire") == ["le maire", "du maire"]
-    assert _expand_head("(?:c est )?dans leur") == ["c est dans leur", "dans leur"]
-    assert _expand_head("l?adjointe?s?") == ["ladjointe?s?", "adjointe?s?"]
-    original = re.compile(_LETTER + r"\b(?:(?:le|du|un) maire|l?adjointe?s?|(?:nos |les )?elus|maire adjoint|bien sur|bien)\b")
-    factored = _factored(original)
-    assert factored.pattern != original.pattern
-    unchanged = re.compile(_LETTER + r"\b(?:\w+ont|maire)\b")  # an alternative led by \w: left as it is
-    assert _factored(unchanged) is unchanged
-    texts = [fold_text(Contribution.from_record(r).text) for r in labelled + held_out_5]
-    texts += ["le maire adjoint et les elus", "bien sur que l adjointe le sait", "ladjoint du maire", "nos elus bien"]
-    for text in texts:
-        assert [m.span() for m in original.finditer(text)] == [m.span() for m in factored.finditer(text)], text
-
-
 #: Ordinary, fair contributions v3 flagged as invalid with ~0.95 confidence (objects called "pourri", a rumour
 #: asked as a question, a month, a speed, a press link, a public service's number, a national road).
 FAIR_SENTENCES = [

@@ -33,6 +33,7 @@ def test_verdicts_match_the_golden_file(name):
     now = rules_golden.current([path])["sets"][name]
     for part in ("items", "sentences"):
         assert list(now[part]) == list(pinned[part]), f"{name}: the {part} are not the pinned ones"
-        changed = [(key, pinned[part][key], verdict) for key, verdict in now[part].items() if verdict != pinned[part][key]]
+        changed = [(key, pinned[part][key], verdict) for key, verdict in now[part].items()
+                   if verdict != pinned[part][key]]
         report = "\n".join(f"{key}:\n  pinned {was}\n  now    {is_}" for key, was, is_ in changed[:10])
         assert not changed, f"{name}: {len(changed)} {part} changed verdict (first 10):\n{report}"
