@@ -47,9 +47,14 @@ def make_corpus(folder: Path, files: int) -> list[dict]:
         elif kind == "table":
             made = make.table_pdf(seed=seed, rows_count=rng.randint(60, 160))
         else:
-            made = make.two_column_pdf(rng.randint(6, 14), seed=seed, interleaved=kind == "columns_interleaved",
-                                       leading=rng.uniform(11.5, 14.0), right=rng.uniform(295, 330),
-                                       words=rng.choice([3, 4]))
+            made = make.two_column_pdf(
+                rng.randint(6, 14),
+                seed=seed,
+                interleaved=kind == "columns_interleaved",
+                leading=rng.uniform(11.5, 14.0),
+                right=rng.uniform(295, 330),
+                words=rng.choice([3, 4]),
+            )
         path = folder / f"{i:04d}-{kind}.pdf"
         path.write_bytes(made.data)
         corpus.append({"path": str(path), "kind": kind, "lines": made.text.split("\n")})
@@ -124,7 +129,9 @@ def part_extractors(files: int) -> None:
     pages = results["pypdf"][1]
     print(f"pages: {pages}\n")
     kinds = ("prose", "columns_interleaved", "columns_sequential", "table")
-    header = f"{'library':14}{'pages/s':>9}{'seconds':>9}{'peak RSS MB':>13}" + "".join(f"{k:>22}" for k in kinds)
+    header = f"{'library':14}{'pages/s':>9}{'seconds':>9}{'peak RSS MB':>13}" + "".join(
+        f"{k:>22}" for k in kinds
+    )
     print(header + "\n" + " " * 45 + "".join(f"{'found / in order':>22}" for _ in kinds))
     base = results["pdfminer.six"][2]
     for library in LIBRARIES:
@@ -135,8 +142,11 @@ def part_extractors(files: int) -> None:
             found = sum(s[0] for s in scores) / len(scores)
             ordered = sum(s[1] for s in scores) / len(scores)
             cells.append(f"{found:>14.1%} / {ordered:>5.1%}")
-        print(f"{library:14}{count / seconds:>9.0f}{seconds:>9.1f}{rss:>13.0f}" + "".join(f"{c:>22}" for c in cells)
-              + f"   speed x{base / seconds:.1f} of pdfminer.six")
+        print(
+            f"{library:14}{count / seconds:>9.0f}{seconds:>9.1f}{rss:>13.0f}"
+            + "".join(f"{c:>22}" for c in cells)
+            + f"   speed x{base / seconds:.1f} of pdfminer.six"
+        )
 
 
 # -- part 2: nights ------------------------------------------------------------------------------------
@@ -162,10 +172,24 @@ def part_nights(files: int, new_share: float) -> None:
                 fake.add_pdf(url, made.text, made.pages)
 
         publish(files, 0)
-        sources = parse_sources([{"name": "mairie_arretes", "url": f"{base}/arretes/", "allowed_domains": ["127.0.0.1"],
-                                  "refresh_days": 30, "pdf_text": mode}], "benchmark")
-        resource_ = FirecrawlResource(api_url=fake.url, poll_interval_seconds=0.05, batch_size=100,
-                                      pdfs=PdfSettings(requests_per_second_per_host=0, concurrency=2))
+        sources = parse_sources(
+            [
+                {
+                    "name": "mairie_arretes",
+                    "url": f"{base}/arretes/",
+                    "allowed_domains": ["127.0.0.1"],
+                    "refresh_days": 30,
+                    "pdf_text": mode,
+                }
+            ],
+            "benchmark",
+        )
+        resource_ = FirecrawlResource(
+            api_url=fake.url,
+            poll_interval_seconds=0.05,
+            batch_size=100,
+            pdfs=PdfSettings(requests_per_second_per_host=0, concurrency=2),
+        )
         root = Path(tempfile.mkdtemp(prefix="pdf-nights-"))
         rows = []
         for day in ("2026-03-01", "2026-03-02"):
@@ -179,20 +203,40 @@ def part_nights(files: int, new_share: float) -> None:
             assert report.status == "success", report.error
             pdf = report.pdf
             asked = site.seen[seen:]
-            rows.append((day, pdf.new, pdf.unchanged, pdf.problems, len(asked),
-                         sum(1 for s in asked if s.status == 304), pdf.downloads, pdf.bytes, pdf.credits,
-                         report.credits, fake.credits, time.perf_counter() - started))
+            rows.append(
+                (
+                    day,
+                    pdf.new,
+                    pdf.unchanged,
+                    pdf.problems,
+                    len(asked),
+                    sum(1 for s in asked if s.status == 304),
+                    pdf.downloads,
+                    pdf.bytes,
+                    pdf.credits,
+                    report.credits,
+                    fake.credits,
+                    time.perf_counter() - started,
+                )
+            )
         fake.stop()
         site.stop()
         print(f"pdf_text: {mode}")
-        print(f"  {'night':12}{'pdfs new':>9}{'unchanged':>10}{'problems':>9}{'requests':>9}{'304s':>6}"
-              f"{'downloads':>10}{'bytes':>11}{'pdf credits':>12}{'all credits':>12}{'billed':>8}{'seconds':>8}")
+        print(
+            f"  {'night':12}{'pdfs new':>9}{'unchanged':>10}{'problems':>9}{'requests':>9}{'304s':>6}"
+            f"{'downloads':>10}{'bytes':>11}{'pdf credits':>12}{'all credits':>12}{'billed':>8}{'seconds':>8}"
+        )
         for row in rows:
-            print(f"  {row[0]:12}{row[1]:>9}{row[2]:>10}{row[3]:>9}{row[4]:>9}{row[5]:>6}{row[6]:>10}{row[7]:>11}"
-                  f"{row[8]:>12}{row[9]:>12}{row[10]:>8}{row[11]:>8.1f}")
+            print(
+                f"  {row[0]:12}{row[1]:>9}{row[2]:>10}{row[3]:>9}{row[4]:>9}{row[5]:>6}"
+                f"{row[6]:>10}{row[7]:>11}{row[8]:>12}{row[9]:>12}{row[10]:>8}{row[11]:>8.1f}"
+            )
         one, two = rows
-        print(f"  night 2 / night 1: downloads {two[6] / max(1, one[6]):.1%}, bytes {two[7] / max(1, one[7]):.1%}, "
-              f"pdf credits {two[8] / max(1, one[8]):.1%}")
+        print(
+            f"  night 2 / night 1: downloads {two[6] / max(1, one[6]):.1%}, "
+            f"bytes {two[7] / max(1, one[7]):.1%}, "
+            f"pdf credits {two[8] / max(1, one[8]):.1%}"
+        )
 
 
 def main() -> None:

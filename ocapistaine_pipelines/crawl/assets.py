@@ -109,9 +109,11 @@ def _metadata(night: NightReport, sources_file: str) -> dict:
                     "documents": s.documents, "pdf_links": s.pdf_links, "seconds": s.seconds,
                     "error": s.error, "failures": s.failures,
                     "pdfs": {
-                        "pdf_text": s.pdf_text, "planned": s.pdf.planned, "new": s.pdf.new, "changed": s.pdf.changed,
+                        "pdf_text": s.pdf_text, "planned": s.pdf.planned, "new": s.pdf.new,
+                        "changed": s.pdf.changed,
                         "unchanged": s.pdf.unchanged, "problems": s.pdf.problems, "stored": s.pdf.stored,
-                        "without_text": s.pdf.without_text, "requests": s.pdf.requests, "downloads": s.pdf.downloads,
+                        "without_text": s.pdf.without_text, "requests": s.pdf.requests,
+                        "downloads": s.pdf.downloads,
                         "bytes": s.pdf.bytes, "credits": s.pdf.credits, "deferred": s.pdf.deferred,
                         "killed_extractions": s.pdf.killed, "seconds": s.pdf.seconds,
                     },

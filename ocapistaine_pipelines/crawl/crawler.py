@@ -76,8 +76,9 @@ class NightReport:
 
     def markdown_table(self) -> str:
         header = (
-            "| source | mode | plan | status | pages | new | changed | unchanged | failed | foreign | credits | "
-            "documents | pdf_text | pdfs | pdfs new | pdfs changed | pdf problems | pdf downloads | pdf MB |"
+            "| source | mode | plan | status | pages | new | changed | unchanged | failed | foreign | "
+            "credits | documents | pdf_text | pdfs | pdfs new | pdfs changed | pdf problems | "
+            "pdf downloads | pdf MB |"
         )
         lines = [header, "|" + "---|" * 19]
         for s in self.sources:
@@ -227,7 +228,8 @@ def crawl_sources(
             f"changed={report.changed} unchanged={report.unchanged} failed={report.failed} "
             f"foreign={report.foreign} credits={report.credits}"
             + (f" pdfs({report.pdf_text}): planned={pdf.planned} new={pdf.new} changed={pdf.changed} "
-               f"unchanged={pdf.unchanged} problems={pdf.problems} downloads={pdf.downloads} bytes={pdf.bytes}"
+               f"unchanged={pdf.unchanged} problems={pdf.problems} downloads={pdf.downloads} "
+               f"bytes={pdf.bytes}"
                if pdf_settings is not None else "")
             + (f" error={report.error}" if report.error else "")
         )
@@ -241,14 +243,20 @@ def crawl_sources(
 
 
 def _crawl_one(
-    source: CrawlSource, gateway: FirecrawlGateway, data_root: Path, day: str, force: bool, pdf_settings: Any = None
+    source: CrawlSource,
+    gateway: FirecrawlGateway,
+    data_root: Path,
+    day: str,
+    force: bool,
+    pdf_settings: Any = None,
 ) -> tuple[SourceReport, Optional[BaseException]]:
     """One source, every failure caught into its report; returns the error that stops the night.
 
     The PDF step runs after the pages (it reads the links they gave) and never fails the source: its
     documents each get a state; a surprise in the step itself is a warning.
     """
-    report = SourceReport(name=source.name, mode=source.mode, pdf_text=source.pdf_text if pdf_settings else "")
+    pdf_text = source.pdf_text if pdf_settings is not None else ""
+    report = SourceReport(name=source.name, mode=source.mode, pdf_text=pdf_text)
     credits_before = gateway.stats.credits
     t0 = time.monotonic()
     stop: Optional[BaseException] = None
@@ -295,7 +303,8 @@ def _read_pdfs(source: CrawlSource, store: SourceStore, gateway: FirecrawlGatewa
     except (CrawlInterrupted, FirecrawlFatal):
         raise
     except Exception as error:  # noqa: BLE001 - documents are a bonus on top of the pages: warn, go on
-        step.report.failures.append(f"the PDF step stopped: {type(error).__name__}: {gateway.redact(str(error))}")
+        reason = gateway.redact(str(error))
+        step.report.failures.append(f"the PDF step stopped: {type(error).__name__}: {reason}")
         try:
             store.flush()
         except Exception:  # noqa: BLE001 - reported by the caller's own flush

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 TERMINAL = ("completed", "failed", "cancelled")
 DEFAULT_API_URL = "https://api.firecrawl.dev"
+#: Firecrawl's path regex (JavaScript: no inline flags) for PDF files, kept out of crawl jobs.
+PDF_PATH = r"\.[pP][dD][fF]$"
 
 
 class FirecrawlFailed(Exception):
@@ -250,7 +252,8 @@ class FirecrawlGateway:
         kwargs: dict[str, Any] = dict(
             limit=source.limit,
             include_paths=list(source.include_paths) or None,
-            exclude_paths=list(source.exclude_paths) or None,
+            # the PDF step reads linked PDFs itself (once, conditionally): the job must not pay for them too
+            exclude_paths=list(source.exclude_paths) + ([PDF_PATH] if source.pdf_text != "off" else []) or None,
             scrape_options=options,
             crawl_entire_domain=source.crawl_entire_domain,
         )

@@ -22,13 +22,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from .gateway import CrawlInterrupted, FirecrawlFatal
 from .sources import CrawlSource
 from .store import MAX_DAILY_RETRIES, SourceStore
 
 PDF_MODES = ("local", "firecrawl", "off")
 #: States of a PDF document in the index; ``stored`` has text, the others say why not.
-STATES = ("stored", "no_text_layer", "encrypted", "truncated", "damaged", "oversized", "wrong_content_type",
-          "removed", "foreign", "timeout", "failed")
+STATES = (
+    "stored",
+    "no_text_layer",
+    "encrypted",
+    "truncated",
+    "damaged",
+    "oversized",
+    "wrong_content_type",
+    "removed",
+    "foreign",
+    "timeout",
+    "failed",
+)
 #: Worth retrying the next nights (the server or the network may mend); the others wait for their slot.
 TRANSIENT = ("failed",)
 #: The night's new documents listed in the metadata table (the rest are counted).
@@ -75,8 +87,16 @@ class Outcome:
 class PdfDocuments:
     """The PDF step of one source for one night."""
 
-    def __init__(self, source: CrawlSource, store: SourceStore, day: str, force: bool, settings: Any,
-                 gateway: Any = None, check: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        source: CrawlSource,
+        store: SourceStore,
+        day: str,
+        force: bool,
+        settings: Any,
+        gateway: Any = None,
+        check: Callable[[], None] = lambda: None,
+    ):
         self.source = source
         self.store = store
         self.day = day
@@ -124,9 +144,13 @@ class PdfDocuments:
             # downloads go to local scratch (the data folder may be an object store); only text is stored
             scratch = tempfile.TemporaryDirectory(prefix="ocapistaine-pdfs-")
             fetcher = PdfFetcher(
-                session, HostPace(settings.requests_per_second_per_host, self.check), self.source.allows,
-                max_bytes=int(settings.max_megabytes * 1024 * 1024), folder=scratch.name,
-                read_timeout=settings.read_timeout_seconds, download_timeout=settings.download_timeout_seconds,
+                session,
+                HostPace(settings.requests_per_second_per_host, self.check),
+                self.source.allows,
+                max_bytes=int(settings.max_megabytes * 1024 * 1024),
+                folder=scratch.name,
+                read_timeout=settings.read_timeout_seconds,
+                download_timeout=settings.download_timeout_seconds,
                 check=self.check,
             )
             pool = None
@@ -134,8 +158,12 @@ class PdfDocuments:
                 if mode == "local":
                     from .pdf_workers import ExtractionPool
 
-                    pool = ExtractionPool(settings.concurrency, settings.extraction_timeout_seconds,
-                                          settings.extraction_memory_mb, check=self.check)
+                    pool = ExtractionPool(
+                        settings.concurrency,
+                        settings.extraction_timeout_seconds,
+                        settings.extraction_memory_mb,
+                        check=self.check,
+                    )
                     work = lambda url: self._local(url, fetcher, pool)  # noqa: E731
                 else:
                     work = lambda url: self._firecrawl(url, fetcher)  # noqa: E731
@@ -159,8 +187,9 @@ class PdfDocuments:
     def _run_all(self, todo: list[str], work: Callable[[str], Outcome]) -> None:
         """``concurrency`` documents at a time; each result stored as it comes (and the index flushed
         every 20), so what was downloaded is kept if the night stops."""
-        with ThreadPoolExecutor(max_workers=max(1, int(self.settings.concurrency)),
-                                thread_name_prefix="pdf") as executor:
+        with ThreadPoolExecutor(
+            max_workers=max(1, int(self.settings.concurrency)), thread_name_prefix="pdf"
+        ) as executor:
             futures = [executor.submit(self._one, url, work) for url in todo]
             try:
                 for count, future in enumerate(futures, 1):
@@ -177,9 +206,12 @@ class PdfDocuments:
         self.check()
         try:
             outcome = work(url)
+        except (CrawlInterrupted, FirecrawlFatal):
+            raise  # the night stops: nothing more is written without the lock, nothing more paid after a 402
         except Exception as error:  # noqa: BLE001 - one document's bug or surprise is its own failure
             outcome = Outcome(url, "failed", f"{type(error).__name__}: {str(error)[:300]}")
         with self._write:
+            self.check()  # a result that arrives after the lock was lost is not written
             self._record(outcome)
 
     # -- the two ways to get the text ---------------------------------------------------------------------
@@ -194,7 +226,9 @@ class PdfDocuments:
             if row.get("state") == "stored" and row.get("pdf_sha256") == fetched.sha256:
                 return Outcome(url, "stored", fetched=fetched, not_modified=True)  # same bytes: same text
             extracted = pool.extract(fetched.path, int(self.settings.max_pages))
-            outcome = Outcome(url, extracted["status"], extracted.get("reason"), fetched=fetched, extracted=extracted)
+            outcome = Outcome(
+                url, extracted["status"], extracted.get("reason"), fetched=fetched, extracted=extracted
+            )
             if extracted["status"] == "stored":
                 outcome.markdown = _markdown(self._title(url), url, extracted["page_texts"])
             return outcome
@@ -214,9 +248,11 @@ class PdfDocuments:
             pass  # the server does not answer HEAD: ask Firecrawl anyway
         elif head.status != "downloaded":
             return Outcome(url, self._state_of(head.status), head.reason, fetched=head)
-        elif (row.get("state") == "stored" and row.get("etag") and head.etag == row.get("etag")):
+        elif row.get("state") == "stored" and row.get("etag") and head.etag == row.get("etag"):
             return Outcome(url, "stored", fetched=head, not_modified=True)
-        parser = PDFParser(mode=self.settings.firecrawl_parser_mode, max_pages=int(self.settings.max_pages) or None)
+        parser = PDFParser(
+            mode=self.settings.firecrawl_parser_mode, max_pages=int(self.settings.max_pages) or None
+        )
         with self._firecrawl_calls:  # one scrape at a time: the gateway and its credit count are not shared
             credits_before = self.gateway.stats.credits
             document = self.gateway.scrape(url, {"formats": ["markdown"], "parsers": [parser]})
@@ -228,11 +264,20 @@ class PdfDocuments:
         outcome = Outcome(url, "stored", fetched=head, credits=credits)
         outcome.extracted = {"pages": pages, "pages_without_text": None, "characters": len(markdown)}
         if status in (404, 410):
-            outcome.state, outcome.reason = "removed", f"HTTP {status}: the document was removed from the site"
+            outcome.state, outcome.reason = (
+                "removed",
+                f"HTTP {status}: the document was removed from the site",
+            )
         elif isinstance(status, int) and status >= 400:
-            outcome.state, outcome.reason = "failed", f"Firecrawl: HTTP {status} {getattr(meta, 'error', '') or ''}".strip()
+            outcome.state, outcome.reason = (
+                "failed",
+                f"Firecrawl: HTTP {status} {getattr(meta, 'error', '') or ''}".strip(),
+            )
         elif not markdown:
-            outcome.state, outcome.reason = "no_text_layer", f"Firecrawl found no text in its {pages or '?'} pages"
+            outcome.state, outcome.reason = (
+                "no_text_layer",
+                f"Firecrawl found no text in its {pages or '?'} pages",
+            )
         else:
             outcome.markdown = f"# {self._title(url)}\n\nSource: {url}\n\n{markdown}\n"
         return outcome
@@ -262,9 +307,12 @@ class PdfDocuments:
         report.credits += outcome.credits
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         base = {
-            "url": url, "final_url": (fetched.final_url if fetched else None) or row.get("final_url") or url,
-            "title": link.get("title") or row.get("title"), "source_page": link.get("source_page") or row.get("source_page"),
-            "first_seen": row.get("first_seen") or day, "last_checked": day,
+            "url": url,
+            "final_url": (fetched.final_url if fetched else None) or row.get("final_url") or url,
+            "title": link.get("title") or row.get("title"),
+            "source_page": link.get("source_page") or row.get("source_page"),
+            "first_seen": row.get("first_seen") or day,
+            "last_checked": day,
         }
         if fetched is not None and fetched.http_status == 200 and outcome.state not in TRANSIENT:
             # the server's validators for what we read: a refresh of an unchanged document is a 304,
@@ -280,28 +328,57 @@ class PdfDocuments:
             was_stored = row.get("state") == "stored"
             local = self.source.pdf_text == "local"
             sidecar = {
-                "url": url, "final_url": base["final_url"], "title": base["title"], "source": self.source.name,
+                "url": url,
+                "final_url": base["final_url"],
+                "title": base["title"],
+                "source": self.source.name,
                 "linked_from": base["source_page"],
                 "sha256": fetched.sha256 if fetched is not None and local else None,
                 "bytes": fetched.bytes if fetched is not None and local else None,
-                "pages": extracted.get("pages"), "pages_without_text": extracted.get("pages_without_text"),
+                "pages": extracted.get("pages"),
+                "pages_without_text": extracted.get("pages_without_text"),
                 "characters": extracted.get("characters"),
-                "extractor": self._extractor(), "fetched_at": now, "crawl_date": day, "first_seen": base["first_seen"],
-                "etag": base.get("etag"), "last_modified": base.get("last_modified"),
+                "extractor": self._extractor(),
+                "fetched_at": now,
+                "crawl_date": day,
+                "first_seen": base["first_seen"],
+                "etag": base.get("etag"),
+                "last_modified": base.get("last_modified"),
                 "content_type": fetched.content_type if fetched is not None else None,
                 "credits": outcome.credits if not local else None,
             }
             file, digest = store.write_pdf_text(url, outcome.markdown, sidecar)
-            store.put_pdf_row({**row, **base, "status_code": fetched.http_status if fetched else 200, "state": "stored",
-                               "sha256": digest, "file": file, "crawl_date": day, "attempts": 0, "error": None,
-                               "pages": sidecar["pages"], "characters": sidecar["characters"],
-                               "bytes": sidecar["bytes"], "pdf_sha256": sidecar["sha256"],
-                               "extractor": sidecar["extractor"], "fetched_at": now})
+            store.put_pdf_row(
+                {
+                    **row,
+                    **base,
+                    "status_code": fetched.http_status if fetched else 200,
+                    "state": "stored",
+                    "sha256": digest,
+                    "file": file,
+                    "crawl_date": day,
+                    "attempts": 0,
+                    "error": None,
+                    "pages": sidecar["pages"],
+                    "characters": sidecar["characters"],
+                    "bytes": sidecar["bytes"],
+                    "pdf_sha256": sidecar["sha256"],
+                    "extractor": sidecar["extractor"],
+                    "fetched_at": now,
+                }
+            )
             if was_stored:
                 report.changed += 1
             else:
                 report.new += 1
-            self._list(base["title"], url, "stored", sidecar["pages"], sidecar["characters"], "changed" if was_stored else "new")
+            self._list(
+                base["title"],
+                url,
+                "stored",
+                sidecar["pages"],
+                sidecar["characters"],
+                "changed" if was_stored else "new",
+            )
             return
         # no text tonight: keep what an earlier night stored, say why
         report.problems += 1
@@ -311,16 +388,26 @@ class PdfDocuments:
             row.update(base, attempts=attempts, error=(outcome.reason or outcome.state)[:500])
             store.put_pdf_row(row)
         else:
-            store.put_pdf_row({
-                **row, **base, "state": outcome.state, "error": (outcome.reason or outcome.state)[:500],
-                "status_code": fetched.http_status if fetched is not None else row.get("status_code"),
-                "attempts": attempts, "pages": extracted.get("pages") or row.get("pages"),
-                "characters": row.get("characters") if outcome.state == "removed" else 0,
-                "bytes": (fetched.bytes or fetched.content_length) if fetched is not None else row.get("bytes"),
-                "pdf_sha256": fetched.sha256 if fetched is not None and fetched.sha256 else row.get("pdf_sha256"),
-                "extractor": self._extractor() if outcome.extracted else row.get("extractor"),
-                "fetched_at": now if fetched is not None and fetched.bytes else row.get("fetched_at"),
-            })
+            store.put_pdf_row(
+                {
+                    **row,
+                    **base,
+                    "state": outcome.state,
+                    "error": (outcome.reason or outcome.state)[:500],
+                    "status_code": fetched.http_status if fetched is not None else row.get("status_code"),
+                    "attempts": attempts,
+                    "pages": extracted.get("pages") or row.get("pages"),
+                    "characters": row.get("characters") if outcome.state == "removed" else 0,
+                    "bytes": (fetched.bytes or fetched.content_length)
+                    if fetched is not None
+                    else row.get("bytes"),
+                    "pdf_sha256": fetched.sha256
+                    if fetched is not None and fetched.sha256
+                    else row.get("pdf_sha256"),
+                    "extractor": self._extractor() if outcome.extracted else row.get("extractor"),
+                    "fetched_at": now if fetched is not None and fetched.bytes else row.get("fetched_at"),
+                }
+            )
         if len(report.failures) < 20:
             report.failures.append(f"{url}: {outcome.state}: {outcome.reason or ''}".rstrip(": "))
         if not row:
@@ -335,10 +422,17 @@ class PdfDocuments:
 
     def _list(self, title: Any, url: str, state: str, pages: Any, characters: Any, change: str) -> None:
         if len(self.report.documents) < TABLE_ROWS:
-            self.report.documents.append({
-                "source": self.source.name, "title": str(title or ""), "pages": int(pages or 0),
-                "characters": int(characters or 0), "state": state, "change": change, "url": url,
-            })
+            self.report.documents.append(
+                {
+                    "source": self.source.name,
+                    "title": str(title or ""),
+                    "pages": int(pages or 0),
+                    "characters": int(characters or 0),
+                    "state": state,
+                    "change": change,
+                    "url": url,
+                }
+            )
 
 
 def _markdown(title: str, url: str, page_texts: list[str]) -> str:

@@ -41,8 +41,10 @@ def user_agent() -> str:
         release = version("ocapistaine-pipelines")
     except PackageNotFoundError:  # pragma: no cover - running from a checkout without install
         release = "dev"
-    return (f"{USER_AGENT}/{release} (OCapistaine civic-transparency crawler of "
-            "Audierne-Esquibien's public documents)")
+    return (
+        f"{USER_AGENT}/{release} (OCapistaine civic-transparency crawler of "
+        "Audierne-Esquibien's public documents)"
+    )
 
 
 def http_session(retries: int = 3, backoff_seconds: float = 1.0, read_timeout: float = 60.0):
@@ -50,8 +52,14 @@ def http_session(retries: int = 3, backoff_seconds: float = 1.0, read_timeout: f
     errors, honouring ``Retry-After``), with a User-Agent that says who is asking and why."""
     from ..http_policy import HttpPolicy
 
-    policy = HttpPolicy(connect_timeout=10.0, read_timeout=read_timeout, retries=retries, backoff=backoff_seconds,
-                        backoff_max=60.0, retry_after_max=120.0)
+    policy = HttpPolicy(
+        connect_timeout=10.0,
+        read_timeout=read_timeout,
+        retries=retries,
+        backoff=backoff_seconds,
+        backoff_max=60.0,
+        retry_after_max=120.0,
+    )
     session = policy.session()
     session.headers["User-Agent"] = user_agent()
     return session
@@ -114,9 +122,19 @@ class Fetched:
 class PdfFetcher:
     """Downloads for one night; thread-safe (one session, one pace)."""
 
-    def __init__(self, session: Any, pace: HostPace, allows: Callable[[str], bool], *, max_bytes: int,
-                 folder: str, connect_timeout: float = 10.0, read_timeout: float = 60.0,
-                 download_timeout: float = 300.0, check: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        session: Any,
+        pace: HostPace,
+        allows: Callable[[str], bool],
+        *,
+        max_bytes: int,
+        folder: str,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        download_timeout: float = 300.0,
+        check: Callable[[], None] = lambda: None,
+    ):
         self.session = session
         self.pace = pace
         self.allows = allows
@@ -136,8 +154,9 @@ class PdfFetcher:
             self.downloads += downloads
             self.bytes += received
 
-    def fetch(self, url: str, etag: Optional[str] = None, last_modified: Optional[str] = None,
-              method: str = "GET") -> Fetched:
+    def fetch(
+        self, url: str, etag: Optional[str] = None, last_modified: Optional[str] = None, method: str = "GET"
+    ) -> Fetched:
         """One document; ``method="HEAD"`` checks it without its body (before paying Firecrawl)."""
         import requests
 
@@ -149,12 +168,20 @@ class PdfFetcher:
         current = normalize_url(url)
         for _ in range(MAX_REDIRECTS + 1):
             if not self.allows(current):
-                return Fetched(url, "foreign", current, reason=f"redirected outside the allowed domains to {current}")
+                return Fetched(
+                    url, "foreign", current, reason=f"redirected outside the allowed domains to {current}"
+                )
             self.pace.wait(current)
             self._count(requests=1)
             try:
-                response = self.session.request(method, current, headers=headers, stream=True,
-                                                allow_redirects=False, timeout=self.timeouts)
+                response = self.session.request(
+                    method,
+                    current,
+                    headers=headers,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=self.timeouts,
+                )
             except requests.RequestException as error:
                 return Fetched(url, "failed", current, reason=f"cannot download: {type(error).__name__}")
             if response.status_code in REDIRECTS and response.headers.get("Location"):
@@ -171,9 +198,15 @@ class PdfFetcher:
         import requests
 
         code = response.status_code
-        found = Fetched(url, "failed", final_url, http_status=code, etag=response.headers.get("ETag"),
-                        last_modified=response.headers.get("Last-Modified"),
-                        content_type=response.headers.get("Content-Type"))
+        found = Fetched(
+            url,
+            "failed",
+            final_url,
+            http_status=code,
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
+            content_type=response.headers.get("Content-Type"),
+        )
         length = response.headers.get("Content-Length")
         found.content_length = int(length) if length and length.isdigit() else None
         if code == 304:
@@ -192,7 +225,9 @@ class PdfFetcher:
             return found
         if found.content_length is not None and found.content_length > self.max_bytes:
             found.status = "oversized"
-            found.reason = f"{found.content_length} bytes, over the {self.max_bytes}-byte cap (not downloaded)"
+            found.reason = (
+                f"{found.content_length} bytes, over the {self.max_bytes}-byte cap (not downloaded)"
+            )
             return found
         if method == "HEAD":
             found.status = "downloaded"
@@ -218,7 +253,9 @@ class PdfFetcher:
                     received += len(chunk)
                     if received > self.max_bytes:
                         found.status = "oversized"
-                        found.reason = f"over the {self.max_bytes}-byte cap while downloading (no Content-Length)"
+                        found.reason = (
+                            f"over the {self.max_bytes}-byte cap while downloading (no Content-Length)"
+                        )
                         found.discard()
                         self._count(received=received)
                         return found
@@ -245,5 +282,3 @@ class PdfFetcher:
             return found
         found.status, found.bytes, found.sha256 = "downloaded", received, digest.hexdigest()
         return found
-
-

@@ -54,7 +54,9 @@ def extract(path: str, max_pages: int = 0) -> dict[str, Any]:
     texts: list[str] = []
     try:
         for page in extract_pages(path, laparams=LAParams(boxes_flow=None), maxpages=max_pages):
-            texts.append("".join(item.get_text() for item in page if isinstance(item, LTTextContainer)).strip())
+            texts.append(
+                "".join(item.get_text() for item in page if isinstance(item, LTTextContainer)).strip()
+            )
     except PDFPasswordIncorrect:
         return _bad("encrypted", "the file needs a password to be opened")
     except PDFEncryptionError as error:
@@ -62,17 +64,31 @@ def extract(path: str, max_pages: int = 0) -> dict[str, Any]:
     except MemoryError:
         return _bad("damaged", "the parser ran out of its memory limit")
     except Exception as error:  # noqa: BLE001 - any parser error is this document's problem, not the night's
-        return _bad("damaged", f"unreadable PDF ({type(error).__name__}: {str(error)[:200]})", pages=len(texts))
+        return _bad(
+            "damaged", f"unreadable PDF ({type(error).__name__}: {str(error)[:200]})", pages=len(texts)
+        )
     characters = sum(len(text) for text in texts)
     empty = sum(1 for text in texts if not text)
     if not texts:
         return _bad("damaged", "the file has no pages")
     status = "stored" if characters else "no_text_layer"
     reason = None if characters else f"no text layer on any of its {len(texts)} pages (a scan?)"
-    return {"status": status, "reason": reason, "pages": len(texts), "pages_without_text": empty,
-            "characters": characters, "page_texts": texts if characters else []}
+    return {
+        "status": status,
+        "reason": reason,
+        "pages": len(texts),
+        "pages_without_text": empty,
+        "characters": characters,
+        "page_texts": texts if characters else [],
+    }
 
 
 def _bad(status: str, reason: str, pages: int = 0) -> dict[str, Any]:
-    return {"status": status, "reason": reason, "pages": pages, "pages_without_text": 0, "characters": 0,
-            "page_texts": []}
+    return {
+        "status": status,
+        "reason": reason,
+        "pages": pages,
+        "pages_without_text": 0,
+        "characters": 0,
+        "page_texts": [],
+    }

@@ -43,8 +43,14 @@ def _serve(conn, memory_mb: int) -> None:
         try:
             result = extract(task["path"], task.get("max_pages", 0))
         except MemoryError:
-            result = {"status": "damaged", "reason": f"the parser went over its {memory_mb} MB memory limit",
-                      "pages": 0, "pages_without_text": 0, "characters": 0, "page_texts": []}
+            result = {
+                "status": "damaged",
+                "reason": f"the parser went over its {memory_mb} MB memory limit",
+                "pages": 0,
+                "pages_without_text": 0,
+                "characters": 0,
+                "page_texts": [],
+            }
         conn.send(result)
 
 
@@ -52,8 +58,9 @@ class _Worker:
     def __init__(self, memory_mb: int):
         context = mp.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, memory_mb), daemon=True,
-                                       name="ocapistaine-pdf-extraction")
+        self.process = context.Process(
+            target=_serve, args=(child, memory_mb), daemon=True, name="ocapistaine-pdf-extraction"
+        )
         self.process.start()
         child.close()
         if not self.conn.poll(STARTUP_SECONDS) or self.conn.recv() != "ready":
@@ -81,8 +88,13 @@ class ExtractionPool:
     the worker is killed and the hook's exception propagates.
     """
 
-    def __init__(self, size: int = 2, timeout_seconds: float = 120.0, memory_mb: int = 2048,
-                 check: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        size: int = 2,
+        timeout_seconds: float = 120.0,
+        memory_mb: int = 2048,
+        check: Callable[[], None] = lambda: None,
+    ):
         self.size = max(1, size)
         self.timeout = timeout_seconds
         self.memory_mb = memory_mb
@@ -119,16 +131,28 @@ class ExtractionPool:
                     self._replace(worker)
                     self.killed += 1
                     worker = None
-                    return {"status": "timeout", "reason": f"extraction stopped after {self.timeout:g} s",
-                            "pages": 0, "pages_without_text": 0, "characters": 0, "page_texts": []}
+                    return {
+                        "status": "timeout",
+                        "reason": f"extraction stopped after {self.timeout:g} s",
+                        "pages": 0,
+                        "pages_without_text": 0,
+                        "characters": 0,
+                        "page_texts": [],
+                    }
             result = worker.conn.recv()
         except (EOFError, OSError) as error:
             code = worker.process.exitcode if worker is not None else None
             if worker is not None:
                 self._replace(worker)
                 worker = None
-            return {"status": "damaged", "reason": f"the extraction process died (exit code {code}: {error!r})",
-                    "pages": 0, "pages_without_text": 0, "characters": 0, "page_texts": []}
+            return {
+                "status": "damaged",
+                "reason": f"the extraction process died (exit code {code}: {error!r})",
+                "pages": 0,
+                "pages_without_text": 0,
+                "characters": 0,
+                "page_texts": [],
+            }
         except BaseException:
             if worker is not None:  # stopped (lost lock): the worker may be mid-document
                 self._replace(worker)

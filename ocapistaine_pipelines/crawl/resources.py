@@ -28,7 +28,9 @@ class PdfSettings(dg.Config):
     max_megabytes: float = Field(default=50.0, description="size cap; a larger PDF is recorded `oversized`")
     concurrency: int = Field(default=2, description="documents at a time (downloads and extraction workers)")
     requests_per_second_per_host: float = Field(default=1.0, description="pace per host (0: no pace)")
-    extraction_timeout_seconds: float = Field(default=120.0, description="a worker over it is killed: `timeout`")
+    extraction_timeout_seconds: float = Field(
+        default=120.0, description="a worker over it is killed: `timeout`"
+    )
     extraction_memory_mb: int = Field(default=2048, description="address-space limit of an extraction worker")
     read_timeout_seconds: float = 60.0
     download_timeout_seconds: float = Field(default=300.0, description="whole download of one document")
@@ -99,7 +101,9 @@ def firecrawl_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> 
     if env.get(SOURCES_ENV):
         kwargs["sources_file"] = env[SOURCES_ENV]
     pdfs = {
-        name: env_number(env, variable, 0, integer=integer, positive=name != "requests_per_second_per_host", unit=unit)
+        name: env_number(
+            env, variable, 0, integer=integer, positive=name != "requests_per_second_per_host", unit=unit
+        )
         for variable, name, integer, unit in PDF_ENV
         if (env.get(variable) or "").strip()
     }

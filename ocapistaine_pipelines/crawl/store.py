@@ -183,7 +183,8 @@ class SourceStore:
                 "first_seen": meta.get("first_seen"), "crawl_date": meta.get("crawl_date"),
                 "last_checked": meta.get("crawl_date"), "attempts": 0, "error": None, "kind": "pdf",
                 "source_page": meta.get("linked_from"), "pages": meta.get("pages"),
-                "characters": meta.get("characters"), "bytes": meta.get("bytes"), "pdf_sha256": meta.get("sha256"),
+                "characters": meta.get("characters"), "bytes": meta.get("bytes"),
+                "pdf_sha256": meta.get("sha256"),
                 "etag": meta.get("etag"), "last_modified": meta.get("last_modified"),
                 "extractor": meta.get("extractor"), "fetched_at": meta.get("fetched_at"),
             }

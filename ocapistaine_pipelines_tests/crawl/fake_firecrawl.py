@@ -8,9 +8,10 @@ sourceURL, url, statusCode, contentType, creditsUsed}}``.
 
 Test controls: ``add_page``, ``inject`` (one-off errors on a path), ``lose_answer`` (a job started
 whose answer never arrives), ``fail_target`` (a site that always fails), ``fail_in_batch`` (URLs a
-batch job cannot scrape), ``job_seconds`` (slow jobs), ``require_key``, ``add_pdf`` (a PDF that ``/v2/scrape`` parses when the
-request's ``parsers`` include ``pdf``, or omit ``parsers``: the API's default list has it), billed one credit
-per parsed page; ``maxPages`` caps it; an explicit list without ``pdf`` gets no text). ``GET /v2/crawl/active``
+batch job cannot scrape), ``job_seconds`` (slow jobs), ``require_key``, ``add_pdf`` (a PDF that
+``/v2/scrape`` parses when the request's ``parsers`` include ``pdf``, or omit ``parsers``: the API's
+default list has it), billed one credit per parsed page; ``maxPages`` caps it; an explicit list
+without ``pdf`` gets no text). ``GET /v2/crawl/active``
 lists the crawl jobs still running. ``credits`` counts what a real account would be billed.
 """
 
@@ -105,18 +106,20 @@ class FakeFirecrawl:
         """(document, credits) for a scrape of a PDF URL: one credit per parsed page (max_pages caps it)."""
         markdown, pages, status = self.pdfs[url]
         parsers = ["pdf", "image"] if parsers is None else parsers
-        pdf = next((p for p in parsers if p == "pdf" or (isinstance(p, dict) and p.get("type") == "pdf")), None)
+        wanted = [p for p in parsers if p == "pdf" or (isinstance(p, dict) and p.get("type") == "pdf")]
+        pdf = wanted[0] if wanted else None
         if status >= 400:
-            return ({"markdown": "", "metadata": {"sourceURL": url, "url": url, "statusCode": status,
-                                                 "contentType": "text/html", "creditsUsed": 1, "error": "Not Found"}}, 1)
+            meta = {"sourceURL": url, "url": url, "statusCode": status, "contentType": "text/html",
+                    "creditsUsed": 1, "error": "Not Found"}
+            return {"markdown": "", "metadata": meta}, 1
         if pdf is None:
             markdown, pages = "", 0
         elif isinstance(pdf, dict) and pdf.get("maxPages"):
             pages = min(pages, int(pdf["maxPages"]))
         credits = max(1, pages)
-        return ({"markdown": markdown, "metadata": {"title": url.rsplit("/", 1)[-1], "sourceURL": url, "url": url,
-                                                   "statusCode": status, "contentType": "application/pdf",
-                                                   "numPages": pages, "creditsUsed": credits}}, credits)
+        meta = {"title": url.rsplit("/", 1)[-1], "sourceURL": url, "url": url, "statusCode": status,
+                "contentType": "application/pdf", "numPages": pages, "creditsUsed": credits}
+        return {"markdown": markdown, "metadata": meta}, credits
 
     def fail_in_batch(self, url: str) -> None:
         self.batch_failures.add(url)

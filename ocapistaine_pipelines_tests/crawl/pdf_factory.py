@@ -63,8 +63,14 @@ def prose_pdf(pages: int = 1, seed: int = 0, title: str = "Délibération", **ca
     return MadePdf(buffer.getvalue(), "\n".join(lines), pages)
 
 
-def two_column_pdf(pages: int = 1, seed: int = 1, interleaved: bool = True, leading: float = 12.5,
-                   right: float = 310, words: int = 4) -> MadePdf:
+def two_column_pdf(
+    pages: int = 1,
+    seed: int = 1,
+    interleaved: bool = True,
+    leading: float = 12.5,
+    right: float = 310,
+    words: int = 4,
+) -> MadePdf:
     """A bulletin in two columns: the left column is read first, then the right one.
     ``leading`` (line spacing), ``right`` (where the right column starts) and ``words`` per line vary
     the layout, so a benchmark can use layouts the extractor settings were not chosen on."""
@@ -101,11 +107,22 @@ def table_pdf(seed: int = 2, rows_count: int = 25) -> MadePdf:
     rng = random.Random(seed)
     rows = [["Délibération", "Pour", "Contre", "Abstention", "Décision"]]
     for i in range(rows_count):
-        rows.append([f"n°{i + 1} {rng.choice(WORDS)}", str(rng.randint(5, 19)), str(rng.randint(0, 4)),
-                     str(rng.randint(0, 3)), rng.choice(["adoptée", "rejetée", "ajournée"])])
+        rows.append(
+            [
+                f"n°{i + 1} {rng.choice(WORDS)}",
+                str(rng.randint(5, 19)),
+                str(rng.randint(0, 4)),
+                str(rng.randint(0, 3)),
+                rng.choice(["adoptée", "rejetée", "ajournée"]),
+            ]
+        )
     buffer = io.BytesIO()
     table = Table(rows)
-    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.grey), ("FONTNAME", (0, 0), (-1, -1), "Helvetica")]))
+    table.setStyle(
+        TableStyle(
+            [("GRID", (0, 0), (-1, -1), 0.5, colors.grey), ("FONTNAME", (0, 0), (-1, -1), "Helvetica")]
+        )
+    )
     SimpleDocTemplate(buffer, pagesize=A4).build([table])
     return MadePdf(buffer.getvalue(), "\n".join(" ".join(row) for row in rows), 1)
 
@@ -135,8 +152,12 @@ def encrypted_pdf(password: str = "secret") -> MadePdf:
     """Opening needs a password (a user password, RC4 128 as reportlab writes it)."""
     from reportlab.lib.pdfencrypt import StandardEncryption
 
-    made = prose_pdf(1, seed=3, title="Document protégé",
-                     encrypt=StandardEncryption(password, ownerPassword="owner-" + password, strength=128))
+    made = prose_pdf(
+        1,
+        seed=3,
+        title="Document protégé",
+        encrypt=StandardEncryption(password, ownerPassword="owner-" + password, strength=128),
+    )
     return made
 
 

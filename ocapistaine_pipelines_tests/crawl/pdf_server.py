@@ -77,7 +77,11 @@ class PdfSite:
 
     def requests(self, method: str = "", status: Optional[int] = None) -> list[Seen]:
         with self._lock:
-            return [s for s in self.seen if (not method or s.method == method) and (status is None or s.status == status)]
+            return [
+                s
+                for s in self.seen
+                if (not method or s.method == method) and (status is None or s.status == status)
+            ]
 
     def downloaded_bytes(self) -> int:
         with self._lock:
@@ -113,8 +117,10 @@ def _handler(site: PdfSite):
                 return
             if served.status != 200:
                 return self._status(seen, served.status, b"<html>erreur</html>", "text/html")
-            if served.validators and (self.headers.get("If-None-Match") == served.etag
-                                      or self.headers.get("If-Modified-Since") == site.LAST_MODIFIED):
+            if served.validators and (
+                self.headers.get("If-None-Match") == served.etag
+                or self.headers.get("If-Modified-Since") == site.LAST_MODIFIED
+            ):
                 seen.status = 304
                 self.send_response(304)
                 self.send_header("ETag", served.etag)
@@ -136,7 +142,7 @@ def _handler(site: PdfSite):
             try:
                 if served.chunked:
                     for start in range(0, len(served.body), 32 * 1024):
-                        piece = served.body[start:start + 32 * 1024]
+                        piece = served.body[start : start + 32 * 1024]
                         self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
                         seen.body_bytes += len(piece)
                     self.wfile.write(b"0\r\n\r\n")

@@ -67,15 +67,27 @@ def _pages(fake, site, urls: dict[str, str], listing: str) -> None:
     """A listing page linking every document, and one that links a PDF on another host."""
     links = "\n".join(f"- [{name.replace('_', ' ').title()}]({url})" for name, url in urls.items())
     fake.add_page(listing, title="Documents", markdown=f"# Documents\n\n{links}\n")
-    fake.add_page(listing + "ailleurs/", title="Ailleurs",
-                  markdown=f"[Autre commune]({site.url('/wp-content/uploads/2026/prose.pdf', host='localhost')})")
+    fake.add_page(
+        listing + "ailleurs/",
+        title="Ailleurs",
+        markdown=f"[Autre commune]({site.url('/wp-content/uploads/2026/prose.pdf', host='localhost')})",
+    )
 
 
 def _resources(base_resources, fake, sources_file, **pdfs):
-    settings = dict(max_megabytes=CAP / 1024 / 1024, concurrency=2, requests_per_second_per_host=0,
-                    extraction_timeout_seconds=60, retries=1, backoff_seconds=0)
+    settings = dict(
+        max_megabytes=CAP / 1024 / 1024,
+        concurrency=2,
+        requests_per_second_per_host=0,
+        extraction_timeout_seconds=60,
+        retries=1,
+        backoff_seconds=0,
+    )
     settings.update(pdfs)
-    return {**base_resources, "firecrawl": firecrawl_resource(fake, sources_file, pdfs=PdfSettings(**settings))}
+    return {
+        **base_resources,
+        "firecrawl": firecrawl_resource(fake, sources_file, pdfs=PdfSettings(**settings)),
+    }
 
 
 def _index(data_dir, source="docs"):
@@ -89,19 +101,40 @@ def test_a_night_reads_every_linked_pdf_and_the_next_night_downloads_nothing(
     listing = site.url("/documents/")
     urls = _publish(site, corpus)
     _pages(fake, site, urls, listing)
-    sources = write_sources(tmp_path, [{"name": "docs", "url": listing, "mode": "crawl", "refresh_days": 0,
-                                        "allowed_domains": ["127.0.0.1"], "pdf_text": "local"}])
+    sources = write_sources(
+        tmp_path,
+        [
+            {
+                "name": "docs",
+                "url": listing,
+                "mode": "crawl",
+                "refresh_days": 0,
+                "allowed_domains": ["127.0.0.1"],
+                "pdf_text": "local",
+            }
+        ],
+    )
     resources = _resources(base_resources, fake, sources)
 
     first = materialize(resources, DAY1)
     assert first.success  # bad documents never fail the night
+    assert r"\.[pP][dD][fF]$" in fake.calls("POST", "/v2/crawl")[0]["excludePaths"]  # not paid twice
     _, meta = day_record(first, DAY1)
     index = _index(data_dir)
     states = {name: index.loc[url, "state"] for name, url in urls.items()}
     assert states == {
-        "prose": "stored", "columns": "stored", "table": "stored", "long": "stored", "scan": "no_text_layer",
-        "locked": "encrypted", "cut": "truncated", "huge": "oversized", "huge_chunked": "oversized",
-        "html": "wrong_content_type", "html_as_pdf": "wrong_content_type", "missing": "removed",
+        "prose": "stored",
+        "columns": "stored",
+        "table": "stored",
+        "long": "stored",
+        "scan": "no_text_layer",
+        "locked": "encrypted",
+        "cut": "truncated",
+        "huge": "oversized",
+        "huge_chunked": "oversized",
+        "html": "wrong_content_type",
+        "html_as_pdf": "wrong_content_type",
+        "missing": "removed",
     }
     reasons = index["error"].to_dict()
     assert "3 pages" in reasons[urls["scan"]] and index.loc[urls["scan"], "pages"] == 3
@@ -113,8 +146,10 @@ def test_a_night_reads_every_linked_pdf_and_the_next_night_downloads_nothing(
 
     # the text: accents intact, two columns in reading order, table rows together, all 35 pages
     folder = Path(data_dir.root) / "documents" / "docs"
-    text = {name: (folder / index.loc[urls[name], "file"]).read_text(encoding="utf-8")
-            for name in ("prose", "columns", "table", "long")}
+    text = {
+        name: (folder / index.loc[urls[name], "file"]).read_text(encoding="utf-8")
+        for name in ("prose", "columns", "table", "long")
+    }
     assert corpus["prose"].text.split("\n")[1] in text["prose"] and "é" in text["prose"]
     expected = corpus["columns"].text.split("\n")
     positions = [text["columns"].index(line) for line in expected]
@@ -122,7 +157,9 @@ def test_a_night_reads_every_linked_pdf_and_the_next_night_downloads_nothing(
     for row in corpus["table"].text.split("\n")[1:4]:
         assert " ".join(row.split()[:2]) in " ".join(text["table"].split())
     assert text["long"].count("<!-- page ") == 35 and "Règlement intérieur page 35" in text["long"]
-    sidecar = json.loads((folder / index.loc[urls["long"], "file"]).with_suffix(".json").read_text(encoding="utf-8"))
+    sidecar = json.loads(
+        (folder / index.loc[urls["long"], "file"]).with_suffix(".json").read_text(encoding="utf-8")
+    )
     import hashlib
 
     assert sidecar["sha256"] == hashlib.sha256(corpus["long"].data).hexdigest()
@@ -136,8 +173,12 @@ def test_a_night_reads_every_linked_pdf_and_the_next_night_downloads_nothing(
     assert {seen.host for seen in site.seen} == {f"127.0.0.1:{site.port}"}
     assert all("ocapistaine-pipelines/" in seen.headers.get("User-Agent", "") for seen in site.seen)
     assert "localhost" not in json.dumps(index.index.tolist())
-    readable = sum(len(corpus[n].data) for n in ("prose", "columns", "table", "long", "scan", "locked")) + len(corpus["cut"])
-    assert readable < meta["pdf_bytes"] <= readable + CAP + 2 * 64 * 1024  # the huge files: never past the cap
+    readable = sum(
+        len(corpus[n].data) for n in ("prose", "columns", "table", "long", "scan", "locked")
+    ) + len(corpus["cut"])
+    assert (
+        readable < meta["pdf_bytes"] <= readable + CAP + 2 * 64 * 1024
+    )  # the huge files: never past the cap
 
     # the metadata: the night's new documents, the counts, crawl:{source}
     table = {row["url"]: row for row in meta["new_documents"]}
@@ -162,7 +203,9 @@ def test_a_night_reads_every_linked_pdf_and_the_next_night_downloads_nothing(
     forced = materialize(resources, DAY3, tags={FORCE_TAG: "true"})
     _, meta3 = day_record(forced, DAY3)
     fresh = site.seen[before:]
-    assert {s.status for s in fresh if s.path.endswith(("reglement.pdf", "votes.pdf", "scan.pdf", "protege.pdf"))} == {304}
+    assert {
+        s.status for s in fresh if s.path.endswith(("reglement.pdf", "votes.pdf", "scan.pdf", "protege.pdf"))
+    } == {304}
     assert all(s.headers.get("If-None-Match") for s in fresh if s.status == 304)
     assert meta3["pdfs_new"] == 0 and meta3["pdfs_unchanged"] >= 7
     index = _index(data_dir)
@@ -183,9 +226,21 @@ def test_pdf_text_firecrawl_pays_per_page_only_for_documents_worth_it(
     fake.add_pdf(good, "# Rapport\n\nLa commission de contrôle a examiné le budget.", pages=2)
     fake.add_pdf(huge, "never asked", pages=400)
     fake.add_pdf(missing, "", pages=0, status_code=404)
-    fake.add_page(listing, title="Documents", markdown=f"[Rapport]({good}) [Énorme]({huge}) [Disparu]({missing})")
-    sources = write_sources(tmp_path, [{"name": "docs", "url": listing, "mode": "scrape", "pdf_text": "firecrawl",
-                                        "allowed_domains": ["127.0.0.1"]}])
+    fake.add_page(
+        listing, title="Documents", markdown=f"[Rapport]({good}) [Énorme]({huge}) [Disparu]({missing})"
+    )
+    sources = write_sources(
+        tmp_path,
+        [
+            {
+                "name": "docs",
+                "url": listing,
+                "mode": "scrape",
+                "pdf_text": "firecrawl",
+                "allowed_domains": ["127.0.0.1"],
+            }
+        ],
+    )
     resources = _resources(base_resources, fake, sources)
 
     first = materialize(resources, DAY1)
@@ -201,9 +256,16 @@ def test_pdf_text_firecrawl_pays_per_page_only_for_documents_worth_it(
     assert index.loc[missing, "state"] == "removed"
     text = (Path(data_dir.root) / "documents/docs" / index.loc[good, "file"]).read_text(encoding="utf-8")
     assert "commission de contrôle" in text
-    sidecar = json.loads((Path(data_dir.root) / "documents/docs" / index.loc[good, "file"]).with_suffix(".json")
-                         .read_text(encoding="utf-8"))
-    assert sidecar["extractor"] == "firecrawl pdf parser (auto)" and sidecar["pages"] == 2 and sidecar["credits"] == 2
+    sidecar = json.loads(
+        (Path(data_dir.root) / "documents/docs" / index.loc[good, "file"])
+        .with_suffix(".json")
+        .read_text(encoding="utf-8")
+    )
+    assert (
+        sidecar["extractor"] == "firecrawl pdf parser (auto)"
+        and sidecar["pages"] == 2
+        and sidecar["credits"] == 2
+    )
 
     # a forced night: the HEAD says unchanged (304), so nothing is paid again
     forced = materialize(resources, DAY2, tags={FORCE_TAG: "true"})
@@ -214,9 +276,21 @@ def test_pdf_text_firecrawl_pays_per_page_only_for_documents_worth_it(
 
 def test_pdf_text_off_keeps_only_the_links(fake, site, corpus, base_resources, data_dir, tmp_path):
     listing = site.url("/documents/")
-    fake.add_page(listing, title="Documents", markdown=f"[Rapport]({site.put('/r.pdf', corpus['prose'].data)})")
-    sources = write_sources(tmp_path, [{"name": "docs", "url": listing, "mode": "scrape", "pdf_text": "off",
-                                        "allowed_domains": ["127.0.0.1"]}])
+    fake.add_page(
+        listing, title="Documents", markdown=f"[Rapport]({site.put('/r.pdf', corpus['prose'].data)})"
+    )
+    sources = write_sources(
+        tmp_path,
+        [
+            {
+                "name": "docs",
+                "url": listing,
+                "mode": "scrape",
+                "pdf_text": "off",
+                "allowed_domains": ["127.0.0.1"],
+            }
+        ],
+    )
     result = materialize(_resources(base_resources, fake, sources), DAY1)
     assert result.success and not site.seen
     assert len(pd.read_parquet(Path(data_dir.root) / "documents/docs/pdf_links.parquet")) == 1

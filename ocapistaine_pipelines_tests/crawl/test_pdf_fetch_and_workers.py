@@ -34,14 +34,28 @@ def small_pdf():
 
 
 def _fetcher(tmp_path, cap=CAP, per_second=0.0, check=lambda: None):
-    return PdfFetcher(http_session(retries=0, backoff_seconds=0), HostPace(per_second, check),
-                      lambda url: is_allowed(url, ["127.0.0.1"]), max_bytes=cap, folder=str(tmp_path), check=check)
+    return PdfFetcher(
+        http_session(retries=0, backoff_seconds=0),
+        HostPace(per_second, check),
+        lambda url: is_allowed(url, ["127.0.0.1"]),
+        max_bytes=cap,
+        folder=str(tmp_path),
+        check=check,
+    )
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    kind=st.sampled_from(["application/pdf", "application/pdf; charset=binary", "application/x-pdf", "text/html",
-                          "application/octet-stream", ""]),
+    kind=st.sampled_from(
+        [
+            "application/pdf",
+            "application/pdf; charset=binary",
+            "application/x-pdf",
+            "text/html",
+            "application/octet-stream",
+            "",
+        ]
+    ),
     pdf_body=st.booleans(),
     size=st.sampled_from([1_000, CAP - 10, CAP, CAP + 1, 3 * CAP]),
     chunked=st.booleans(),
@@ -73,8 +87,10 @@ def test_only_pdf_bodies_under_the_cap_are_kept_and_nothing_is_read_far_past_it(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(hops=st.lists(st.sampled_from(["127.0.0.1", "localhost"]), min_size=1, max_size=7),
-       code=st.sampled_from([301, 302, 303, 307, 308]))
+@given(
+    hops=st.lists(st.sampled_from(["127.0.0.1", "localhost"]), min_size=1, max_size=7),
+    code=st.sampled_from([301, 302, 303, 307, 308]),
+)
 def test_a_redirect_off_the_allowed_domains_is_never_followed(site, small_pdf, tmp_path, hops, code):
     """A chain of redirects across hosts: every hop on a foreign host stops the fetch before asking it."""
     run = uuid.uuid4().hex
@@ -98,12 +114,16 @@ def test_a_redirect_off_the_allowed_domains_is_never_followed(site, small_pdf, t
     got.discard()
 
 
-def test_the_pace_per_host_holds_across_threads_and_the_user_agent_names_the_project(site, small_pdf, tmp_path):
+def test_the_pace_per_host_holds_across_threads_and_the_user_agent_names_the_project(
+    site, small_pdf, tmp_path
+):
     url = site.put("/pace.pdf", small_pdf)
     fetcher = _fetcher(tmp_path, per_second=5)
     before = len(site.seen)
     started = time.monotonic()
-    threads = [threading.Thread(target=lambda: [fetcher.fetch(url).discard() for _ in range(3)]) for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: [fetcher.fetch(url).discard() for _ in range(3)]) for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -161,3 +181,49 @@ def test_the_stop_hook_stops_a_running_extraction_and_kills_its_worker(tmp_path)
         assert pool._all == []  # the busy worker was killed, not left to finish
     finally:
         pool.close()
+
+
+def test_a_lost_lock_stops_the_pdf_step_and_nothing_is_written_after_it(site, tmp_path):
+    from ocapistaine_pipelines.crawl.pdf_documents import PdfDocuments
+    from ocapistaine_pipelines.crawl.resources import PdfSettings
+    from ocapistaine_pipelines.crawl.sources import CrawlSource
+    from ocapistaine_pipelines.crawl.store import SourceStore
+
+    source = CrawlSource(name="docs", url=site.url("/documents/"), allowed_domains=("127.0.0.1",))
+    store = SourceStore(tmp_path, source)
+    for i in range(6):
+        url = site.put(f"/lock/{i}.pdf", make.prose_pdf(1, seed=20 + i).data)
+        store.pdfs[url] = {
+            "url": url,
+            "title": f"n°{i}",
+            "source_page": source.url,
+            "first_seen": "2026-03-01",
+            "source": "docs",
+        }
+    lost = threading.Event()
+
+    def check():
+        if lost.is_set():
+            raise CrawlInterrupted("lost the lock")
+
+    original = store.put_pdf_row
+
+    def put_then_lose(row):  # the lock is lost right after the second document is written
+        original(row)
+        if len(store.documents) == 2:
+            lost.set()
+
+    store.put_pdf_row = put_then_lose
+    step = PdfDocuments(
+        source,
+        store,
+        "2026-03-01",
+        False,
+        PdfSettings(concurrency=2, requests_per_second_per_host=0, retries=0),
+        check=check,
+    )
+    with pytest.raises(CrawlInterrupted):
+        step.run()
+    assert len(store.documents) == 2  # the documents in flight when the lock went were not written
+    asked = [s for s in site.requests() if s.path.startswith("/lock/")]
+    assert len(asked) <= 4  # two written, at most two in flight; the others never asked for
