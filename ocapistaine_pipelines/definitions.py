@@ -5,6 +5,7 @@ import dagster as dg
 from .contributions import assets as contributions_assets
 from .crawl import assets as crawl_assets
 from .evaluation import assets as evaluation_assets
+from .orchestration.deadlines import with_deadlines
 from .orchestration.schedules import SCHEDULES
 from .orchestration.sensors import SENSORS
 from .resources import build_resources
@@ -12,7 +13,7 @@ from .resources import build_resources
 _asset_modules = [contributions_assets, crawl_assets, evaluation_assets]
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules(_asset_modules),
+    assets=with_deadlines(dg.load_assets_from_modules(_asset_modules)),  # freshness: each task's deadline
     asset_checks=dg.load_asset_checks_from_modules(_asset_modules),
     schedules=SCHEDULES,
     sensors=SENSORS,

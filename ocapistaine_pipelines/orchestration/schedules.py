@@ -32,6 +32,7 @@ from .chain import (
     runs_of_task,
     task_run_tags,
 )
+from .deadlines import record_chain_tick
 
 CHAIN_CRON = "*/7 6-23 * * *"
 FIRECRAWL_CRON = "0 3 * * *"
@@ -179,6 +180,18 @@ def _day_close(
     return request, None
 
 
+def _record_chain_tick(context: dg.ScheduleEvaluationContext, day: str, redis_error: Optional[str]) -> int:
+    """Keep the streak of ticks that could not read Redis (``deadlines.deadline_alerts`` alerts on it).
+    The Dagster instance stores it; a failure to store is logged, never fails the tick."""
+    if context.scheduled_execution_time is None:
+        return 0
+    try:
+        return int(record_chain_tick(context.instance, context.scheduled_execution_time, day, redis_error)["count"])
+    except Exception as error:  # noqa: BLE001 - the streak is for alerting; the tick goes on
+        context.log.warning(f"could not record the chain's Redis streak in the Dagster instance: {error}")
+        return 0
+
+
 def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day: str) -> Evaluation:
     """Each chain task whose success key is missing and whose dependencies' keys exist gets a run;
     at the first tick of a day, yesterday's day close too."""
@@ -189,13 +202,16 @@ def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day:
         closed, attempt, close_reason = _day_close_due(context, day)
         if closed is not None:
             close_request, close_reason = _day_close(context, guard, closed, attempt)
-    except RedisUnavailable as error:
-        yield dg.SkipReason(f"cannot read the task markers, nothing requested: {error.description}")
-        return
     except Exception as error:  # noqa: BLE001 - a tick never crashes; the reason says what happened
-        cause = guard.redis.redact(f"{type(error).__name__}: {error}")
-        yield dg.SkipReason(f"cannot read the task markers, nothing requested: {cause}")
+        if isinstance(error, RedisUnavailable):
+            cause = error.description or "Redis unavailable"
+        else:
+            cause = guard.redis.redact(f"{type(error).__name__}: {error}")
+        streak = _record_chain_tick(context, day, cause)
+        ticks = f" ({streak} tick(s) in a row)" if streak > 1 else ""
+        yield dg.SkipReason(f"cannot read the task markers, nothing requested{ticks}: {cause}")
         return
+    _record_chain_tick(context, day, None)
 
     requests: list[dg.RunRequest] = []
     reasons: list[str] = []

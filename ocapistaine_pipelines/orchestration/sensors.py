@@ -144,4 +144,6 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
     context.log.info(f"alert for run {summary['run_id']} sent to {webhook_host(url)}")
 
 
-SENSORS: list = [alert_on_run_failure]
+from .deadlines import deadline_alerts  # noqa: E402 - deadlines reuses post_alert from here
+
+SENSORS: list = [alert_on_run_failure, deadline_alerts]
