@@ -78,9 +78,46 @@ def _capped_ids(ids: list[str]) -> list[str]:
     return shown + ([f"... {len(ids) - METADATA_LIST_LIMIT} more"] if len(ids) > METADATA_LIST_LIMIT else [])
 
 
+REASON_CHARS = 120
+
+
+def short_reason(reasoning: str | None, limit: int = REASON_CHARS) -> str:
+    """The verdict's reasoning in one short line: its first sentence, cut at a word with an ellipsis."""
+    text = " ".join((reasoning or "").split())
+    if not text:
+        return "-"
+    first = text.split(". ", 1)[0].rstrip(".") + "."
+    if len(first) <= limit:
+        return first
+    cut = first[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return (cut or first[: limit - 1]) + "…"
+
+
 def _distribution(values: list[str]) -> str:
     counts = Counter(values)
     return _md_table(["category", "count"], [[c, counts.get(c, 0)] for c in CATEGORIES])
+
+
+def write_day_tables(context: dg.AssetExecutionContext, data_dir: DataDirResource, batch) -> dict[str, Any]:
+    """Write one day's table and quarantine table (atomically); log what was quarantined."""
+    day = batch.day
+    frame, quarantine = batch.frame(), batch.quarantine_frame()
+    atomic_write_parquet(frame, contributions_path(data_dir, day))
+    atomic_write_parquet(quarantine, quarantine_path(data_dir, day))
+    if len(quarantine):
+        context.log.warning(f"{day}: {len(quarantine)} item(s) quarantined: " + "; ".join(
+            f"{safe_text(row.id or '?', 60)}: {safe_text(row.reason, 160)}" for row in quarantine.head(5).itertuples()))
+    return {"batch": batch, "frame": frame, "quarantine": quarantine}
+
+
+def without_empty(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata without clutter rows: empty lists and mappings (counts, even 0, stay: they are the story)."""
+    def empty(value: Any) -> bool:
+        if isinstance(value, dg.JsonMetadataValue):
+            value = value.value
+        return isinstance(value, (list, tuple, dict)) and not value
+
+    return {key: value for key, value in metadata.items() if not empty(value)}
 
 
 # -- contributions --------------------------------------------------------------------------------
@@ -114,16 +151,7 @@ def contributions(
         ) from None
     batches = split_by_day(items, context.partition_keys)
     accounting = batches.accounting
-    per_day: dict[str, dict] = {}
-    for day in context.partition_keys:
-        batch = batches[day]
-        frame, quarantine = batch.frame(), batch.quarantine_frame()
-        atomic_write_parquet(frame, contributions_path(data_dir, day))
-        atomic_write_parquet(quarantine, quarantine_path(data_dir, day))
-        if len(quarantine):
-            context.log.warning(f"{day}: {len(quarantine)} item(s) quarantined: " + "; ".join(
-                f"{safe_text(row.id or '?', 60)}: {safe_text(row.reason, 160)}" for row in quarantine.head(5).itertuples()))
-        per_day[day] = {"batch": batch, "frame": frame, "quarantine": quarantine}
+    per_day = {day: write_day_tables(context, data_dir, batches[day]) for day in context.partition_keys}
 
     days = list(per_day)
     frames = [v["frame"] for v in per_day.values()]
@@ -147,8 +175,7 @@ def contributions(
         ),
         "quarantine": dg.MetadataValue.md(
             _md_table(["id", "reason", "origin"], [[r.id, r.reason, r.origin] for r in quarantine_all.itertuples()])
-            if len(quarantine_all) else "nothing quarantined"
-        ),
+        ) if len(quarantine_all) else None,
         "unknown_categories": dg.MetadataValue.json(
             [{k: safe_text(v, 100) for k, v in r.items()} for r in reclassified[:METADATA_LIST_LIMIT]]
             + ([{"more": len(reclassified) - METADATA_LIST_LIMIT}] if len(reclassified) > METADATA_LIST_LIMIT else [])
@@ -158,6 +185,7 @@ def contributions(
             columns=[dg.TableColumn(name, str(frames[0][name].dtype)) for name in COLUMNS]
         ),
     }
+    metadata = without_empty({key: value for key, value in metadata.items() if value is not None})
     if len(days) > 1:
         metadata["days"] = dg.MetadataValue.md(_md_table(
             ["day", "rows", "quarantined"],
@@ -348,6 +376,7 @@ def contributions_analysis(
     data_dir: DataDirResource,
     redis: RedisResource,
     validator: ValidatorResource,
+    contributions_source: ContributionsSourceResource,
 ) -> Iterator:
 
     cache_dir = data_dir.folder("contributions_analysis", "llm_cache") if validator.backend.strip().lower() == "llm" else None
@@ -356,7 +385,41 @@ def contributions_analysis(
     except ValueError as error:
         raise dg.Failure(description=safe_text(f"validator not configured: {error}", 1000), allow_retries=False) from None
 
+    from_source: dict[str, Any] = {}  # the source read once per run, only when a day has no table
+
+    def read_missing_table(partition_key: str) -> None:
+        """The day has no contributions table (the analysis launched alone, e.g. a backfill of this asset):
+        read the source once for the run's days, as ``contributions`` would, and write this day's tables."""
+        if not from_source:
+            source = contributions_source.describe()
+            try:
+                items = contributions_source.read()
+            except SourceUnavailable as error:
+                raise TaskError(
+                    "failed", safe_text(f"no contributions table for {partition_key} and the source {source} cannot "
+                                        f"be read: {error}. Materialize `contributions` when it answers again", 2000),
+                    retryable=False,
+                ) from None
+            batches = split_by_day(items, context.partition_keys)
+            if not batches.accounting.balanced:  # as `contributions`: every item accounted for, never lost
+                raise TaskError("failed", f"items unaccounted for: {batches.accounting.sentence()}", retryable=False)
+            from_source.update(source=source, batches=batches)
+        written = write_day_tables(context, data_dir, from_source["batches"][partition_key])
+        context.log.info(f"{partition_key}: no contributions table yet: read {from_source['source']} first")
+        context.log_event(dg.AssetMaterialization(
+            asset_key=contributions.key, partition=partition_key,
+            metadata={
+                "source": from_source["source"],
+                "dagster/row_count": dg.MetadataValue.int(len(written["frame"])),
+                "quarantined": dg.MetadataValue.int(len(written["quarantine"])),
+                "written_by": "contributions_analysis (the day had no table)",
+                "path": dg.MetadataValue.path(str(contributions_path(data_dir, partition_key))),
+            },
+        ))
+
     def work(day: GuardedDay, partition_key: str) -> dict:
+        if not contributions_path(data_dir, partition_key).exists():
+            read_missing_table(partition_key)
         items = read_contributions(data_dir, partition_key)
         quarantine_file = quarantine_path(data_dir, partition_key)
         quarantined = len(read_parquet(quarantine_file)) if quarantine_file.exists() else 0
@@ -385,7 +448,7 @@ def contributions_analysis(
             first = _error_text(pending[0][1].error or "unknown error")
             day.warn(f"{len(pending)} contribution(s) could not be judged; first error: {first}")
             day.defer("contributions_pending")
-        return {
+        return without_empty({
             "fetched": dg.MetadataValue.int(len(items)),
             "validated": dg.MetadataValue.int(len(items) - len(pending)),
             "approved": dg.MetadataValue.int(approved),
@@ -399,17 +462,17 @@ def contributions_analysis(
             "seconds_validating": dg.MetadataValue.float(round(elapsed, 3)),
             "llm_requests": dg.MetadataValue.int(getattr(judge, "calls", 0) - calls_before),
             "flagged_contributions": dg.MetadataValue.md(
-                _md_table(["id", "title", "violations", "confidence"],
-                          [[c.id, c.title, ", ".join(v.violations), f"{v.confidence:.2f}"] for c, v in flagged])
-                if flagged else "nothing flagged"
-            ),
+                _md_table(["id", "title", "violations", "reason", "confidence"],
+                          [[c.id, c.title, ", ".join(v.violations), short_reason(v.reasoning), f"{v.confidence:.2f}"]
+                           for c, v in flagged])
+            ) if flagged else [],
             "pending_contributions": dg.MetadataValue.md(
-                _md_table(["id", "error"], [[c.id, v.error] for c, v in pending]) if pending else "none"
-            ),
+                _md_table(["id", "error"], [[c.id, v.error] for c, v in pending])
+            ) if pending else [],
             "categories": dg.MetadataValue.md(_distribution([v.category for v in verdicts])),
             "path": dg.MetadataValue.path(str(path)),
             "dagster/row_count": dg.MetadataValue.int(len(items)),
-        }
+        })
 
     yield from run_guarded_days(context, guard, TASK_CONTRIBUTIONS_ANALYSIS, work)
 
@@ -442,13 +505,13 @@ def every_row_judged_or_pending_with_error(context: dg.AssetCheckExecutionContex
         passed=bool(days) and not bad and not missing,
         severity=dg.AssetCheckSeverity.ERROR if bad else dg.AssetCheckSeverity.WARN,
         description=None if days else "no day to check: run it with a partition",
-        metadata={
+        metadata=without_empty({
             "days": dg.MetadataValue.json(days),
             "rows": dg.MetadataValue.int(sum(len(f) for f in tables.values())),
             "unexplained": dg.MetadataValue.int(len(bad)),
             "missing_days": dg.MetadataValue.json(missing),
-            "examples": dg.MetadataValue.md(_md_table(["day", "id"], bad, limit=20) if bad else "none"),
-        },
+            "examples": dg.MetadataValue.md(_md_table(["day", "id"], bad, limit=20)) if bad else [],
+        }),
     )
 
 
@@ -473,9 +536,9 @@ def categories_are_known(context: dg.AssetCheckExecutionContext, data_dir: DataD
         passed=bool(days) and not unknown and not missing,
         severity=dg.AssetCheckSeverity.ERROR if unknown else dg.AssetCheckSeverity.WARN,
         description=None if days else "no day to check: run it with a partition",
-        metadata={
+        metadata=without_empty({
             "days": dg.MetadataValue.json(days),
             "unknown": dg.MetadataValue.json(dict(unknown)),
             "missing_days": dg.MetadataValue.json(missing),
-        },
+        }),
     )

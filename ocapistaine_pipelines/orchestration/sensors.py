@@ -145,5 +145,6 @@ def alert_on_run_failure(context: dg.RunFailureSensorContext) -> None:
 
 
 from .deadlines import deadline_alerts  # noqa: E402 - deadlines reuses post_alert from here
+from .range_checks import check_range_days  # noqa: E402
 
-SENSORS: list = [alert_on_run_failure, deadline_alerts]
+SENSORS: list = [alert_on_run_failure, deadline_alerts, check_range_days]

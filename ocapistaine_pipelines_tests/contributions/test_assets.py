@@ -94,6 +94,15 @@ def test_bad_input_corpus_is_quarantined_and_the_day_still_runs(tmp_path, domain
     assert (meta["fetched"].value, meta["validated"].value, meta["approved"].value, meta["flagged"].value,
             meta["quarantined"].value, meta["pending"].value) == (3, 3, 2, 1, 9, 0)
     assert "spam-1" in meta["flagged_contributions"].value and meta["status"].value == "success"
+    # the flagged table gives the reasoning, shortened to one line, next to the violation codes
+    header, _, spam_row = meta["flagged_contributions"].value.split("\n")[:3]
+    assert header == "| id | title | violations | reason | confidence |"
+    reason = spam_row.split(" | ")[3]
+    assert reason == A.short_reason(analysis.loc["spam-1", "reasoning"]) and 1 < len(reason) <= A.REASON_CHARS
+    # no clutter: empty lists and "nothing to show" rows are left out, counts stay
+    assert {"pending_contributions", "stale_kept_for_other_days", "pending_kept_judged_by_other_days"}.isdisjoint(meta)
+    own = {k: v for k, v in meta.items() if k not in ("errors", "warnings")}  # the guard's legacy result fields
+    assert not any(isinstance(v, dg.JsonMetadataValue) and v.value in ([], {}) for v in own.values())
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert {name: e.passed for name, e in checks.items()} == {
         "every_row_judged_or_pending_with_error": True, "categories_are_known": True}
@@ -139,12 +148,50 @@ def test_a_second_run_is_skipped_and_a_forced_run_replaces_the_days_writes(tmp_p
     assert list(pd.read_parquet(A.analysis_path(data_dir, DAY))["id"]) == ["a"]
 
 
-def test_analysis_without_the_days_table_fails_clearly(domain_resources, scheduler_db):
-    result = materialize(domain_resources(""), selection=[A.contributions_analysis], raise_on_error=False)
+def test_analysis_alone_reads_a_missing_days_table_from_the_source_first(tmp_path, domain_resources, data_dir, scheduler_db):
+    """The natural gesture: a backfill of contributions_analysis alone (no contributions table yet)."""
+    path = export(tmp_path, [
+        {"id": "d1", "constat_factuel": GOOD, "idees_ameliorations": IDEA, "created_at": "2026-03-01T10:00:00+01:00"},
+        {"id": "d3", "constat_factuel": GOOD, "idees_ameliorations": IDEA, "created_at": "2026-03-03T10:00:00+01:00"},
+        {"id": "bad", "constat_factuel": 1, "created_at": "2026-03-03T11:00:00+01:00"},
+    ], generated_at=None)
+    result = dg.materialize(
+        [A.contributions, A.contributions_analysis], selection=[A.contributions_analysis],
+        resources=domain_resources(str(path)),
+        tags={"dagster/asset_partition_range_start": "2026-03-01", "dagster/asset_partition_range_end": "2026-03-03"},
+    )
+    assert result.success
+    for day, ids in (("2026-03-01", ["d1"]), ("2026-03-02", []), ("2026-03-03", ["d3"])):
+        assert list(pd.read_parquet(A.contributions_path(data_dir, day))["id"]) == ids
+        assert list(pd.read_parquet(A.analysis_path(data_dir, day))["id"]) == ids
+        assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, day)) == "completed"
+    assert list(pd.read_parquet(A.quarantine_path(data_dir, "2026-03-03"))["id"]) == ["bad"]
+    # the tables it wrote show in the UI as materializations of `contributions`, day by day
+    written = materializations(result, "contributions")
+    assert sorted(m.partition for m in written) == ["2026-03-01", "2026-03-02", "2026-03-03"]
+    assert {m.metadata["written_by"].value for m in written} == {"contributions_analysis (the day had no table)"}
+
+
+def test_analysis_alone_reads_the_source_once_and_keeps_existing_tables(tmp_path, domain_resources, data_dir):
+    path = export(tmp_path, [{"id": "a", "constat_factuel": GOOD, "idees_ameliorations": IDEA}])
+    resources = domain_resources(str(path))
+    assert materialize(resources, selection=[A.contributions]).success  # the day's table exists
+    export(tmp_path, [{"id": "other", "constat_factuel": GOOD, "idees_ameliorations": IDEA}])
+    result = materialize(resources, selection=[A.contributions_analysis])
+    assert materializations(result, "contributions") == []  # the existing table is the input, as before
+    assert list(pd.read_parquet(A.analysis_path(data_dir, DAY))["id"]) == ["a"]
+
+
+def test_analysis_without_the_days_table_and_an_unreadable_source_fails_clearly(tmp_path, domain_resources, scheduler_db):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{ nope", encoding="utf-8")
+    result = materialize(domain_resources(str(broken)), selection=[A.contributions_analysis], raise_on_error=False)
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
-    assert "materialize `contributions` first" in failure.event_specific_data.error.message
+    message = failure.event_specific_data.error.message
+    assert f"no contributions table for {DAY} and the source" in message and "cannot be read" in message
     assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) is None
+    assert scheduler_db.keys("lock:*") == []
 
 
 def test_llm_pending_contributions_keep_the_day_open_and_only_they_are_retried(

@@ -376,3 +376,41 @@ def test_the_skip_threshold_is_configurable(instance, sensor, scheduler_db, dead
     chain_tick(instance, when, dead_guard)
     sensor.tick(when + dt.timedelta(seconds=30), guard=dead_guard)
     assert [p["kind"] for p in webhook.received] == ["redis_unreachable"]
+
+
+# -- Dagster's freshness daemon on the real code location -------------------------------------------
+
+
+def test_dagster_s_freshness_daemon_marks_a_task_failing_after_its_deadline_and_passing_before():
+    """The state the UI shows (asset health → freshness), computed by Dagster's own daemon loop on the
+    real code location at fixed times around the analysis deadline."""
+    import asyncio
+    from pathlib import Path
+
+    from dagster._core.definitions.freshness import FreshnessState
+    from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._daemon.freshness import FreshnessDaemon
+
+    key = dg.AssetKey("contributions_analysis")
+    target = ModuleTarget(
+        module_name="ocapistaine_pipelines.definitions", attribute=None, location_name="ocapistaine_pipelines",
+        working_directory=str(Path(__file__).resolve().parents[2]),
+    )
+    with dg.instance_for_test() as instance, create_test_daemon_workspace_context(target, instance) as workspace:
+        instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=DAY))
+        stamp = instance.get_latest_materialization_event(key).timestamp
+        day = dt.datetime.fromtimestamp(stamp, PARIS).date()
+
+        def state_at(when: dt.datetime) -> FreshnessState:
+            with freeze_time(when):
+                asyncio.run(FreshnessDaemon()._evaluate_assets(workspace))  # noqa: SLF001 - the daemon's loop body
+            return instance.get_freshness_state_records([key])[key].freshness_state
+
+        next_day = day + dt.timedelta(days=1)
+        assert state_at(dt.datetime.combine(next_day, dt.time(22, 59), PARIS)) == FreshnessState.PASS
+        assert state_at(dt.datetime.combine(next_day, dt.time(23, 1), PARIS)) == FreshnessState.FAIL
+        # an asset without a deadline is "not applicable", never failing
+        records = instance.get_freshness_state_records([dg.AssetKey("contributions")])
+        assert records[dg.AssetKey("contributions")].freshness_state == FreshnessState.NOT_APPLICABLE

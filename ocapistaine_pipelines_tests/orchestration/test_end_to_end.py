@@ -225,22 +225,40 @@ def test_the_chain_schedule_ticks_in_the_code_location_with_the_real_redis(graph
 
 
 def test_a_failed_run_reaches_the_webhook_through_the_daemon(graphql_env, alert_webhook, redis_server):
-    """The failure sensor runs in the daemon and sees asset runs: analysis without its day's table fails."""
+    """The failure sensor runs in the daemon and sees asset runs: analysis of a day whose table is corrupt fails."""
     import time
+    from pathlib import Path
 
     from dagster_graphql import DagsterGraphQLClient
 
     dev = graphql_env
     redis_server.client().flushall()
+    table = Path(dev.env["OCAPISTAINE_DATA_DIR"]) / "contributions" / "2026-06-01.parquet"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_bytes(b"not a parquet file")
     run_id = DagsterGraphQLClient("127.0.0.1", port_number=dev.port).submit_job_execution(
         "__ASSET_JOB", asset_selection=[["contributions_analysis"]], tags={"dagster/partition": "2026-06-01"}
     )
     assert dev.wait_for_run(run_id)["status"] == "FAILURE"
     deadline = time.monotonic() + 75  # run status sensors are evaluated every 30 s
-    while time.monotonic() < deadline and not any(p["run_id"] == run_id for p in alert_webhook.received):
+    while time.monotonic() < deadline and not any(p.get("run_id") == run_id for p in alert_webhook.received):
         time.sleep(0.5)
-    [payload] = [p for p in alert_webhook.received if p["run_id"] == run_id]
+    [payload] = [p for p in alert_webhook.received if p.get("run_id") == run_id]
     assert payload["task"] == TASK_CONTRIBUTIONS_ANALYSIS
     assert payload["date"] == "2026-06-01"
     assert payload["asset_keys"] == ["contributions_analysis"]
     assert "2026-06-01" in payload["error"] or "20260601" in payload["error"]
+
+
+def test_deadline_alerts_run_in_the_daemon_and_reach_the_webhook(graphql_env, alert_webhook):
+    """With an empty Redis every task's last deadline is missed: the daemon's deadline_alerts posts them."""
+    import time
+
+    deadline = time.monotonic() + 90  # the sensor ticks every 60 s
+    while time.monotonic() < deadline and not any(p.get("kind") == "deadline_missed" for p in alert_webhook.received):
+        time.sleep(0.5)
+    missed = [p for p in alert_webhook.received if p.get("kind") == "deadline_missed"]
+    assert missed, alert_webhook.received
+    assert {p["task"] for p in missed} <= {TASK_CONTRIBUTIONS_ANALYSIS, "task_firecrawl", "task_opik_experiment"}
+    keys = [(p["task"], p["date"]) for p in missed]
+    assert len(keys) == len(set(keys))  # once per task and day
