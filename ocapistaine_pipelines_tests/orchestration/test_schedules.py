@@ -520,4 +520,4 @@ def test_the_real_code_location_loads_with_these_schedules_and_sensors():
 
     repository = defs.get_repository_def()
     assert {s.name for s in repository.schedule_defs} == {"orchestrate_task_chain", TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT}
-    assert [s.name for s in repository.sensor_defs] == ["alert_on_run_failure", "deadline_alerts", "check_range_days"]
+    assert {s.name for s in repository.sensor_defs} == {"alert_on_run_failure", "deadline_alerts", "check_range_days"}
