@@ -3,7 +3,8 @@
 Checks the promises of docs/contributions.md ("Changing the rules validator"): an entry may be written
 with accents; an entry can never hide a later one; every rule named by a family is in the weight table
 and every rule of the table is used; each family returns its own evidence; ``hard_signals`` holds only
-on invalid contributions.
+on invalid contributions; any mix of lexicon words and sentences gets a verdict consistent with its
+signals (hypothesis).
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import random
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from ocapistaine_pipelines.contributions.model import VIOLATION_KINDS, Contribution
+from ocapistaine_pipelines.contributions.model import CATEGORIES, VIOLATION_KINDS, Contribution
 from ocapistaine_pipelines.contributions.rules import (
+    FLAG_CONFIDENCE_MARGIN,
     FLAG_THRESHOLD,
     HARD_RULES,
     RULES,
     RulesValidator,
+    analyse,
     category_words,
     conduct,
     content,
@@ -88,7 +93,7 @@ def test_every_rule_is_in_the_weight_table_and_every_weight_is_used():
     (conduct.veiled_attack, "le maire sait-il au moins ou se trouve le port ?", "rhetorical_question"),
     (conduct.veiled_attack, "comme d habitude, le maire decouvre le probleme.", "irony_at_a_person"),
     (content.spam, "toiture a refaire ? devis au 06 12 34 56 78", "business_contact"),
-    (content.false_information, "il parait que l adjoint a fait annuler son amende.", "rumour_about_a_person"),
+    (content.false_information, "il parait que l adjoint a fait annuler l amende.", "rumour_about_a_person"),
     (content.false_information, "c est officiel : la piscine va fermer.", "drastic_fact_stated_as_certain"),
 ])
 def test_each_family_returns_its_own_evidence(family, text, rule):
@@ -137,3 +142,38 @@ def test_hard_signals_hold_only_on_contributions_labelled_invalid_and_always_fla
         if signals:
             assert verdict.is_valid is False and {s.kind for s in signals} <= set(verdict.violations)
 
+
+
+def _plain_entries() -> list[str]:
+    entries = {e for listed in lexicon_lists().values() for e in listed}
+    return sorted(e for e in entries if not _PATTERN_SYNTAX.search(e))
+
+
+_SENTENCES = [s["constat_factuel"] for path in rules_golden.labelled_set_files()
+              for s in rules_golden.sentence_records(rules_golden.records(path))]
+_PIECES = st.one_of(st.sampled_from(_SENTENCES), st.sampled_from(_plain_entries()),
+                    st.sampled_from(["!!", "?", ".", "\n", "https://promo-velos.shop", "06 11 22 33 44",
+                                     "contact@exemple.fr", "selon le compte rendu", "AUDIERNE", "É"]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sentence=st.sampled_from(_SENTENCES), pieces=st.lists(_PIECES, max_size=8), shout=st.booleans(),
+       category=st.sampled_from([None, "economie", "culture", "bogus"]))
+def test_any_mix_of_lexicon_words_and_sentences_gets_a_consistent_verdict(sentence, pieces, shout, category):
+    """Words of every list and sentences of every set, mixed: the verdict agrees with its signals, the
+    table's weights and the hard signals, and the same text gives the same verdict."""
+    text = " ".join([sentence, *pieces])
+    record = {"id": "h", "constat_factuel": text.upper() if shout else text, "category": category}
+    contribution = Contribution.from_record(record)
+    verdict = RulesValidator().validate(contribution)
+    assert verdict == RulesValidator().validate(contribution)
+    flagged = [s for s in analyse(contribution).signals if s.weight >= FLAG_THRESHOLD]
+    for s in analyse(contribution).signals:
+        assert (s.kind, s.weight) == (RULES[s.rule].kind, RULES[s.rule].weight) and s.evidence
+    assert (verdict.is_valid is False) == bool(flagged) == bool(verdict.violations)
+    assert set(verdict.violations) == {s.kind for s in flagged}
+    assert 0.5 <= verdict.confidence <= 0.99 and verdict.category in CATEGORIES
+    if flagged:
+        assert verdict.confidence <= max(s.weight for s in flagged) + FLAG_CONFIDENCE_MARGIN + 1e-9
+    hard = hard_signals(contribution.text)
+    assert {s.kind for s in hard} <= set(verdict.violations)

@@ -5,9 +5,9 @@ which signal reads it) and add an entry. Entries are matched against the contrib
 without accents, apostrophes as spaces ("l'adjointe élue" is read as "l adjointe elue"); an entry
 written with accents or an apostrophe is folded the same way, so "élus" and "l'édile" work as written.
 
-An entry matches from the start of a word to the end of a word (``SIGNAL_ENDS_ANYWHERE`` in
-``signals.py`` names the few lists whose entries may end inside a word: "selon le" also finds
-"selon leur"). A little pattern syntax is allowed and used below:
+An entry matches from the start of a word to the end of a word, except in the four lists marked
+"may end inside a word" (there "selon le" also finds "selon leur"). A little pattern syntax is
+allowed and used below:
 
 - ``e?s?``: the letter before ``?`` is optional ("elue?s?": élu, élue, élus, élues);
 - ``\\w*``: any end of word ("incompeten\\w*": incompétent, incompétence, incompétents);
@@ -17,7 +17,7 @@ An entry matches from the start of a word to the end of a word (``SIGNAL_ENDS_AN
 
 Entries are tried in order and the first that matches is the evidence shown: put a longer phrase
 before a shorter one it starts with ("copains et coquins" after "copains" would never be shown;
-``test_rules.py`` checks this for plain entries). The words of the seven categories are in
+``test_rules_structure.py`` checks this for plain entries). The words of the seven categories are in
 ``category_words.py``.
 
 A long entry may go on over two lines (two strings side by side, no comma between them, the second
@@ -29,7 +29,7 @@ indented further): Python joins them.
 
 # -- aggressive: insults, contempt, words that insult only a person -------------------------------------
 
-#: Insults whatever they are aimed at (plain words: a plural "s" is allowed, any spacing between words).
+#: Insults whatever they are aimed at (plain words only: a plural "s" is allowed, any spacing between words).
 INSULTS = (
     "connard", "connasse", "abruti", "cretin", "imbecile", "idiot", "debile", "salaud", "salopard",
     "ordure", "enfoire", "guignol", "clown", "bouffon", "nullard", "tocard", "escroc",
@@ -209,7 +209,7 @@ TIED_WORDS = (
     "cachez", "dissimulent", "dissimule", "indifferente?s?", "meprisent", "meprise", "enfument", "enfume",
     "se servent", "se sert", "amateurs?", "caprices?",
 )
-#: Insinuations, whoever they are about.
+#: Insinuations, whoever they are about (may end inside a word).
 INSINUATIONS = (
     "comme par hasard", "a qui profite", "on se demande (?:si|bien|pourquoi|comment)", "ont-ils seulement",
     "a-t-il seulement", "a-t-elle seulement", "savent-ils seulement", "sait-il seulement",
