@@ -94,13 +94,23 @@ def _environment_secrets(environ: Mapping[str, str]) -> list[str]:
     return found
 
 
+_cache: dict[str, Any] = {"environ": None, "registered": None, "values": []}
+
+
 def secret_values(environ: Optional[Mapping[str, str]] = None) -> list[str]:
-    """Every secret this process knows, longest first (so a key is never half-replaced by a shorter one)."""
-    env = os.environ if environ is None else environ
+    """Every secret this process knows, longest first (so a key is never half-replaced by a shorter one).
+
+    Read again whenever the environment or the registered values change (tests and the sensor set
+    variables at run time); otherwise the last answer is reused."""
+    env = dict(os.environ if environ is None else environ)
     with _registered_lock:
-        registered = list(_registered)
+        registered = frozenset(_registered)
+    if env == _cache["environ"] and registered == _cache["registered"]:
+        return _cache["values"]
     values = set(_environment_secrets(env)) | set(registered)
-    return sorted((v for v in values if v), key=len, reverse=True)
+    ordered = sorted((v for v in values if v), key=len, reverse=True)
+    _cache.update(environ=env, registered=registered, values=ordered)
+    return ordered
 
 
 def _forms(secret: str) -> list[str]:

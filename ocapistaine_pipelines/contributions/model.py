@@ -288,7 +288,9 @@ class Contribution:
             # names none of the 7 ids: kept for re-classification, as a short prefix and a hash
             raw_category = _clip(raw_category.strip(), MAX_CATEGORY_CHARS)
         category = normalize_category(raw_category)
-        when = record.get("created_at") or record.get("date")
+        when = record.get("created_at")
+        if when is None or when == "":  # 0 is a date (1970), not a missing one
+            when = record.get("date")
         created = parse_timestamp(when)
         record_source = _optional_text(record, "source")
         if record_source is not None and len(record_source) > MAX_CATEGORY_CHARS:

@@ -44,6 +44,9 @@ def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
     source = _secret(env, "OCAPISTAINE_CONTRIBUTIONS_SOURCE", explicit)  # an n8n URL may carry ?token=
     if source is not None:
         source_kwargs["source"] = source
+    if env.get("OCAPISTAINE_CONTRIBUTIONS_MAX_PAGES"):
+        source_kwargs["max_pages"] = env_number(
+            env, "OCAPISTAINE_CONTRIBUTIONS_MAX_PAGES", 200, integer=True, positive=True, unit="pages")
     if env.get("OCAPISTAINE_GITHUB_API_URL"):
         source_kwargs["github_api_url"] = env["OCAPISTAINE_GITHUB_API_URL"]
     token = _secret(env, "GITHUB_TOKEN", explicit)

@@ -43,9 +43,10 @@ def _parse_int(text: str) -> Any:
     return int(text)
 
 
-_DECODER = json.JSONDecoder(parse_int=_parse_int)
+#: ``strict=False``: a raw control character inside a string (a careless exporter) costs nothing.
+_DECODER = json.JSONDecoder(parse_int=_parse_int, strict=False)
 _WS = re.compile(r"[ \t\n\r]*")
-_STRUCTURE = re.compile(r'["\[\]{}]')
+_STRUCTURE = re.compile(r'"|[\[{]+|[\]}]+')
 _STRING_END = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
 
 
@@ -61,26 +62,26 @@ def loads(text: str, records_key: Optional[str] = None) -> Any:
 
 def _skip_value(text: str, pos: int) -> int:
     """The index just after the JSON value starting at ``pos``, found without decoding it (so without
-    recursion): brackets are counted outside strings."""
+    recursion): brackets are counted outside strings, a run of them at a time."""
     depth = 0
     while True:
         match = _STRUCTURE.search(text, pos)
         if match is None:
             raise ValueError("unterminated JSON value")
-        char, pos = match.group(), match.end()
-        if char == '"':
+        token, pos = match.group(), match.end()
+        if token == '"':
             end = _STRING_END.match(text, pos)
             if end is None:
                 raise ValueError("unterminated JSON string")
             pos = end.end()
             if depth == 0:
                 return pos
-        elif char in "[{":
-            depth += 1
+        elif token[0] in "[{":
+            depth += len(token)
+        elif len(token) >= depth:
+            return match.start() + depth
         else:
-            depth -= 1
-            if depth <= 0:
-                return pos
+            depth -= len(token)
 
 
 def _value(text: str, pos: int) -> tuple[Any, int]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import pandas as pd
 import pytest
 
 from ocapistaine_pipelines.contributions import assets as A
-from ocapistaine_pipelines.contributions.sources import ContributionsSourceResource, SourceUnavailable
+from ocapistaine_pipelines.contributions.sources import ContributionsSourceResource, SourceUnavailable, split_by_day
 
 from .servers import FakeGitHub, FakeN8N
 
@@ -143,3 +145,91 @@ def test_github_bad_credentials_fail_clearly_without_the_token():
     assert "ghp_wrong_secret" not in str(caught.value)
     with pytest.raises(SourceUnavailable, match="is not OWNER/REPO"):
         source("github:not a repo").read()
+
+
+class EndlessN8N(FakeN8N):
+    """A webhook that keeps answering new full pages, whatever the page asked."""
+
+    def handle(self, method, path, headers, body):
+        request = json.loads(body or b"{}")
+        self.record(method=method, path=path, body=request)
+        page, per_page = int(request["page"]), int(request["per_page"])
+        return 200, {}, {"success": True, "issues": [n8n_issue(page * 1000 + i) for i in range(per_page)]}
+
+
+def test_a_webhook_that_never_ends_fails_at_the_page_cap_and_writes_nothing(domain_resources, data_dir):
+    server = EndlessN8N([])
+    try:
+        result = dg.materialize([A.contributions], partition_key=DAY, raise_on_error=False,
+                                resources=domain_resources(f"{server.url}/webhook/endless-secret", max_pages=7))
+    finally:
+        server.stop()
+    assert not result.success and len(server.requests) == 7
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    message = failure.event_specific_data.error.message
+    assert "still answered full pages after 7 pages" in message and "OCAPISTAINE_CONTRIBUTIONS_MAX_PAGES" in message
+    assert "endless-secret" not in str(failure.event_specific_data)
+    assert not A.contributions_path(data_dir, DAY).exists()
+
+
+def test_the_page_cap_is_read_from_the_environment():
+    from ocapistaine_pipelines.contributions.resources import resources_from_env
+
+    resource = resources_from_env({"OCAPISTAINE_CONTRIBUTIONS_MAX_PAGES": "12"})["contributions_source"]
+    assert resource.max_pages == 12
+    with pytest.raises(ValueError, match="OCAPISTAINE_CONTRIBUTIONS_MAX_PAGES"):
+        resources_from_env({"OCAPISTAINE_CONTRIBUTIONS_MAX_PAGES": "many"})
+
+
+@pytest.mark.parametrize("status, says, never", [
+    (401, "n8n webhook node's authentication", "GITHUB_TOKEN"),
+    (403, "OCAPISTAINE_CONTRIBUTIONS_SOURCE", "GITHUB_TOKEN"),
+    (404, "is the n8n workflow active", "GITHUB_TOKEN"),
+])
+def test_n8n_refusals_name_the_n8n_settings(status, says, never):
+    server = FakeN8N([], fail_with=(status, {"message": "Authorization data is wrong!"}))
+    try:
+        with pytest.raises(SourceUnavailable) as caught:
+            source(f"{server.url}/webhook/participons/issues").read()
+    finally:
+        server.stop()
+    assert says in str(caught.value) and never not in str(caught.value)
+    assert "participons" not in str(caught.value)  # scheme and host only
+
+
+def test_a_5000_digit_id_in_a_webhook_page_costs_only_its_item():
+    class Raw(FakeN8N):
+        def handle(self, method, path, headers, body):
+            page = [json.dumps(n8n_issue(1)).encode(), json.dumps(n8n_issue(2)).replace('"id": 2', '"id": ' + "9" * 5000).encode()]
+            return 200, {}, b'{"success": true, "issues": [' + b",".join(page) + b"]}"
+
+    server = Raw([])
+    try:
+        items = source(f"{server.url}/webhook/participons/issues").read()
+    finally:
+        server.stop()
+    assert len(items) == 2
+    [batch] = split_by_day(items, [DAY]).values()
+    assert [c.id for c in batch.contributions] == ["1"] and "5,000 digits" in batch.quarantine[0]["reason"]
+
+
+def test_github_paging_follows_response_links_on_the_api_host_only():
+    class Elsewhere(FakeGitHub):
+        def handle(self, method, path, headers, body):
+            status, headers_out, chunk = super().handle(method, path, headers, body)
+            headers_out = {"Link": '<https://attacker.example/steal?page=2>; rel="next"'}
+            return status, headers_out, chunk
+
+    server = Elsewhere([gh_issue(1)], token="ghp_secret_token")
+    try:
+        with pytest.raises(SourceUnavailable, match="another host") as caught:
+            source("github:o/r", github_api_url=server.url, github_token="ghp_secret_token").read()
+    finally:
+        server.stop()
+    assert len(server.requests) == 1 and "steal" not in str(caught.value)
+    many = FakeGitHub([gh_issue(n) for n in range(1, 451)])
+    try:
+        with pytest.raises(SourceUnavailable, match="still had more pages after 3 pages"):
+            source("github:o/r", github_api_url=many.url, max_pages=3).read()
+    finally:
+        many.stop()
