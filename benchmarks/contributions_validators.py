@@ -126,7 +126,8 @@ def bench_llm(n: int, delay: float, concurrency: int) -> dict:
     server = FakeLLM(delay=delay)
     try:
         validator = ValidatorResource(backend="llm", models="openai/bench", api_base=f"{server.url}/v1",
-                                      api_key="sk-bench", concurrency=concurrency, timeout_seconds=10).get_validator()
+                                      api_key="sk-bench", concurrency=concurrency, timeout_seconds=10,
+                                      llm_calls="two").get_validator()  # the legacy pair: this section's floor
         items = synthetic(n, seed=11)
         validator.validate_many(items[:concurrency])  # warm-up: litellm's first call sets up its client
         server.requests.clear()

@@ -216,7 +216,8 @@ def test_llm_pending_contributions_keep_the_day_open_and_only_they_are_retried(
     assert first.success
     meta = materializations(first, "contributions_analysis")[0].metadata
     assert (meta["validated"].value, meta["pending"].value, meta["status"].value) == (2, 1, "pending")
-    assert meta["reason"].value == "contributions_pending" and meta["llm_requests"].value == 5
+    # one call per contribution (verdict + category together)
+    assert meta["reason"].value == "contributions_pending" and meta["llm_requests"].value == 3
     assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) is None
     rows = pd.read_parquet(A.analysis_path(data_dir, DAY)).set_index("id")
     assert pd.isna(rows.loc["c", "is_valid"]) and "malformed" in rows.loc["c", "error"]
@@ -232,7 +233,7 @@ def test_llm_pending_contributions_keep_the_day_open_and_only_they_are_retried(
     sent = len(fake_llm.requests)
     second = materialize(resources, selection=[A.contributions_analysis])
     meta = materializations(second, "contributions_analysis")[0].metadata
-    assert meta["pending"].value == 0 and meta["llm_requests"].value == 2
+    assert meta["pending"].value == 0 and meta["llm_requests"].value == 1
     assert {r["user"].split("\n")[0] for r in fake_llm.requests[sent:]} == {"Titre : Le port manque de pontons."}
     assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) == "completed"
     assert app_db.lrange("contributions:validated:20260302", 0, -1) == ["a", "b", "c"]

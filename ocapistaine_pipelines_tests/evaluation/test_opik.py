@@ -182,7 +182,7 @@ def test_an_experiment_missing_items_is_a_failure(eval_resources, opik_server, s
 
 
 def test_the_llm_validator_runs_once_per_item_not_again_for_opik(eval_resources, opik_server):
-    """OCAPISTAINE_VALIDATOR=llm against a loopback LLM: two calls per item (charter, category), in all."""
+    """OCAPISTAINE_VALIDATOR=llm against a loopback LLM: one call per item (verdict + category), in all."""
     from ocapistaine_pipelines.contributions.validators import ValidatorResource
 
     from ..contributions.servers import FakeLLM
@@ -198,8 +198,8 @@ def test_the_llm_validator_runs_once_per_item_not_again_for_opik(eval_resources,
         calls = list(llm.requests)
     finally:
         llm.stop()
-    assert len(calls) == 2 * 20
-    assert sorted(c["kind"] for c in calls) == ["category"] * 20 + ["charter"] * 20
+    assert len(calls) == 20  # one call per item: verdict and category together
+    assert [c["kind"] for c in calls] == ["verdict"] * 20
     (experiment,) = opik_server.state.experiments.values()
     assert experiment["metadata"]["validator"] == "llm"
     assert experiment["metadata"]["model"] == "openai/forseti-judge"
