@@ -5,12 +5,13 @@ import dagster as dg
 from .contributions import assets as contributions_assets
 from .crawl import assets as crawl_assets
 from .evaluation import assets as evaluation_assets
+from .learning import assets as learning_assets
 from .orchestration.deadlines import with_deadlines
 from .orchestration.schedules import SCHEDULES
 from .orchestration.sensors import SENSORS
 from .resources import build_resources
 
-_asset_modules = [contributions_assets, crawl_assets, evaluation_assets]
+_asset_modules = [contributions_assets, crawl_assets, evaluation_assets, learning_assets]
 
 defs = dg.Definitions(
     assets=with_deadlines(dg.load_assets_from_modules(_asset_modules)),  # freshness: each task's deadline

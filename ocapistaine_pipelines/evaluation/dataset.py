@@ -132,11 +132,15 @@ def read_records(path: Path) -> list[Any]:
 
 def load_labelled_set(path: Optional[str | Path] = None) -> LabelledSet:
     """Read and check the labelled set (``path`` or the packaged one)."""
+    source = Path(path).expanduser() if path else packaged_dataset_path()
+    return labelled_set_from_records(read_records(source), str(source))
+
+
+def labelled_set_from_records(records: list[Any], source: str) -> LabelledSet:
+    """Check labelled records (a file's, or the Opik dataset's items) into a ``LabelledSet``."""
     from ..contributions.model import VIOLATION_KINDS, Contribution, normalize_category
 
-    source = Path(path).expanduser() if path else packaged_dataset_path()
-    records = read_records(source)
-    labelled = LabelledSet(source=str(source))
+    labelled = LabelledSet(source=source)
     seen: set[str] = set()
     for index, record in enumerate(records):
         where = f"#{index}"

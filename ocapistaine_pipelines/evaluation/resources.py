@@ -71,6 +71,12 @@ class EvaluationSettings(dg.ConfigurableResource):
     dataset_path: Optional[str] = None  # None: the set shipped in the package
     min_accuracy: float = DEFAULT_MIN_ACCURACY
     max_drop_points: float = DEFAULT_MAX_DROP_POINTS
+    #: Validators scored side by side with the active one (``OCAPISTAINE_COMPARE_VALIDATORS``); the
+    #: accuracy check applies to the active one only.
+    compare: str = "rules,learned"
+
+    def compare_list(self) -> list[str]:
+        return [name.strip().lower() for name in self.compare.split(",") if name.strip()]
 
 
 def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
@@ -92,5 +98,6 @@ def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
         dataset_path=env.get("OCAPISTAINE_EVAL_DATASET") or None,
         min_accuracy=min_accuracy,
         max_drop_points=env_number(env, "OCAPISTAINE_MAX_ACCURACY_DROP", DEFAULT_MAX_DROP_POINTS),
+        compare=env.get("OCAPISTAINE_COMPARE_VALIDATORS", "rules,learned"),
     )
     return {"opik": OpikResource(**opik_kwargs), "evaluation_settings": settings}

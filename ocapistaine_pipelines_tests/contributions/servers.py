@@ -139,6 +139,43 @@ class FakeLLM(LoopbackServer):
         return 200, {}, chat_completion(model, json.dumps(self.judge(kind, user), ensure_ascii=False), prompt_tokens)
 
 
+class FakeEmbeddings(LoopbackServer):
+    """``POST /v1/embeddings`` as OpenAI answers it: one vector per input, derived from the text's bytes, in a
+    shuffled ``index`` order (clients must sort). ``mode``: ok | error (echoes the key) | short (a vector
+    missing)."""
+
+    def __init__(self, dim: int = 16):
+        self.dim = dim
+        self.mode = "ok"
+        super().__init__()
+
+    @staticmethod
+    def vector(text: str, dim: int) -> list[float]:
+        import hashlib
+
+        digest = hashlib.sha256(text.encode()).digest()
+        return [(digest[i % len(digest)] - 127.5) / 127.5 for i in range(dim)]
+
+    def handle(self, method, path, headers, body):
+        request = json.loads(body or b"{}")
+        inputs = request.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        self.record(path=path, model=request.get("model"), inputs=inputs,
+                    authorization=headers.get("Authorization"))
+        if not path.endswith("/embeddings"):
+            return 404, {}, {"error": {"message": "not found"}}
+        if self.mode == "error":
+            return 400, {}, {"error": {"message": f"bad key (Authorization: {headers.get('Authorization')})",
+                                       "type": "invalid_request_error"}}
+        data = [{"object": "embedding", "index": i, "embedding": self.vector(t, self.dim)}
+                for i, t in enumerate(inputs)]
+        if self.mode == "short":
+            data = data[:-1]
+        data.reverse()
+        return 200, {}, {"object": "list", "data": data, "model": request.get("model"),
+                         "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}}
+
+
 class FakeN8N(LoopbackServer):
     """``POST /webhook/participons/issues`` answering pages of ``issues`` as the n8n workflow does."""
 
