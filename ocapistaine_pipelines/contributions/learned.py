@@ -195,6 +195,7 @@ def _category_model(vectors: "np.ndarray", rows: list[LabelledRow]) -> Optional[
     from sklearn.model_selection import cross_val_predict
 
     from .rules import classify, fold_text
+    from .rules.text import without_headers
 
     index = [i for i, r in enumerate(rows) if r.category in CATEGORIES]
     labels = [rows[i].category for i in index]
@@ -203,7 +204,7 @@ def _category_model(vectors: "np.ndarray", rows: list[LabelledRow]) -> Optional[
         return {"used": False, "reason": "fewer than two labelled rows in some category", "rows": len(index)}
     x = vectors[index]
     learned = cross_val_predict(_classifier(), x, labels, cv=_folds(labels))
-    vocabulary = [classify(fold_text(rows[i].text))[0] for i in index]
+    vocabulary = [classify(fold_text(without_headers(rows[i].text))) for i in index]
     learned_accuracy = sum(a == b for a, b in zip(learned, labels)) / len(labels)
     vocabulary_accuracy = sum(a == b for a, b in zip(vocabulary, labels)) / len(labels)
     summary = {
@@ -375,23 +376,11 @@ class ModelStore:
 
 # -- judging -------------------------------------------------------------------------------------------
 def hard_signals(contribution: Contribution) -> list:
-    """The rules' signals that hold whatever the context (slurs, promotion with a contact, a shop's link, a
-    contact beside selling wording): they flag whatever the classifier says."""
-    from . import rules
+    """The rules' signals that hold whatever the context (``rules.hard_signals``: a slur, promotional
+    wording with a contact, a shop's link, a contact beside selling wording): they flag on their own."""
+    from .rules import hard_signals as rules_hard_signals
 
-    exposed = getattr(rules, "hard_signals", None)
-    if exposed is not None:  # the rules' own definition (``rules.hard_signals(text)``), once it has one
-        return list(exposed(contribution.text))
-    return [s for s in rules.analyse(contribution).signals if _is_hard(s.kind, s.weight)]
-
-
-#: Until the rules expose ``hard_signals``: their slur (0.97) and the spam rules with a contact or a shop
-#: link (promotion + contact 0.97, shop link 0.8, contact + selling wording 0.75), by kind and weight.
-HARD_SIGNAL_WEIGHTS = {"discrimination": (0.97,), "spam": (0.97, 0.8, 0.75)}
-
-
-def _is_hard(kind: str, weight: float) -> bool:
-    return any(abs(weight - w) < 1e-9 for w in HARD_SIGNAL_WEIGHTS.get(kind, ()))
+    return list(rules_hard_signals(contribution.text))
 
 
 class LearnedValidator:
