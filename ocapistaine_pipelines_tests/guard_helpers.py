@@ -6,9 +6,21 @@ import threading
 from typing import Callable, Optional
 
 import dagster as dg
+import pytest
 
 from ocapistaine_pipelines.guard import GuardedDay, TaskGuard, run_guarded_days
 from ocapistaine_pipelines.partitions import daily_partitions
+
+from .services import RedisServer
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of the test's own without persistence (``save ""``, ``appendonly no``), to freeze
+    (``pause``/``resume``), restart (every key lost) or put behind a proxy. Import it into a test module."""
+    server = RedisServer("--save", "")
+    yield server
+    server.stop()
 
 
 def guarded_asset(
@@ -120,3 +132,38 @@ class ReplyDroppingProxy:
     def close(self) -> None:
         self._closed = True
         self._server.close()
+
+
+# -- a reconstructable job, for re-executions through Dagster's own API ------------------------------------
+PROBE_REDIS_ENV = "OCAPISTAINE_TEST_PROBE_REDIS_URL"
+
+
+def _held_work(day: GuardedDay, partition_key: str) -> dict:
+    """The first run to work the day waits (checking its lock) until the test sets ``probe:release``;
+    any later one records itself and returns at once."""
+    import os
+    import time
+
+    import redis
+
+    client = redis.Redis.from_url(os.environ[PROBE_REDIS_ENV], decode_responses=True)
+    position = client.rpush("probe:workers", day.task_id)
+    if position == 1:
+        deadline = time.monotonic() + 30
+        while not client.exists("probe:release") and time.monotonic() < deadline:
+            day.check()
+            time.sleep(0.02)
+        day.check()
+    return {"worker": position}
+
+
+def reexecution_probe_job():
+    """A one-asset job on a persistent instance, so a test can re-execute a run that is still STARTED."""
+    from ocapistaine_pipelines.redis_connection import RedisResource
+    from ocapistaine_pipelines.guard import TASK_FIRECRAWL
+
+    # EnvVar: read when a run starts (Dagster caches the job definition across tests)
+    guard = TaskGuard(redis=RedisResource(url=dg.EnvVar(PROBE_REDIS_ENV)), lock_ttl_seconds=3)
+    asset = guarded_asset(TASK_FIRECRAWL, _held_work)
+    job = dg.define_asset_job("probe", selection=[asset], executor_def=dg.in_process_executor)
+    return dg.Definitions(assets=[asset], jobs=[job], resources={"guard": guard}).resolve_job_def("probe")

@@ -44,7 +44,9 @@ class RedisServer:
             binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
-            "--save", "",
+            # RDB save points in the temp dir, as a production server should have (the guard warns
+            # without persistence); a test that wants none passes "--save", "" (later args win).
+            "--save", "3600 1",
             "--appendonly", "no",
             "--dir", self.dir,
             "--maxmemory-policy", "noeviction",
@@ -54,12 +56,21 @@ class RedisServer:
         if password:
             args += ["--requirepass", password]
         args += list(extra_args)
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._args = args
+        self._start()
+
+    def _start(self) -> None:
+        self.process = subprocess.Popen(self._args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_for_port(self.port)
         except TimeoutError:
             self.stop()
             raise
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and folder: keys survive only with persistence."""
+        self._terminate()
+        self._start()
 
     @property
     def url(self) -> str:
@@ -78,6 +89,10 @@ class RedisServer:
         os.kill(self.process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
+        self._terminate()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _terminate(self) -> None:
         if self.process.poll() is None:
             os.kill(self.process.pid, signal.SIGCONT)
             self.process.terminate()
@@ -86,7 +101,6 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class S3Server:

@@ -188,10 +188,10 @@ def _race_worker(port: int, task_id: str, barrier, results, sleep: float) -> Non
     results.put((task_id, day.result.status, day.result.reason))
 
 
-def _race(port: int, processes: int, sleep: float) -> list[tuple]:
+def _race(port: int, processes: int, sleep: float, prefix: str = "p") -> list[tuple]:
     ctx = multiprocessing.get_context("fork")
     barrier, results = ctx.Barrier(processes), ctx.Queue()
-    workers = [ctx.Process(target=_race_worker, args=(port, f"p{i}", barrier, results, sleep)) for i in range(processes)]
+    workers = [ctx.Process(target=_race_worker, args=(port, f"{prefix}{i}", barrier, results, sleep)) for i in range(processes)]
     for worker in workers:
         worker.start()
     outcomes = [results.get(timeout=30) for _ in workers]
@@ -209,7 +209,7 @@ def test_processes_racing_for_a_day_do_the_work_once(redis_server, scheduler_db)
     assert all(reason in ("lock_held", "already_completed") for status, reason in statuses if status == "skipped")
 
     # once the day is complete, no race can start it again
-    second = _race(redis_server.port, 8, sleep=0)
+    second = _race(redis_server.port, 8, sleep=0, prefix="q")  # new runs (a run's own retry would recognise it)
     assert scheduler_db.get("probe:work_done") == "1"
     assert {(status, reason) for _, status, reason in second} == {("skipped", "already_completed")}
 
@@ -572,7 +572,9 @@ def test_a_re_execution_takes_over_the_lock_its_crashed_parent_left(guard, sched
     """Dagster's retry of a crashed run is a new run with dagster/parent_run_id: it must redo the day,
     not skip it as lock_held because the dead parent's lock has not expired yet."""
     scheduler_db.set(LOCK, "crashed-parent", px=300_000)
-    retry = guard.day(TASK_FIRECRAWL, DAY, "retry-run", predecessors=("crashed-parent", "root-run"))
+    retry = guard.day(
+        TASK_FIRECRAWL, DAY, "retry-run", predecessors={"crashed-parent": "failed", "root-run": "failed"}
+    )
     with retry:
         assert retry.acquired and scheduler_db.get(LOCK) == "retry-run"
     assert retry.result.status == "success"
@@ -580,7 +582,7 @@ def test_a_re_execution_takes_over_the_lock_its_crashed_parent_left(guard, sched
 
     scheduler_db.delete(SUCCESS)
     scheduler_db.set(LOCK, "unrelated-run", px=300_000)
-    stranger = guard.day(TASK_FIRECRAWL, DAY, "another-retry", predecessors=("crashed-parent",))
+    stranger = guard.day(TASK_FIRECRAWL, DAY, "another-retry", predecessors={"crashed-parent": "failed"})
     assert stranger.claim() is False and stranger.result.reason == "lock_held"
     assert scheduler_db.get(LOCK) == "unrelated-run"
 

@@ -426,7 +426,7 @@ def contributions_analysis(
         quarantined = len(read_parquet(quarantine_file)) if quarantine_file.exists() else 0
         day.check()
         started, calls_before = time.monotonic(), getattr(judge, "calls", 0)
-        verdicts = judge.validate_many(items)
+        verdicts = judge.validate_many(items, check=day.check)  # stops sending requests once the lock is lost
         elapsed = time.monotonic() - started
         if len(verdicts) != len(items):
             raise TaskError("failed", f"validator returned {len(verdicts)} verdicts for {len(items)} contributions")

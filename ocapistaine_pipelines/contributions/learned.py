@@ -431,13 +431,16 @@ class LearnedValidator:
         view.out_of_fold = {h: (float(p[i]), categories[i]) for i, h in enumerate(m.hashes)}
         return view
 
-    def validate_many(self, contributions: list[Contribution]) -> list[Verdict]:
+    def validate_many(self, contributions: list[Contribution], check=None) -> list[Verdict]:
+        """``check``: the guard's stop hook, asked before the texts are encoded (maybe remotely)."""
         import numpy as np
 
         from .rules import RulesValidator
 
         if not contributions:
             return []
+        if check is not None:
+            check()
         texts = [c.text for c in contributions]
         vectors = self.cache.encode(self.encoder, texts) if self.cache else self.encoder.encode(texts)
         p_invalid = self.learned.p_invalid(vectors)

@@ -8,7 +8,9 @@ or parsed gets a pending verdict (``is_valid=None``) carrying the error. Rate-li
 move to the next model of the list and park the limited model for a cool-down. Each checked answer
 (charter or category) is cached on its own, by prompt kind and a hash of the exact prompt, whatever
 model gave it: a re-run never sends a prompt that was already answered, even when the other prompt
-of the same contribution failed.
+of the same contribution failed. ``validate_many(..., check=day.check)`` stops sending requests once
+the task's lock is lost: ``check`` runs before every request and its exception ends the batch
+(requests in flight finish; their answers are cached, never written as the day's results).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ..io_utils import atomic_write
 from ..redaction import redact
@@ -266,6 +268,7 @@ class LLMValidator:
         self.completion_tokens = 0
         self._calls_lock = threading.Lock()
         self._litellm_module = None
+        self._check: Callable[[], None] = _go_on
 
     @property
     def _litellm(self):
@@ -302,10 +305,12 @@ class LLMValidator:
                     kwargs["api_base"] = self.api_base
                 if self.api_key:
                     kwargs["api_key"] = self.api_key
+                completion = self._litellm.completion  # the first use imports litellm (seconds)
+                self._check()  # the lock may be lost: raises, and no request goes out
                 with self._calls_lock:
                     self.calls += 1
                 try:
-                    response = self._litellm.completion(**kwargs)
+                    response = completion(**kwargs)
                 except Exception as error:  # noqa: BLE001 - classified below
                     if self._is_rate_limit(error):
                         self.chain.limited(model)
@@ -365,8 +370,20 @@ class LLMValidator:
             validator=f"{NAME}:{model}",
         )
 
-    def validate_many(self, contributions: list[Contribution]) -> list[Verdict]:
+    def validate_many(
+        self, contributions: list[Contribution], check: Optional[Callable[[], None]] = None
+    ) -> list[Verdict]:
+        """``check`` (the guard's ``day.check``) is asked before every request; what it raises ends
+        the batch: the other workers send nothing more."""
         if not contributions:
             return []
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llm") as pool:
-            return list(pool.map(self._judge, contributions))
+        self._check = check or _go_on
+        try:
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llm") as pool:
+                return list(pool.map(self._judge, contributions))
+        finally:
+            self._check = _go_on
+
+
+def _go_on() -> None:
+    """The default "should I go on" hook: always yes."""

@@ -10,7 +10,7 @@ contribution, in order; a verdict with ``is_valid is None`` is pending (could no
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Protocol, runtime_checkable
+from typing import Callable, Optional, Protocol, runtime_checkable
 
 import dagster as dg
 
@@ -27,7 +27,11 @@ class Validator(Protocol):
     name: str
     model: str
 
-    def validate_many(self, contributions: list[Contribution]) -> list[Verdict]: ...
+    def validate_many(
+        self, contributions: list[Contribution], check: Optional[Callable[[], None]] = None
+    ) -> list[Verdict]:
+        """One verdict per contribution, in order; ``check`` raises once the task's lock is lost."""
+        ...
 
 
 class ValidatorResource(dg.ConfigurableResource):

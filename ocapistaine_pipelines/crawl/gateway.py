@@ -385,12 +385,12 @@ class FirecrawlGateway:
         received = 0
         documents, next_url = list(job.data or []), job.next
         while True:
+            self.check()  # an answer that arrives after the lock was lost is not handed over (not written)
             if documents:
                 on_documents(documents)
                 received += len(documents)
             if not next_url:
                 break
-            self.check()
             result = self.call(f"{what}: results", page, next_url)
             if not result.data and result.next == next_url:
                 break

@@ -10,13 +10,14 @@ from .contract import (
     TaskError,
     TaskResult,
     TaskStatus,
+    completed_by_key,
     day_string,
     lock_key,
     normalize_timestamp,
     success_key,
 )
 from . import scripts
-from .resource import GuardedDay, TaskGuard, TaskSkipped
+from .resource import GuardedDay, Predecessor, TaskGuard, TaskSkipped
 from .runner import is_forced, run_guarded_days
 
 __all__ = [
@@ -27,12 +28,14 @@ __all__ = [
     "TASK_NAMES",
     "TASK_OPIK_EXPERIMENT",
     "GuardedDay",
+    "Predecessor",
     "SkipReason",
     "TaskError",
     "TaskGuard",
     "TaskResult",
     "TaskSkipped",
     "TaskStatus",
+    "completed_by_key",
     "day_string",
     "is_forced",
     "lock_key",

@@ -90,6 +90,12 @@ def success_key(task_name: str, day: str | dt.date) -> str:
     return f"success:{task_name}:{day_string(day)}"
 
 
+def completed_by_key(task_name: str, day: str | dt.date) -> str:
+    """The run id that set the success key (written with it, same TTL): lets a run recognise its own
+    completion when the reply was lost. Not part of the legacy contract; outside systems ignore it."""
+    return f"completed_by:{task_name}:{day_string(day)}"
+
+
 def normalize_timestamp(ts: float | int | str) -> int:
     """Seconds since the epoch; a value above 1e12 is milliseconds (as JavaScript sends them)."""
     value = float(ts)

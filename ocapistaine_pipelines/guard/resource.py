@@ -4,14 +4,21 @@ One ``GuardedDay`` per task and day. Entering it claims the day in one atomic st
 then lock, with our own token recognised); while the work runs a watchdog renews the lock; leaving
 it completes the day in one atomic step (success key set, lock deleted only if still ours) or, on
 failure, releases the lock only if it is still ours. A lock written by anyone else is never deleted.
+
+Under faults the lock is a lease: the watchdog confirms it every few seconds (so a lock wiped by a
+Redis restart or taken by another run is noticed within one heartbeat), retries a failed renewal
+within a second, and declares the lock lost once ownership could not be confirmed for
+``lost_after`` seconds, well before the TTL can run out under us. ``keep_going()`` / ``check()`` read
+that lease clock directly, so the work sees the loss even while a renewal call hangs.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -27,6 +34,7 @@ from .contract import (
     TaskError,
     TaskResult,
     TaskStatus,
+    completed_by_key,
     day_string,
     lock_key,
     success_key,
@@ -44,19 +52,50 @@ class TaskSkipped(Exception):
         self.message = message or reason
 
 
+class Predecessor(str, enum.Enum):
+    """What the Dagster instance says about a run this one re-executes (see ``scripts.CLAIM``)."""
+
+    FAILED = "failed"  # failed or cancelled: an earlier attempt of this run; dead
+    SUCCEEDED = "succeeded"  # finished: dead, but its completion is its own
+    MAYBE_RUNNING = "maybe_running"  # started, queued, unknown: alive until it misses its renewals
+
+
 class TaskGuard(dg.ConfigurableResource):
     """Per task and day: one run does the work, the others skip with the legacy reasons."""
 
     redis: RedisResource
     lock_ttl_seconds: float = LOCK_TTL_SECONDS
     success_ttl_seconds: int = SUCCESS_TTL_SECONDS
-    renew_every_seconds: Optional[float] = None  # default: a third of the lock TTL
+    #: Heartbeat: the lock's TTL is set again this often (default: 2 s, at most a sixth of the TTL).
+    renew_every_seconds: Optional[float] = None
+    #: Ownership not confirmed for this long: the lock is declared lost (default: two thirds of the TTL).
+    lost_after_seconds: Optional[float] = None
+    #: Time a holder that declared its loss has to stop, before a re-execution takes its lock over.
+    takeover_grace_seconds: float = 10.0
+    #: How long the completion is retried while Redis does not answer (it is idempotent).
+    completion_patience_seconds: float = 60.0
 
     _scripts: dict = PrivateAttr(default_factory=dict)
 
     @property
     def renew_interval(self) -> float:
-        return self.renew_every_seconds or self.lock_ttl_seconds / 3
+        return self.renew_every_seconds or min(2.0, self.lock_ttl_seconds / 6)
+
+    @property
+    def renew_retry_delay(self) -> float:
+        """After a failed renewal: try again within a second."""
+        return min(1.0, self.renew_interval)
+
+    @property
+    def lost_after(self) -> float:
+        return min(self.lost_after_seconds or self.lock_ttl_seconds * 2 / 3, self.lock_ttl_seconds)
+
+    @property
+    def stale_lock_ms(self) -> int:
+        """A maybe-running holder's lock with this much TTL left (or less) missed its renewals for
+        ``lost_after`` + grace: the holder has declared the loss and stopped. -1: never."""
+        left = self.lock_ttl_seconds - self.lost_after - self.takeover_grace_seconds
+        return int(left * 1000) if left > 0 else -1
 
     def _scheduler(self):
         return self.redis.scheduler_client()
@@ -87,19 +126,26 @@ class TaskGuard(dg.ConfigurableResource):
         *,
         skip_success_check: bool = False,
         force: bool = False,
-        predecessors: tuple[str, ...] = (),
+        predecessors: Mapping[str, Predecessor | str] | tuple[str, ...] = (),
     ) -> "GuardedDay":
-        """``predecessors``: ids of the runs this one re-executes; a lock one of them left behind
-        (its worker crashed) is taken over instead of skipping the day as ``lock_held``."""
+        """``predecessors``: the runs this one re-executes, with what the instance says of them. Only
+        a holder that is provably gone loses its lock: a failed, cancelled or finished run at once, a
+        maybe-running one (a bare id means that) once it has missed its renewals. The completion of a
+        failed predecessor (an earlier attempt) is recognised as this run's own."""
         if task_name not in TASK_NAMES:
             raise ValueError(f"unknown task {task_name!r}; expected one of {', '.join(TASK_NAMES)}")
+        if not isinstance(predecessors, Mapping):
+            predecessors = {run_id: Predecessor.MAYBE_RUNNING for run_id in predecessors}
+        kinds = {
+            run_id: Predecessor(kind) for run_id, kind in predecessors.items() if run_id and run_id != task_id
+        }
         return GuardedDay(
             self,
             task_name,
             day_string(day),
             task_id,
             check_success=not (skip_success_check or force),
-            predecessors=tuple(p for p in predecessors if p and p != task_id),
+            predecessors=kinds,
         )
 
     def server_warnings(self) -> list[str]:
@@ -109,13 +155,23 @@ class TaskGuard(dg.ConfigurableResource):
         client = self._scheduler()
         warnings: list[str] = []
         try:
-            policy = self._call(client.config_get, "maxmemory-policy").get("maxmemory-policy")
+            config = self._call(client.config_get, "maxmemory-policy", "save", "appendonly")
         except redis.ResponseError:  # hosted Redis often forbids CONFIG
-            return ["could not read maxmemory-policy (CONFIG is disabled): check that it is noeviction"]
+            return [
+                "could not read the server settings (CONFIG is disabled): check that maxmemory-policy is "
+                "noeviction and that persistence (RDB save points or appendonly) is on"
+            ]
+        policy = config.get("maxmemory-policy")
         if policy and policy != "noeviction":
             warnings.append(
                 f"maxmemory-policy is {policy}: success markers and locks have a TTL and may be evicted; "
                 "set maxmemory-policy noeviction"
+            )
+        if "save" in config and not (config.get("save") or "").strip() and config.get("appendonly") == "no":
+            warnings.append(
+                'Redis has no persistence (save "" and appendonly no): a restart loses every lock and '
+                "success marker, so finished days run again and running days get a second run; "
+                "set appendonly yes or RDB save points"
             )
         return warnings
 
@@ -150,8 +206,10 @@ class TaskGuard(dg.ConfigurableResource):
 class GuardedDay:
     """One task on one day: claim on enter, renew while inside, complete or release on exit.
 
-    Inside the block, the work may call ``check()`` to stop early once the lock is lost, ``defer()``
-    to end without marking the day successful (status ``pending``), ``warn()`` and ``error()``.
+    Inside the block, the work asks ``keep_going()`` (or calls ``check()``, which raises) before each
+    costly step, so it stops within seconds of a lost lock; ``defer()`` ends without marking the day
+    successful (status ``pending``); ``warn()`` and ``error()`` add to the legacy result. Hand
+    ``day.check`` (or ``day.keep_going``) to long work, not the guard itself.
     """
 
     def __init__(
@@ -161,10 +219,10 @@ class GuardedDay:
         date: str,
         task_id: str,
         check_success: bool,
-        predecessors: tuple[str, ...] = (),
+        predecessors: Optional[Mapping[str, Predecessor]] = None,
     ):
         self.guard = guard
-        self.predecessors = predecessors
+        self.predecessors: dict[str, Predecessor] = dict(predecessors or {})
         self.task = task
         self.date = date
         self.task_id = task_id
@@ -172,11 +230,19 @@ class GuardedDay:
         self.result = TaskResult(task=task, date=date, task_id=task_id)
         self.acquired = False
         self.holder: Optional[str] = None
+        #: Set when the claim found the day completed by this run or an earlier attempt of it.
+        self.completed_by: Optional[str] = None
         self._deferred: Optional[str] = None
         self._lost = threading.Event()
+        self._lost_reason = ""
+        self._state_lock = threading.Lock()
+        self._valid_until: Optional[float] = None  # monotonic: ownership confirmed until then
         self._stop = threading.Event()
         self._renewer: Optional[threading.Thread] = None
         self.renewals = 0
+        self.renew_failures = 0
+        #: monotonic time at which the loss was declared (for measurements), None while the lock is ours.
+        self.lost_at: Optional[float] = None
 
     # -- keys ---------------------------------------------------------------------------------------
     @property
@@ -188,8 +254,33 @@ class GuardedDay:
         return success_key(self.task, self.date)
 
     @property
+    def completed_by_key(self) -> str:
+        return completed_by_key(self.task, self.date)
+
+    @property
     def lost(self) -> bool:
+        """The lock is (or may be) no longer ours: sticky once true."""
+        if not self._lost.is_set() and self._valid_until is not None and time.monotonic() >= self._valid_until:
+            self._declare_lost(
+                f"ownership not confirmed for {self.guard.lost_after:.0f}s (Redis unreachable or frozen)"
+            )
         return self._lost.is_set()
+
+    def _declare_lost(self, reason: str) -> None:
+        with self._state_lock:
+            if self._lost.is_set():
+                return
+            self._lost_reason = reason
+            self.lost_at = time.monotonic()
+            self._lost.set()
+        log.warning("lock %s declared lost: %s", self.lock_key, reason)
+
+    def _confirmed(self, sent_at: float) -> None:
+        """A claim or renewal sent at ``sent_at`` succeeded: the server set the TTL after that moment."""
+        with self._state_lock:
+            until = sent_at + self.guard.lost_after
+            if self._valid_until is None or until > self._valid_until:
+                self._valid_until = until
 
     # -- helpers for the work ------------------------------------------------------------------------
     def warn(self, message: str) -> None:
@@ -202,30 +293,48 @@ class GuardedDay:
         """End the block without marking success: the next run does the rest."""
         self._deferred = reason
 
+    def keep_going(self) -> bool:
+        """The "should I go on" hook: False once the lock is lost (then stop; do not write results)."""
+        return not self.lost
+
     def check(self) -> None:
+        """Raise ``TaskError`` once the lock is lost: the same hook as ``keep_going``, for code that
+        stops by exception (the LLM validator, the Firecrawl gateway)."""
         if self.lost:
             raise TaskError(
                 TaskStatus.FAILED.value,
-                f"lost the lock {self.lock_key}: another run may hold it; stopping without marking success",
+                f"lost the lock {self.lock_key} ({self._lost_reason}): another run may hold it; "
+                "stopping without marking success",
             )
 
     # -- claim -------------------------------------------------------------------------------------
     def claim(self) -> bool:
         guard = self.guard
         ttl_ms = max(1, int(guard.lock_ttl_seconds * 1000))
+        pairs = [part for run_id, kind in self.predecessors.items() for part in (kind.value, run_id)]
+        sent_at = time.monotonic()
         outcome, holder = guard._script(
             scripts.CLAIM,
-            [self.lock_key, self.success_key],
-            [self.task_id, ttl_ms, "1" if self.check_success else "0", *self.predecessors],
+            [self.lock_key, self.success_key, self.completed_by_key],
+            [self.task_id, ttl_ms, "1" if self.check_success else "0", guard.stale_lock_ms, *pairs],
         )
         if outcome in ("acquired", "reacquired", "taken_over"):
             self.acquired = True
+            self._confirmed(sent_at)
             self.result.status = TaskStatus.PENDING.value
             if outcome == "reacquired":
                 log.info("%s already held our token %s (a retried claim): acquired", self.lock_key, self.task_id)
             if outcome == "taken_over":
-                self.warn(f"took over {self.lock_key} from {holder}, the run this one re-executes")
+                why = self.predecessors.get(holder)
+                gone = "missed its renewals" if why == Predecessor.MAYBE_RUNNING else f"ended ({why.value})"
+                self.warn(f"took over {self.lock_key} from {holder}, the run this one re-executes ({gone})")
             return True
+        if outcome == "completed_by_us":
+            self.completed_by = holder
+            self.result.status = TaskStatus.SUCCESS.value
+            who = "this run" if holder == self.task_id else f"run {holder}, the attempt this one retries"
+            self.warn(f"{self.date} was completed by {who}; its reply was lost: recorded now, not redone")
+            return False
         self.result.status = TaskStatus.SKIPPED.value
         self.result.reason = SkipReason(outcome).value
         self.holder = holder or None
@@ -244,24 +353,33 @@ class GuardedDay:
         self._renewer.start()
 
     def _renew_loop(self) -> None:
+        """Heartbeat; after a failure, retry within a second until the lease clock says lost."""
         guard = self.guard
         ttl_ms = max(1, int(guard.lock_ttl_seconds * 1000))
-        last_ok = time.monotonic()
-        while not self._stop.wait(guard.renew_interval):
+        delay = guard.renew_interval
+        while not self._stop.wait(delay):
+            if self.lost:
+                return
+            sent_at = time.monotonic()
             try:
-                renewed = guard._script(scripts.RENEW, [self.lock_key], [self.task_id, ttl_ms])
-            except Exception as error:  # keep trying until the TTL would have run out
-                if time.monotonic() - last_ok >= guard.lock_ttl_seconds:
-                    log.warning("could not renew %s for a whole TTL: %s", self.lock_key, type(error).__name__)
-                    self._lost.set()
+                renewed = guard._script(scripts.RENEW, [self.lock_key], [self.task_id, ttl_ms], retries=0)
+            except Exception as error:  # noqa: BLE001 - any failure: retry soon, the lease clock decides
+                self.renew_failures += 1
+                if self.renew_failures == 1 or self.renew_failures % 10 == 0:
+                    log.warning(
+                        "could not renew %s (%d failure(s)): %s", self.lock_key, self.renew_failures,
+                        guard.redis.redact(str(error)),
+                    )
+                if self.lost:
                     return
+                delay = guard.renew_retry_delay
                 continue
             if renewed != 1:
-                log.warning("lock %s is no longer ours: stopping renewal", self.lock_key)
-                self._lost.set()
+                self._declare_lost("the lock is no longer ours (expired, deleted, or held by another run)")
                 return
             self.renewals += 1
-            last_ok = time.monotonic()
+            self._confirmed(sent_at)
+            delay = guard.renew_interval
 
     def _stop_renewer(self) -> None:
         self._stop.set()
@@ -298,21 +416,31 @@ class GuardedDay:
     def _complete(self) -> None:
         """Mark the day done if the lock is still ours.
 
-        The first attempt goes out once, without the client's retries. Only when its answer was lost
-        (connection error) may a retry find "lock gone, day marked" and take it as our own completion;
-        found on a first attempt, that state means our lock expired and another run finished the day.
+        The completion is idempotent for our token (``completed_by``), so it is retried, one call at a
+        time, for up to ``completion_patience_seconds`` while Redis does not answer: a short freeze at
+        the end of a long job does not fail the run. A completion that landed while we could not hear
+        it is recognised by the next attempt's claim (``completed_by_us``).
         """
         from ..redis_connection import RedisUnavailable
 
-        keys = [self.lock_key, self.success_key]
+        keys = [self.lock_key, self.success_key, self.completed_by_key]
         args = [self.task_id, int(self.guard.success_ttl_seconds), SUCCESS_VALUE]
-        retried = False
-        try:
-            outcome, holder = self.guard._script(scripts.COMPLETE, keys, args, retries=0)
-        except RedisUnavailable:
-            retried = True
-            outcome, holder = self.guard._script(scripts.COMPLETE, keys, args)
-        if outcome == "completed" or (outcome == "already_completed" and retried and not self.lost):
+        give_up_at = time.monotonic() + self.guard.completion_patience_seconds
+        while True:
+            try:
+                outcome, holder = self.guard._script(scripts.COMPLETE, keys, args, retries=0)
+                break
+            except RedisUnavailable as error:
+                if time.monotonic() >= give_up_at:
+                    self.result.status = TaskStatus.FAILED.value
+                    self.error(
+                        f"could not complete {self.lock_key} for {self.guard.completion_patience_seconds:.0f}s: "
+                        "the outcome is unknown; a retry of this run recognises a completion that landed"
+                    )
+                    raise error
+                log.warning("completing %s: Redis did not answer; trying again", self.lock_key)
+                time.sleep(min(1.0, max(0.05, self.guard.redis.socket_timeout_seconds / 3)))
+        if outcome == "completed":
             self.result.status = TaskStatus.SUCCESS.value
             return
         self.result.status = TaskStatus.FAILED.value

@@ -6,6 +6,11 @@ as it was) carrying the legacy result fields; task assets therefore use ``output
 A done day of a one-day run is the step's ``MaterializeResult``, so the asset's checks run in the
 same run; in a range run each done day is an ``AssetMaterialization`` of its own partition (a
 single output would mark the skipped days too), and the checks of the range are skipped.
+
+Retries and re-executions: the runs this one re-executes are looked up in the instance, so that only
+a provably gone holder loses its lock, and a day completed by this run (or the failed attempt it
+retries) is not done again, recurring and forced runs included; if Dagster has no materialization
+of it yet (the completion's reply was lost), it is reported now.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Union
 import dagster as dg
 
 from ..redis_connection import RedisUnavailable
-from .contract import FORCE_TAG, REASON_TAG, STATUS_TAG, TaskError, TaskStatus
-from .resource import GuardedDay, TaskGuard
+from .contract import FORCE_TAG, REASON_TAG, STATUS_TAG, SkipReason, TaskError, TaskStatus
+from .resource import GuardedDay, Predecessor, TaskGuard
 
 DayWork = Callable[[GuardedDay, str], Optional[Mapping[str, Any]]]
 GuardEvent = Union[dg.MaterializeResult, dg.AssetMaterialization, dg.AssetObservation]
@@ -40,7 +45,7 @@ def run_guarded_days(
     run at once (fail closed); any other failure of a day fails the run after the other days ran.
     """
     force = is_forced(context)
-    predecessors = (context.run.parent_run_id or "", context.run.root_run_id or "")
+    predecessors = _predecessors(context)
     server_warnings = guard.server_warnings()
     for warning in server_warnings:
         context.log.warning(warning)
@@ -71,12 +76,44 @@ def run_guarded_days(
             context.log.error(f"{task_name} {day.date} failed: {guard.redis.redact(str(error))}")
             failures.append((partition_key, error, day))
             continue
+        if day.completed_by is not None and _materialized_by(context, partition_key, day.completed_by):
+            day.result.status, day.result.reason = TaskStatus.SKIPPED.value, SkipReason.ALREADY_COMPLETED.value
         outcomes.append(day)
         yield _day_event(context, day, partition_key, metadata, as_output=single_day)
 
     _tag_run(context, outcomes, failures)
     if failures:
         raise _failure(task_name, failures, guard)
+
+
+def _predecessors(context: dg.AssetExecutionContext) -> dict[str, Predecessor]:
+    """The parent and root runs, by what the instance says of them. A STARTED run may be re-executed
+    (Python API, GraphQL, with or without the parent's tags): it counts as alive until it misses its
+    renewals. A run the instance does not know counts as alive too."""
+    kinds: dict[str, Predecessor] = {}
+    for run_id in (context.run.parent_run_id, context.run.root_run_id):
+        if not run_id or run_id == context.run_id or run_id in kinds:
+            continue
+        try:
+            run = context.instance.get_run_by_id(run_id)
+        except Exception:  # noqa: BLE001 - unknown is treated as alive, the safe side
+            run = None
+        status = run.status if run is not None else None
+        if status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+            kinds[run_id] = Predecessor.FAILED
+        elif status == dg.DagsterRunStatus.SUCCESS:
+            kinds[run_id] = Predecessor.SUCCEEDED
+        else:
+            kinds[run_id] = Predecessor.MAYBE_RUNNING
+    return kinds
+
+
+def _materialized_by(context: dg.AssetExecutionContext, partition_key: str, run_id: str) -> bool:
+    """Does Dagster hold a materialization of this day from ``run_id``?"""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[partition_key]), limit=20
+    ).records
+    return any(record.run_id == run_id for record in records)
 
 
 def _day_event(

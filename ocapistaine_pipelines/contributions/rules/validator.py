@@ -92,5 +92,8 @@ class RulesValidator:
             reasoning += " Points de vigilance : " + " ; ".join(found.near_misses) + "."
         return Verdict(True, [], found.encouraged, reasoning, round(confidence, 3), category, validator)
 
-    def validate_many(self, contributions: list[Contribution]) -> list[Verdict]:
+    def validate_many(self, contributions: list[Contribution], check=None) -> list[Verdict]:
+        """``check``: the guard's stop hook (offline and fast: asked once)."""
+        if check is not None:
+            check()
         return [self.validate(c) for c in contributions]
