@@ -305,12 +305,12 @@ class LLMValidator:
                     kwargs["api_base"] = self.api_base
                 if self.api_key:
                     kwargs["api_key"] = self.api_key
-                completion = self._litellm.completion  # the first use imports litellm (seconds)
+                send = self._litellm.completion  # the first use imports litellm (seconds)
                 self._check()  # the lock may be lost: raises, and no request goes out
                 with self._calls_lock:
                     self.calls += 1
                 try:
-                    response = completion(**kwargs)
+                    response = send(**kwargs)
                 except Exception as error:  # noqa: BLE001 - classified below
                     if self._is_rate_limit(error):
                         self.chain.limited(model)

@@ -356,7 +356,7 @@ class GuardedDay:
         """Heartbeat; after a failure, retry within a second until the lease clock says lost."""
         guard = self.guard
         ttl_ms = max(1, int(guard.lock_ttl_seconds * 1000))
-        delay = guard.renew_interval
+        delay, failing = guard.renew_interval, 0
         while not self._stop.wait(delay):
             if self.lost:
                 return
@@ -372,14 +372,17 @@ class GuardedDay:
                     )
                 if self.lost:
                     return
-                delay = guard.renew_retry_delay
+                # the first retry at once (a pooled connection broken by a restart is replaced), then
+                # one a second
+                failing += 1
+                delay = 0.0 if failing == 1 else guard.renew_retry_delay
                 continue
             if renewed != 1:
                 self._declare_lost("the lock is no longer ours (expired, deleted, or held by another run)")
                 return
             self.renewals += 1
             self._confirmed(sent_at)
-            delay = guard.renew_interval
+            delay, failing = guard.renew_interval, 0
 
     def _stop_renewer(self) -> None:
         self._stop.set()
