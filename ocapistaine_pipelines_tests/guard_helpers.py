@@ -167,3 +167,58 @@ def reexecution_probe_job():
     asset = guarded_asset(TASK_FIRECRAWL, _held_work)
     job = dg.define_asset_job("probe", selection=[asset], executor_def=dg.in_process_executor)
     return dg.Definitions(assets=[asset], jobs=[job], resources={"guard": guard}).resolve_job_def("probe")
+
+
+class BlackholeProxy:
+    """A TCP proxy to Redis that forwards both ways until ``cut()``; from then on the server still gets
+    every command but no reply comes back and connections stay open: a network partition between one
+    run and Redis (other clients, connected directly, still reach it)."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.cut_at: Optional[float] = None
+        self._server = socket.socket()
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(16)
+        self.port = self._server.getsockname()[1]
+        self._closed = False
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        import time
+
+        self.cut_at = time.monotonic()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self._sockets += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, replies: bool) -> None:
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    return
+                if replies and self.cut_at is not None:
+                    continue  # swallowed
+                target.sendall(data)
+        except OSError:
+            return
+
+    def close(self) -> None:
+        self._closed = True
+        self._server.close()
+        for sock in self._sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass

@@ -260,7 +260,8 @@ class GuardedDay:
     @property
     def lost(self) -> bool:
         """The lock is (or may be) no longer ours: sticky once true."""
-        if not self._lost.is_set() and self._valid_until is not None and time.monotonic() >= self._valid_until:
+        until = self._valid_until
+        if not self._lost.is_set() and until is not None and time.monotonic() >= until:
             self._declare_lost(
                 f"ownership not confirmed for {self.guard.lost_after:.0f}s (Redis unreachable or frozen)"
             )
@@ -330,10 +331,8 @@ class GuardedDay:
                 self.warn(f"took over {self.lock_key} from {holder}, the run this one re-executes ({gone})")
             return True
         if outcome == "completed_by_us":
-            self.completed_by = holder
+            self.completed_by = holder  # the caller reports it (or skips it if Dagster has it already)
             self.result.status = TaskStatus.SUCCESS.value
-            who = "this run" if holder == self.task_id else f"run {holder}, the attempt this one retries"
-            self.warn(f"{self.date} was completed by {who}; its reply was lost: recorded now, not redone")
             return False
         self.result.status = TaskStatus.SKIPPED.value
         self.result.reason = SkipReason(outcome).value
@@ -437,7 +436,8 @@ class GuardedDay:
                 if time.monotonic() >= give_up_at:
                     self.result.status = TaskStatus.FAILED.value
                     self.error(
-                        f"could not complete {self.lock_key} for {self.guard.completion_patience_seconds:.0f}s: "
+                        f"could not complete {self.lock_key} for "
+                        f"{self.guard.completion_patience_seconds:.0f}s: "
                         "the outcome is unknown; a retry of this run recognises a completion that landed"
                     )
                     raise error

@@ -76,8 +76,8 @@ def run_guarded_days(
             context.log.error(f"{task_name} {day.date} failed: {guard.redis.redact(str(error))}")
             failures.append((partition_key, error, day))
             continue
-        if day.completed_by is not None and _materialized_by(context, partition_key, day.completed_by):
-            day.result.status, day.result.reason = TaskStatus.SKIPPED.value, SkipReason.ALREADY_COMPLETED.value
+        if day.completed_by is not None:
+            _own_completion(context, day, partition_key)
         outcomes.append(day)
         yield _day_event(context, day, partition_key, metadata, as_output=single_day)
 
@@ -106,6 +106,17 @@ def _predecessors(context: dg.AssetExecutionContext) -> dict[str, Predecessor]:
         else:
             kinds[run_id] = Predecessor.MAYBE_RUNNING
     return kinds
+
+
+def _own_completion(context: dg.AssetExecutionContext, day: GuardedDay, partition_key: str) -> None:
+    """The day was completed by this run or the attempt it retries: skip it if Dagster recorded it,
+    else report it now (its completion's reply was lost), without doing the work again."""
+    if _materialized_by(context, partition_key, day.completed_by):
+        day.result.status, day.result.reason = TaskStatus.SKIPPED.value, SkipReason.ALREADY_COMPLETED.value
+        return
+    who = "this run" if day.completed_by == context.run_id else f"run {day.completed_by} (the attempt retried)"
+    day.warn(f"{day.date} was completed by {who} but never recorded (the reply was lost): "
+             "recorded now, not redone")
 
 
 def _materialized_by(context: dg.AssetExecutionContext, partition_key: str, run_id: str) -> bool:

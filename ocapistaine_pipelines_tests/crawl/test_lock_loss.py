@@ -26,7 +26,8 @@ def test_a_lost_lock_stops_the_crawl_from_starting_jobs(fake, data_dir, tmp_path
     redis = RedisResource(url=f"redis://127.0.0.1:{private_redis.port}")
     guard = TaskGuard(redis=redis)  # production settings: TTL 300 s, heartbeat 2 s
     resources = {"redis": redis, "guard": guard, "data_dir": data_dir,
-                 "firecrawl": firecrawl_resource(fake, write_sources(tmp_path, sources), poll_interval_seconds=0.05)}
+                 "firecrawl": firecrawl_resource(fake, write_sources(tmp_path, sources),
+                                                 poll_interval_seconds=0.05)}
     starts: list[float] = []
     loss: dict = {}
 
@@ -51,7 +52,8 @@ def test_a_lost_lock_stops_the_crawl_from_starting_jobs(fake, data_dir, tmp_path
     description, _ = failure(result)
     assert "lost the lock" in description
     after = [t - loss["at"] for t in starts if t > loss["at"]]
-    assert len(starts) - loss["started"] <= 4, f"{len(starts) - loss['started']} crawl jobs started after the loss"
+    started_after = len(starts) - loss["started"]
+    assert started_after <= 4, f"{started_after} crawl jobs started after the loss"
     assert not after or max(after) < guard.renew_interval + 1.5
     assert len(fake.calls("POST", "/v2/crawl")) < 10
     assert private_redis.client(6).keys("*") == []  # no success marker, no lock left
