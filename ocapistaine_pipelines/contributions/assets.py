@@ -89,7 +89,10 @@ def short_reason(reasoning: str | None, limit: int = REASON_CHARS) -> str:
     first = text.split(". ", 1)[0].rstrip(".") + "."
     if len(first) <= limit:
         return first
-    cut = first[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:")
+    cut = first[: limit - 1]
+    if first[limit - 1] != " ":  # do not end in the middle of a word
+        cut = cut.rsplit(" ", 1)[0]
+    cut = cut.rstrip(" ,;:")
     return (cut or first[: limit - 1]) + "…"
 
 
