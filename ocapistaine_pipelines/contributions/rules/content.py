@@ -85,7 +85,7 @@ def spam(text: str) -> Finding:
 # -- false information: unverifiable claims, hearsay, unsourced certainties ----------------------------------
 UNVERIFIABLE_CLAIM = phrases(lexicon.UNVERIFIABLE_CLAIMS)
 HEARSAY = phrases(lexicon.HEARSAY)
-ASKS_CONFIRMATION = re.compile(r"\?|" + phrases(lexicon.ASKS_CONFIRMATION).pattern)
+ASKS_CONFIRMATION = re.compile(rf"\?|\b{alternatives(lexicon.ASKS_CONFIRMATION)}\b")
 CERTAINTY = phrases(lexicon.CERTAINTY)
 DRASTIC_CLAIM = phrases(lexicon.DRASTIC_CLAIMS, ends_a_word=False)
 HEALTH_SCARE = phrases(lexicon.HEALTH_SCARES, ends_a_word=False)
@@ -122,6 +122,7 @@ def false_information(text: str) -> Finding:
     heard = hearsay(text)
     scare = first(HEALTH_SCARE, text)
     drastic = first(DRASTIC_CLAIM, text)
+    # a source answers a certainty or a health claim; hearsay about a person stays hearsay with a link
     sourced = bool(certainties or scare) and bool(
         SOURCE.search(text) or any(TRUSTED_URL.search(u) for u in URL.findall(text)))
     if len(claims) >= 2:
@@ -196,7 +197,7 @@ def off_topic(text: str, *, local: bool, topical: float) -> Finding:
 
 # -- encouraged aspects --------------------------------------------------------------------------------------
 PROPOSAL = phrases(lexicon.PROPOSAL)
-QUESTION = re.compile(r"\?|" + phrases(lexicon.QUESTION).pattern)
+QUESTION = re.compile(rf"\?|\b{alternatives(lexicon.QUESTION)}\b")
 CRITICISM = phrases(lexicon.CRITICISM)
 EXPERIENCE = phrases(lexicon.EXPERIENCE)
 IMPROVEMENT = phrases(lexicon.IMPROVEMENT)
