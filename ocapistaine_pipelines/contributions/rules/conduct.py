@@ -124,7 +124,8 @@ def discrimination(text: str) -> Finding:
 PERSON_TARGET = phrases(lexicon.PERSON_TARGETS)
 PERSON_MENTION = phrases(lexicon.PERSON_MENTIONS)
 PERSON_ATTRIBUTE = phrases(lexicon.PERSON_ATTRIBUTES)
-#: An ambiguous verb or adjective ("dépassée", "dort") with a person or role as its subject.
+#: An ambiguous verb or adjective ("dépassée", "dort"), and the same with a person or role as its subject.
+TIED_WORD = phrases(lexicon.TIED_WORDS)
 TIED_ATTRIBUTE = re.compile(
     rf"\b(?:ils|elles|vous|{_PEOPLE}{_OF_PLACE})\s+(?:(?:ne|n|se|s|nous|vous|en|est|sont|etes|etait|etaient|"
     rf"semble|semblent|parait|paraissent|reste|restent|restez|a|ont|avez|toujours|encore|completement|"
@@ -140,7 +141,10 @@ RHETORICAL_QUESTION = phrases([f"{_VERB}-t?-?(?:il|ils|elle|elles) {_NEXT}"])
 
 def _attribute(text: str) -> str | None:
     """An attack on competence, honesty or care: listed, or an ambiguous word aimed at a person."""
-    return first(PERSON_ATTRIBUTE, text) or first(TIED_ATTRIBUTE, text)
+    listed = first(PERSON_ATTRIBUTE, text)
+    if listed or not TIED_WORD.search(text):  # the grammar is checked only when an ambiguous word is there
+        return listed
+    return first(TIED_ATTRIBUTE, text)
 
 
 def _attack_on_a_person(text: str) -> tuple[Signal | None, str]:

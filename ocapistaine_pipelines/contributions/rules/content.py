@@ -121,7 +121,7 @@ def false_information(text: str) -> Finding:
     certainties = found(CERTAINTY, text)
     heard = hearsay(text)
     scare = first(HEALTH_SCARE, text)
-    drastic = first(DRASTIC_CLAIM, text)
+    drastic = first(DRASTIC_CLAIM, text) if (certainties or heard.said) else None  # only read with them
     # a source answers a certainty or a health claim; hearsay about a person stays hearsay with a link
     sourced = bool(certainties or scare) and bool(
         SOURCE.search(text) or any(TRUSTED_URL.search(u) for u in URL.findall(text)))
@@ -177,7 +177,9 @@ def off_topic(text: str, *, local: bool, topical: float) -> Finding:
     """
     elsewhere = found(ELSEWHERE, text)
     national = first(NATIONAL_OR_FOREIGN, text)
-    ties = found(STRONG_LOCAL, text)
+    # strong ties are counted only when something could be off topic (a local text with nothing elsewhere
+    # is never off topic)
+    ties = found(STRONG_LOCAL, text) if (elsewhere or national or not local) else []
     away = sorted(set(elsewhere) | ({national} if national else set()))
     if not local and national and not ties:
         return flag("national_or_foreign_topic", f"sujet sans lien avec la commune (« {national} »)")
