@@ -34,6 +34,9 @@ TASK_DAY_TAG = "ocapistaine/task_day"
 #: Dagster's run monitoring cancels (then marks failed) a run older than this: the only way the local
 #: run launcher notices a run worker that died (it cannot check a worker's health).
 MAX_RUNTIME_TAG = dg.MAX_RUNTIME_SECONDS_TAG
+#: The Celery queue a run goes to with the Celery run launcher (deploy/dagster-celery.yaml; ignored by
+#: the others): long crawls on ``crawl`` workers, apart from the day's analysis on ``dagster`` workers.
+CELERY_QUEUE_TAG = "dagster-celery/queue"
 
 #: Runs that still count as "on their way" for a task and day.
 IN_FLIGHT_STATUSES = (
@@ -59,6 +62,7 @@ class ChainTask:
     assets: tuple[dg.AssetKey, ...]
     depends_on: tuple[str, ...] = ()
     max_runtime_seconds: int = 900
+    queue: str = "dagster"
 
     @property
     def selection(self) -> dg.AssetSelection:
@@ -68,7 +72,9 @@ class ChainTask:
 
 TASKS: dict[str, ChainTask] = {
     TASK_CONTRIBUTIONS_ANALYSIS: ChainTask(TASK_CONTRIBUTIONS_ANALYSIS, (CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS)),
-    TASK_FIRECRAWL: ChainTask(TASK_FIRECRAWL, (CRAWLED_DOCUMENTS,), max_runtime_seconds=2 * 3600),
+    TASK_FIRECRAWL: ChainTask(
+        TASK_FIRECRAWL, (CRAWLED_DOCUMENTS,), max_runtime_seconds=2 * 3600, queue="crawl"
+    ),
     TASK_OPIK_EXPERIMENT: ChainTask(TASK_OPIK_EXPERIMENT, (OPIK_EXPERIMENT,)),
 }
 
@@ -98,6 +104,7 @@ def task_run_tags(chain_task: ChainTask, partition_key: str) -> dict[str, str]:
         TASK_TAG: chain_task.name,
         TASK_DAY_TAG: task_day(chain_task.name, partition_key),
         MAX_RUNTIME_TAG: str(chain_task.max_runtime_seconds),
+        CELERY_QUEUE_TAG: chain_task.queue,
     }
 
 

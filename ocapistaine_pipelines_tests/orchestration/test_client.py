@@ -36,6 +36,7 @@ def test_run_task_now_sends_the_task_assets_partition_and_force_tags():
         "ocapistaine/task": TASK_CONTRIBUTIONS_ANALYSIS,
         "ocapistaine/task_day": f"{TASK_CONTRIBUTIONS_ANALYSIS}:20260210",  # the queue: one run per task and day
         "dagster/max_runtime": "900",  # run monitoring fails a run whose worker died after 15 minutes
+        "dagster-celery/queue": "dagster",  # the Celery queue (deploy/dagster-celery.yaml)
         "ocapistaine/force": "true",
     }
     assert kwargs["repository_location_name"] == "ocapistaine_pipelines"
@@ -45,6 +46,7 @@ def test_run_task_now_sends_the_task_assets_partition_and_force_tags():
     assert "ocapistaine/force" not in recorder.calls[1][1]["tags"]
     assert recorder.calls[1][1]["tags"]["ocapistaine/task_day"] == f"{TASK_FIRECRAWL}:20260329"
     assert recorder.calls[1][1]["tags"]["dagster/max_runtime"] == "7200"
+    assert recorder.calls[1][1]["tags"]["dagster-celery/queue"] == "crawl"
 
 
 @pytest.mark.parametrize(

@@ -343,11 +343,13 @@ def test_fixed_time_schedules_request_their_asset_and_skip_when_one_is_on_its_wa
     assert request.run_key == f"{TASK_FIRECRAWL}:2026-03-29:attempt-1"
     assert request.tags[TASK_DAY_TAG] == f"{TASK_FIRECRAWL}:20260329"
     assert request.tags[MAX_RUNTIME_TAG] == str(2 * 3600)
+    assert request.tags[chain.CELERY_QUEUE_TAG] == "crawl"  # long crawls on their own Celery workers
     opik = tick(task_opik_experiment, instance, paris(2026, 10, 25, 5, 0), guard)
     assert [list(r.asset_selection) for r in opik.run_requests] == [[chain.OPIK_EXPERIMENT]]
     assert opik.run_requests[0].partition_key == "2026-10-25"
     assert opik.run_requests[0].tags[TASK_DAY_TAG] == f"{TASK_OPIK_EXPERIMENT}:20261025"
     assert opik.run_requests[0].tags[MAX_RUNTIME_TAG] == "900"
+    assert opik.run_requests[0].tags[chain.CELERY_QUEUE_TAG] == "dagster"
 
     _store_run(instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
     again = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0), guard)
