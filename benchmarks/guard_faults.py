@@ -2,14 +2,14 @@
 
 One private redis-server (no persistence) per scenario, the real LLMValidator (litellm) against a
 loopback OpenAI-compatible server (0.25 s per answer, 4 in flight) and the real Firecrawl gateway
-against the loopback Firecrawl (crawl jobs of 0.5 s, one per source). Three faults, injected 2 s
-into the work:
+against the loopback Firecrawl (crawl jobs of 0.5 s, one per source). Three faults, injected about
+2 s into the work:
 - restart: redis-server restarted (every key lost: the loss is the restart);
 - freeze: redis-server SIGSTOPped for TTL + 2 s (the lock expires during the freeze: the loss is the
   moment it can be claimed again, when Redis wakes up);
 - partition: a proxy between the holder and Redis swallows every reply from then on, while other
   clients reach Redis (the loss is the lock's expiry, when another run can claim the day).
-Side by side, in the same run:
+Each fault hits right after a renewal (the worst phase for noticing a wiped lock). Side by side:
 - before: the guard as it was (renewal every TTL/3, a failed renewal retried only an interval later,
   lost only once a whole TTL passed) and the work checking the lock only before and after the batch
   (LLM) or between calls with that late flag (crawl);
@@ -73,6 +73,10 @@ class Scenario:
 
     def inject(self) -> None:
         time.sleep(FAULT_AFTER)
+        # right after a renewal: the worst phase for noticing a wiped lock (a whole interval to wait)
+        renewals = self.day.renewals
+        while self.day.renewals == renewals:
+            time.sleep(0.005)
         direct = self.server.client(6)
         if self.fault == "restart":
             self.server.restart()
@@ -90,10 +94,11 @@ class Scenario:
     def run(self, work) -> dict:
         fault = threading.Thread(target=self.inject, daemon=True)
         self.started_at = time.monotonic()
-        fault.start()
         outcome = "finished"
         try:
             with self.guard.day(self.task, DAY, f"holder-{self.mode}") as day:
+                self.day = day
+                fault.start()
                 try:
                     work(day)
                 finally:
