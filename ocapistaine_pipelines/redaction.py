@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -180,3 +181,35 @@ def show_url(url: str) -> str:
     except ValueError:
         return "(invalid URL)"
     return f"{parts.scheme}://{parts.hostname or '?'}{port}"
+
+
+_installed = {"done": False}
+
+
+def install_log_redaction() -> None:
+    """Redact every log record of the process when it is made (``logging.setLogRecordFactory``): the
+    message with its arguments, and the exception text. Libraries log URLs and answers too (urllib3 at
+    DEBUG prints each request's path, a webhook's secret; SDKs log the errors they got), and no list of
+    their loggers stays complete; the record factory sees them all. Installed once, on package import."""
+    if _installed["done"]:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+            clean = redact(message)
+            if clean != message:
+                record.msg, record.args = clean, ()
+            if record.exc_info and record.exc_info[1] is not None:
+                text = logging.Formatter().formatException(record.exc_info)
+                clean_text = redact(text)
+                if clean_text != text:
+                    record.exc_text = clean_text
+        except Exception:  # noqa: BLE001 - a log line must never fail because of its redaction
+            pass
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _installed["done"] = True
