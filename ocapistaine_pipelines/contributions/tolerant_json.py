@@ -45,6 +45,7 @@ def _parse_int(text: str) -> Any:
 
 #: ``strict=False``: a raw control character inside a string (a careless exporter) costs nothing.
 _DECODER = json.JSONDecoder(parse_int=_parse_int, strict=False)
+_PLAIN = json.JSONDecoder(strict=False)
 _WS = re.compile(r"[ \t\n\r]*")
 _STRUCTURE = re.compile(r'"|[\[{]+|[\]}]+')
 _STRING_END = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
@@ -54,6 +55,13 @@ def loads(text: str, records_key: Optional[str] = None) -> Any:
     """``json.loads`` with oversized integers kept as ``OversizedNumber``; when the document is too deep
     for the decoder, the records (the top-level list, or the list under ``records_key`` of a top-level
     object) are decoded one by one. Other syntax errors raise ``ValueError`` as ``json.loads`` does."""
+    try:
+        return _PLAIN.decode(text)  # the common case, at the stdlib's speed (no Python hook per integer)
+    except RecursionError:
+        return _loads_item_by_item(text, records_key)
+    except ValueError as error:
+        if "integer string conversion" not in str(error):
+            raise
     try:
         return _DECODER.decode(text)
     except RecursionError:
