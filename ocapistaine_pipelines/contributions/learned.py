@@ -167,6 +167,14 @@ class LearnedModel:
 
 
 # -- training ----------------------------------------------------------------------------------------
+def _require_sklearn() -> None:
+    """Training and the out-of-fold view need scikit-learn (the ``learned`` extra); judging does not."""
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        raise ValueError("scikit-learn is not installed: pip install 'ocapistaine-pipelines[learned]'") from None
+
+
 def _classifier(seed: int = 0):
     from sklearn.linear_model import LogisticRegression
 
@@ -248,6 +256,7 @@ def train(
 ) -> LearnedModel:
     """Fit on every row; the metadata carries the out-of-fold (cross-validated) scores, never
     training-set ones."""
+    _require_sklearn()
     import numpy as np
     import sklearn
 
@@ -414,6 +423,7 @@ class LearnedValidator:
         """The same validator, except that a text the model was trained on is judged by a model fitted
         without it (the stratified folds of the training metadata): an evaluation on the training rows
         then measures cross-validated quality, never the training-set score. Needs scikit-learn."""
+        _require_sklearn()
         from sklearn.model_selection import cross_val_predict
 
         m = self.learned

@@ -42,4 +42,3 @@ def pool_model(pool, encoder, embedding_cache):
 
 
 from ocapistaine_pipelines_tests.evaluation.conftest import opik_env, opik_server  # noqa: E402,F401
-from ocapistaine_pipelines_tests.test_object_store import bucket, s3_env, s3_server  # noqa: E402,F401

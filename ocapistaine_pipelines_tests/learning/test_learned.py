@@ -190,33 +190,3 @@ def test_deduplication_and_data_hash_properties(rows, rng):
         flipped = [dataclasses.replace(kept[0], is_valid=not kept[0].is_valid)] + kept[1:]
         assert data_hash(flipped) != data_hash(kept)  # a changed label is a new model
 
-
-def test_models_and_embeddings_live_on_the_object_store_too(pool_model, encoder, s3_env, bucket):
-    """``OCAPISTAINE_DATA_DIR=s3://...``: whole-object reads and atomic writes, nothing on the local disk."""
-    from ocapistaine_pipelines.contributions.encoders import EmbeddingCache
-    from ocapistaine_pipelines.io_utils import data_path
-
-    root = data_path(f"s3://{bucket}/town/validator_model")
-    store = ModelStore(root)
-    ident = model_id(pool_model.metadata["data_hash"], encoder.name)
-    store.save(ident, pool_model)
-    store.make_current(ident)
-    assert store.has(ident) and store.current()[0] == ident
-    cache = EmbeddingCache(root / "embeddings")
-    texts = ["Le port d'Audierne manque de places.", "Les horaires de la médiathèque changent."]
-    first = cache.encode(encoder, texts)
-    counted = []
-
-    class Counting:
-        name = encoder.name
-
-        def encode(self, batch):
-            counted.extend(batch)
-            return encoder.encode(batch)
-
-    assert np.allclose(EmbeddingCache(root / "embeddings").encode(Counting(), texts[::-1]), first[::-1])
-    assert counted == []  # read back from the store, nothing embedded again
-    raw = store.path(ident).read_bytes()
-    store.path(ident).write_bytes(raw[:100])
-    with pytest.raises(ValueError, match="SHA-256"):
-        store.current()
