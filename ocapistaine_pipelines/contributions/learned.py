@@ -172,7 +172,8 @@ def _require_sklearn() -> None:
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        raise ValueError("scikit-learn is not installed: pip install 'ocapistaine-pipelines[learned]'") from None
+        install = "pip install 'ocapistaine-pipelines[learned]'"
+        raise ValueError(f"scikit-learn is not installed: {install}") from None
 
 
 def _classifier(seed: int = 0):
