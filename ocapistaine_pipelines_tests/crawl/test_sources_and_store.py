@@ -36,6 +36,7 @@ def test_yaml_and_json_files_are_read(tmp_path):
     ({"name": "a", "url": "https://x.fr/", "scrape_options": {"wait_for": "soon"}}, "invalid scrape_options"),
     ({"name": "a", "url": "https://x.fr/", "colour": "red"}, "unknown key"),
     ({"name": "../etc", "url": "https://x.fr/"}, "name must match"),
+    ({"name": "a", "url": "https://x.fr/", "pdf_text": "ocr"}, "pdf_text must be one of"),
 ])
 def test_bad_entries_are_refused_with_the_entry_named(entry, words):
     with pytest.raises(SourcesError, match="source #1") as caught:
@@ -123,3 +124,28 @@ def test_an_unreadable_index_is_set_aside_and_rebuilt_from_the_sidecars(tmp_path
     assert again.save(page, "2026-03-02", "t") == "unchanged"
     again.flush()
     assert SourceStore(tmp_path, source).document_count() == 3
+
+
+def test_pdf_rows_share_the_index_apart_from_the_pages_and_are_rebuilt_from_their_sidecars(tmp_path):
+    """A PDF's row (kind pdf) never enters the page planning, survives a reload, and an unreadable index
+    is rebuilt with the PDF texts too, so a stored document is not downloaded again."""
+    source = parse_sources([{"name": "a", "url": "https://x.fr/", "refresh_days": 1}], "f")[0]
+    store = SourceStore(tmp_path, source)
+    store.save(Page(url="https://x.fr/1/", final_url="https://x.fr/1/", title="1", status_code=200,
+                    markdown="# 1 [PDF](/doc.pdf)", links=[]), "2026-03-01", "t")
+    url = "https://x.fr/doc.pdf"
+    file, digest = store.write_pdf_text(url, "# Arrêté\n\ntexte", {"url": url, "sha256": "ab" * 32, "pages": 2,
+                                                                     "linked_from": "https://x.fr/1/"})
+    store.put_pdf_row({"url": url, "state": "stored", "file": file, "sha256": digest, "pages": 2,
+                       "pdf_sha256": "ab" * 32, "etag": '"e1"'})
+    store.flush()
+    again = SourceStore(tmp_path, source)
+    assert set(again.index) == {"https://x.fr/1/"} and set(again.documents) == {url}
+    assert url not in again.due(day_ordinal("2026-03-02"), force=True)  # pages only
+    assert again.document_count() == 1 and again.pdf_counts() == {"stored": 1, "no_text_layer": 0, "known": 1}
+    assert again.documents[url]["etag"] == '"e1"' and again.documents[url]["pages"] == 2
+    again.index_path.write_bytes(b"PAR1 garbage")
+    rebuilt = SourceStore(tmp_path, source)
+    row = rebuilt.documents[url]
+    assert (row["state"], row["file"], row["sha256"], row["pdf_sha256"]) == ("stored", file, digest, "ab" * 32)
+    assert row["source_page"] == "https://x.fr/1/" and set(rebuilt.index) == {"https://x.fr/1/"}
