@@ -155,14 +155,18 @@ def test_an_extraction_over_its_time_limit_is_killed_and_the_next_one_runs(tmp_p
     long.write_bytes(make.prose_pdf(60, seed=12).data)  # several seconds of pdfminer
     short = tmp_path / "short.pdf"
     short.write_bytes(make.prose_pdf(1, seed=13, title="Arrêté").data)
-    with ExtractionPool(size=1, timeout_seconds=0.5) as pool:
+    with ExtractionPool(size=1, timeout_seconds=60) as pool:
+        assert pool.extract(str(short))["status"] == "stored"  # the worker is up (a cold start is not timed)
+        first = pool._all[0].process
+        pool.timeout = 0.5
         started = time.monotonic()
         result = pool.extract(str(long))
         assert result["status"] == "timeout" and time.monotonic() - started < 5
-        assert pool.killed == 1
+        assert pool.killed == 1 and not first.is_alive()
         pool.timeout = 60
         result = pool.extract(str(short))  # a fresh worker
         assert result["status"] == "stored" and "Arrêté page 1" in result["page_texts"][0]
+        assert pool._all[0].process.pid != first.pid
 
 
 def test_the_stop_hook_stops_a_running_extraction_and_kills_its_worker(tmp_path):
