@@ -41,7 +41,9 @@ PARIS = ZoneInfo("Europe/Paris")
 CHAIN_PERIOD = dt.timedelta(minutes=7)
 SENSOR_PERIOD = dt.timedelta(seconds=deadlines.SENSOR_INTERVAL_SECONDS)
 REPOSITORY = dg.Definitions(
-    assets=ASSETS, schedules=schedules.SCHEDULES, resources=build_resources({"REDIS_URL": "redis://127.0.0.1:9"})
+    assets=ASSETS,
+    schedules=schedules.SCHEDULES,
+    resources=build_resources({"REDIS_URL": "redis://127.0.0.1:9"}),
 ).get_repository_def()
 
 
@@ -71,13 +73,17 @@ def one_outage(kind: str, offset: float, sensor_phase: float, webhook: Webhook) 
                 started = time.perf_counter()
                 if what == "chain":
                     with dg.build_schedule_context(
-                        instance=instance, scheduled_execution_time=when, resources={"guard": guard},
+                        instance=instance,
+                        scheduled_execution_time=when,
+                        resources={"guard": guard},
                         repository_def=REPOSITORY,
                     ) as context:
                         schedules.orchestrate_task_chain.evaluate_tick(context)
                 else:
                     deadlines.current_time = lambda now=now: now
-                    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"guard": guard}) as context:
+                    with dg.build_sensor_context(
+                        instance=instance, cursor=cursor, resources={"guard": guard}
+                    ) as context:
                         cursor = deadlines.deadline_alerts.evaluate_tick(context).cursor
                 lag += dt.timedelta(seconds=time.perf_counter() - started)
                 if len(webhook.received) > received:
@@ -90,9 +96,13 @@ def one_outage(kind: str, offset: float, sensor_phase: float, webhook: Webhook) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=6, help="outage offsets per case, spread over a chain cycle")
+    parser.add_argument(
+        "--trials", type=int, default=6, help="outage offsets per case, spread over a chain cycle"
+    )
     args = parser.parse_args()
-    os.environ[deadlines.DEADLINES_ENV] = "task_firecrawl=off,task_opik_experiment=off,task_contributions_analysis=off"
+    os.environ[deadlines.DEADLINES_ENV] = (
+        "task_firecrawl=off,task_opik_experiment=off,task_contributions_analysis=off"
+    )
     webhook = Webhook()
     os.environ[ALERT_WEBHOOK_ENV] = webhook.url
     print(f"| outage | N ticks | trials | min | median | max | max / bound (N x 7 + 1 min) |")
@@ -109,7 +119,8 @@ def main() -> None:
                 bound = threshold * CHAIN_PERIOD.total_seconds() + SENSOR_PERIOD.total_seconds()
                 mins = [x / 60 for x in latencies]
                 print(
-                    f"| {kind} | {threshold} | {args.trials} | {min(mins):.1f} min | {statistics.median(mins):.1f} min "
+                    f"| {kind} | {threshold} | {args.trials} | {min(mins):.1f} min "
+                    f"| {statistics.median(mins):.1f} min "
                     f"| {max(mins):.1f} min | {max(latencies) / bound:.2f} |",
                     flush=True,
                 )

@@ -109,7 +109,8 @@ def write_day_tables(context: dg.AssetExecutionContext, data_dir: DataDirResourc
     atomic_write_parquet(quarantine, quarantine_path(data_dir, day))
     if len(quarantine):
         context.log.warning(f"{day}: {len(quarantine)} item(s) quarantined: " + "; ".join(
-            f"{safe_text(row.id or '?', 60)}: {safe_text(row.reason, 160)}" for row in quarantine.head(5).itertuples()))
+            f"{safe_text(row.id or '?', 60)}: {safe_text(row.reason, 160)}"
+            for row in quarantine.head(5).itertuples()))
     return {"batch": batch, "frame": frame, "quarantine": quarantine}
 
 
@@ -400,13 +401,16 @@ def contributions_analysis(
                 items = contributions_source.read()
             except SourceUnavailable as error:
                 raise TaskError(
-                    "failed", safe_text(f"no contributions table for {partition_key} and the source {source} cannot "
-                                        f"be read: {error}. Materialize `contributions` when it answers again", 2000),
+                    "failed",
+                    safe_text(f"no contributions table for {partition_key} and the source {source} cannot be "
+                              f"read: {error}. Materialize `contributions` when it answers again", 2000),
                     retryable=False,
                 ) from None
             batches = split_by_day(items, context.partition_keys)
             if not batches.accounting.balanced:  # as `contributions`: every item accounted for, never lost
-                raise TaskError("failed", f"items unaccounted for: {batches.accounting.sentence()}", retryable=False)
+                raise TaskError(
+                    "failed", f"items unaccounted for: {batches.accounting.sentence()}", retryable=False
+                )
             from_source.update(source=source, batches=batches)
         written = write_day_tables(context, data_dir, from_source["batches"][partition_key])
         context.log.info(f"{partition_key}: no contributions table yet: read {from_source['source']} first")
@@ -467,8 +471,8 @@ def contributions_analysis(
             "llm_requests": dg.MetadataValue.int(getattr(judge, "calls", 0) - calls_before),
             "flagged_contributions": dg.MetadataValue.md(
                 _md_table(["id", "title", "violations", "reason", "confidence"],
-                          [[c.id, c.title, ", ".join(v.violations), short_reason(v.reasoning), f"{v.confidence:.2f}"]
-                           for c, v in flagged])
+                          [[c.id, c.title, ", ".join(v.violations), short_reason(v.reasoning),
+                            f"{v.confidence:.2f}"] for c, v in flagged])
             ) if flagged else [],
             "pending_contributions": dg.MetadataValue.md(
                 _md_table(["id", "error"], [[c.id, v.error] for c, v in pending])

@@ -5,7 +5,8 @@ completed on its own. A skipped day is reported as an ``AssetObservation`` (so t
 as it was) carrying the legacy result fields; task assets therefore use ``output_required=False``.
 A done day of a one-day run is the step's ``MaterializeResult``, so the asset's checks run in the
 same run; in a range run each done day is an ``AssetMaterialization`` of its own partition (a
-single output would mark the skipped days too), and the checks of the range are skipped.
+single output would mark the skipped days too): the step's checks are skipped, and the sensor
+``orchestration.range_checks.check_range_days`` then checks each such day in a run of its own.
 
 Retries and re-executions: the runs this one re-executes are looked up in the instance, so that only
 a provably gone holder loses its lock, and a day completed by this run (or the failed attempt it

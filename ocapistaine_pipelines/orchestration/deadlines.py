@@ -56,7 +56,9 @@ def parse_deadline(task_name: str, text: str) -> Optional[dt.time]:
     try:
         moment = dt.datetime.strptime(text, "%H:%M").time()
     except ValueError:
-        raise ValueError(f"{DEADLINES_ENV}: deadline of {task_name} must be HH:MM or off, got {text!r}") from None
+        raise ValueError(
+            f"{DEADLINES_ENV}: deadline of {task_name} must be HH:MM or off, got {text!r}"
+        ) from None
     if moment == dt.time(0, 0):
         raise ValueError(f"{DEADLINES_ENV}: deadline of {task_name} must be after 00:00 (the day's own time)")
     return moment
@@ -74,7 +76,8 @@ def task_deadlines(environ: Optional[Mapping[str, str]] = None) -> dict[str, Opt
         name = name.strip()
         if not sep or name not in TASKS:
             raise ValueError(
-                f"{DEADLINES_ENV}: expected task=HH:MM with a task among {', '.join(TASKS)}, got {part.strip()!r}"
+                f"{DEADLINES_ENV}: expected task=HH:MM with a task among {', '.join(TASKS)}, "
+                f"got {part.strip()!r}"
             )
         texts[name] = value
     return {name: parse_deadline(name, texts[name]) for name in TASKS if name in texts}
@@ -86,7 +89,7 @@ def redis_skip_ticks(environ: Optional[Mapping[str, str]] = None) -> int:
 
 
 def deadline_moment(day: str, deadline: dt.time) -> dt.datetime:
-    """The deadline of one day, as an aware datetime (Europe/Paris; a daylight-saving day has its own offset)."""
+    """The deadline of one day, as an aware datetime (Europe/Paris: a daylight-saving day has its offset)."""
     return dt.datetime.combine(dt.date.fromisoformat(day), deadline).replace(tzinfo=PARIS)
 
 
@@ -105,7 +108,9 @@ def freshness_policy(deadline: dt.time) -> dg.FreshnessPolicy:
     """Materialized between midnight and the deadline of the day (Europe/Paris), else failing."""
     since_midnight = dt.timedelta(hours=deadline.hour, minutes=deadline.minute)
     return dg.FreshnessPolicy.cron(
-        deadline_cron=f"{deadline.minute} {deadline.hour} * * *", lower_bound_delta=since_midnight, timezone=TIMEZONE
+        deadline_cron=f"{deadline.minute} {deadline.hour} * * *",
+        lower_bound_delta=since_midnight,
+        timezone=TIMEZONE,
     )
 
 
@@ -123,7 +128,8 @@ def with_deadlines(
         return spec.replace_attributes(freshness_policy=policy) if policy else spec
 
     return [
-        asset.map_asset_specs(apply) if isinstance(asset, dg.AssetsDefinition) and set(asset.keys) & set(policies)
+        asset.map_asset_specs(apply)
+        if isinstance(asset, dg.AssetsDefinition) and set(asset.keys) & set(policies)
         else asset
         for asset in assets
     ]
@@ -173,7 +179,9 @@ def current_time() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _day_done(context: dg.SensorEvaluationContext, guard: TaskGuard, name: str, day: str) -> tuple[bool, dict]:
+def _day_done(
+    context: dg.SensorEvaluationContext, guard: TaskGuard, name: str, day: str
+) -> tuple[bool, dict]:
     """Whether the task's day succeeded: its success key; when Redis cannot be read, a Dagster
     materialization of the day's partition of the task's last asset stands in."""
     try:
@@ -216,7 +224,8 @@ def due_alerts(
             **_payload_base("deadline_missed", name, day),
             "deadline": moment.isoformat(),
             "minutes_late": late,
-            "error": f"{name} {day} not done at its deadline {deadline:%H:%M} Europe/Paris (success key missing)",
+            "error": f"{name} {day} not done at its deadline {deadline:%H:%M} Europe/Paris "
+            "(success key missing)",
             "runs_in_flight": [f"{run.run_id} ({run.status.value.lower()})" for run in in_flight[:5]],
             **details,
         }
@@ -232,7 +241,8 @@ def due_alerts(
                     **_payload_base("redis_unreachable", chain_task.name, day),
                     "ticks_skipped": int(streak["count"]),
                     "since": streak.get("since"),
-                    "error": f"the chain skipped {streak['count']} ticks in a row since {streak.get('since')}, "
+                    "error": f"the chain skipped {streak['count']} ticks in a row "
+                    f"since {streak.get('since')}, "
                     f"{chain_task.name} {day} is not requested: {streak.get('error')}",
                 }
     return alerts
@@ -257,7 +267,9 @@ def evaluate_deadline_alerts(
     for key, payload in alerts.items():
         context.log.error(f"{payload['kind']}: {payload['error']}")
         if base_url:
-            payload["dagster_url"] = f"{base_url.rstrip('/')}/assets/{TASKS[payload['task']].assets[-1].to_user_string()}"
+            payload["dagster_url"] = (
+                f"{base_url.rstrip('/')}/assets/{TASKS[payload['task']].assets[-1].to_user_string()}"
+            )
         if url:
             try:
                 post_alert(url, payload)
@@ -288,9 +300,10 @@ def evaluate_deadline_alerts(
     name="deadline_alerts",
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Every minute: alerts (OCAPISTAINE_ALERT_WEBHOOK, else the log) once per task and day when a task "
-    "is not done at its deadline (OCAPISTAINE_DEADLINES; default crawl 06:00, evaluation 08:00, analysis 23:00 "
-    "Europe/Paris), or when the chain skipped OCAPISTAINE_REDIS_SKIP_TICKS ticks in a row (default 3) for Redis.",
+    description="Every minute: alerts (OCAPISTAINE_ALERT_WEBHOOK, else the log) once per task and day "
+    "when a task is not done at its deadline (OCAPISTAINE_DEADLINES; default crawl 06:00, evaluation "
+    "08:00, analysis 23:00 Europe/Paris), or when the chain skipped OCAPISTAINE_REDIS_SKIP_TICKS ticks "
+    "in a row (default 3) for Redis.",
 )
 def deadline_alerts(context: dg.SensorEvaluationContext, guard: TaskGuard) -> dg.SkipReason:
     return evaluate_deadline_alerts(context, guard, current_time())

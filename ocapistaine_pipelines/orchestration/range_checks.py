@@ -26,7 +26,7 @@ CHECK_RUN_PRIORITY = "-1"
 #: Runs requested per tick at most (a month's backfill is checked over a few ticks).
 MAX_REQUESTS_PER_TICK = 40
 RECORDS_PER_QUERY = 200
-#: Range days materialized longer ago are passed over (a first tick, a sensor stopped for days): not the history.
+#: Range days materialized longer ago are passed over (a first tick, a sensor stopped for days).
 LOOK_BACK_SECONDS = 24 * 3600
 
 
@@ -47,8 +47,8 @@ def checks_by_asset(repository: dg.RepositoryDefinition) -> dict[dg.AssetKey, li
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     target=dg.AssetSelection.all_asset_checks(),
-    description="After a range run (a backfill as one run), runs the asset checks of each day it materialized, "
-    "one checks-only run per day (tag dagster/partition), so every day gets its check results.",
+    description="After a range run (a backfill as one run), runs the asset checks of each day it "
+    "materialized, one checks-only run per day (tag dagster/partition): every day gets its results.",
 )
 def check_range_days(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     """Cursor: per asset, the storage id of the last materialization looked at."""
@@ -83,7 +83,11 @@ def check_range_days(context: dg.SensorEvaluationContext) -> dg.SensorResult | d
                     run_key=f"checks:{name}:{day}:{record.storage_id}",
                     asset_selection=[],
                     asset_check_keys=check_keys,
-                    tags={PARTITION_TAG: day, CHECKS_OF_RUN_TAG: record.run_id, "dagster/priority": CHECK_RUN_PRIORITY},
+                    tags={
+                        PARTITION_TAG: day,
+                        CHECKS_OF_RUN_TAG: record.run_id,
+                        "dagster/priority": CHECK_RUN_PRIORITY,
+                    },
                 )
             )
     new_cursor = json.dumps(cursor, sort_keys=True)

@@ -186,7 +186,8 @@ def _record_chain_tick(context: dg.ScheduleEvaluationContext, day: str, redis_er
     if context.scheduled_execution_time is None:
         return 0
     try:
-        return int(record_chain_tick(context.instance, context.scheduled_execution_time, day, redis_error)["count"])
+        streak = record_chain_tick(context.instance, context.scheduled_execution_time, day, redis_error)
+        return int(streak["count"])
     except Exception as error:  # noqa: BLE001 - the streak is for alerting; the tick goes on
         context.log.warning(f"could not record the chain's Redis streak in the Dagster instance: {error}")
         return 0

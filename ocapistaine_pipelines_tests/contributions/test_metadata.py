@@ -18,16 +18,27 @@ def test_the_short_reason_is_one_line_within_the_limit_and_never_empty(reasoning
 
 
 def test_a_long_reasoning_is_cut_at_a_word_with_an_ellipsis():
-    text = "Le texte vise nommément une personne et lui prête des intentions malveillantes sans aucun fait. Suite."
+    text = (
+        "Le texte vise nommément une personne et lui prête des intentions malveillantes sans aucun fait. "
+        "Suite."
+    )
     assert A.short_reason(text, 40) == "Le texte vise nommément une personne et…"
     assert A.short_reason("Hors sujet. Le reste.") == "Hors sujet."
 
 
-@given(st.dictionaries(st.text(max_size=5), st.one_of(
-    st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
-    st.lists(st.integers(), max_size=2).map(dg.MetadataValue.json),
-), max_size=8))
+@given(
+    st.dictionaries(
+        st.text(max_size=5),
+        st.one_of(
+            st.integers(),
+            st.text(max_size=5),
+            st.lists(st.integers(), max_size=2),
+            st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+            st.lists(st.integers(), max_size=2).map(dg.MetadataValue.json),
+        ),
+        max_size=8,
+    )
+)
 @settings(max_examples=200, deadline=None)
 def test_without_empty_drops_only_empty_lists_and_mappings(metadata):
     kept = A.without_empty(metadata)

@@ -16,7 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ocapistaine_pipelines.guard import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT, TaskGuard
+from ocapistaine_pipelines.guard import (
+    TASK_CONTRIBUTIONS_ANALYSIS,
+    TASK_FIRECRAWL,
+    TASK_OPIK_EXPERIMENT,
+    TaskGuard,
+)
 from ocapistaine_pipelines.guard.contract import lock_key, success_key
 from ocapistaine_pipelines.orchestration import deadlines, schedules, sensors
 from ocapistaine_pipelines.orchestration.deadlines import (
@@ -37,7 +42,9 @@ from .webhook import SECRET_PATH, Webhook
 PARIS = ZoneInfo("Europe/Paris")
 DAY = "2026-11-29"
 _REPOSITORY = dg.Definitions(
-    assets=ASSETS, schedules=schedules.SCHEDULES, resources=build_resources({"REDIS_URL": "redis://127.0.0.1:9"})
+    assets=ASSETS,
+    schedules=schedules.SCHEDULES,
+    resources=build_resources({"REDIS_URL": "redis://127.0.0.1:9"}),
 ).get_repository_def()
 
 
@@ -90,7 +97,10 @@ def sensor(instance, guard, monkeypatch):
 
 def chain_tick(instance, when: dt.datetime, guard):
     with dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=when, resources={"guard": guard}, repository_def=_REPOSITORY
+        instance=instance,
+        scheduled_execution_time=when,
+        resources={"guard": guard},
+        repository_def=_REPOSITORY,
     ) as context:
         return schedules.orchestrate_task_chain.evaluate_tick(context)
 
@@ -146,8 +156,14 @@ def test_any_deadline_text_parses_or_raises_a_value_error(text):
 
 
 @given(
-    st.datetimes(min_value=dt.datetime(2026, 1, 2), max_value=dt.datetime(2030, 12, 31), timezones=st.just(dt.timezone.utc)),
-    st.times(min_value=dt.time(0, 1), max_value=dt.time(23, 59)).map(lambda t: t.replace(second=0, microsecond=0)),
+    st.datetimes(
+        min_value=dt.datetime(2026, 1, 2),
+        max_value=dt.datetime(2030, 12, 31),
+        timezones=st.just(dt.timezone.utc),
+    ),
+    st.times(min_value=dt.time(0, 1), max_value=dt.time(23, 59)).map(
+        lambda t: t.replace(second=0, microsecond=0)
+    ),
 )
 @settings(max_examples=400, deadline=None)
 def test_the_latest_passed_deadline_is_the_day_s_own_paris_time_within_a_day(now, deadline):
@@ -174,8 +190,11 @@ def test_each_task_s_last_asset_carries_a_cron_freshness_policy_of_its_deadline(
         for key in ("contributions", "contributions_analysis", "crawled_documents", "opik_experiment")
     }
     assert policies["contributions"] is None
-    expected = {"contributions_analysis": ("0 23 * * *", 23), "crawled_documents": ("0 6 * * *", 6),
-                "opik_experiment": ("0 8 * * *", 8)}
+    expected = {
+        "contributions_analysis": ("0 23 * * *", 23),
+        "crawled_documents": ("0 6 * * *", 6),
+        "opik_experiment": ("0 8 * * *", 8),
+    }
     for key, (cron, hours) in expected.items():
         policy = policies[key]
         assert isinstance(policy, dg.FreshnessPolicy)
@@ -189,9 +208,12 @@ def test_a_deadline_turned_off_leaves_the_asset_without_policy():
     from ocapistaine_pipelines.definitions import _asset_modules
 
     assets = deadlines.with_deadlines(
-        dg.load_assets_from_modules(_asset_modules), {DEADLINES_ENV: "task_firecrawl=off,task_opik_experiment=07:15"}
+        dg.load_assets_from_modules(_asset_modules),
+        {DEADLINES_ENV: "task_firecrawl=off,task_opik_experiment=07:15"},
     )
-    policies = {key.to_user_string(): spec.freshness_policy for a in assets for key, spec in a.specs_by_key.items()}
+    policies = {
+        key.to_user_string(): spec.freshness_policy for a in assets for key, spec in a.specs_by_key.items()
+    }
     assert policies["crawled_documents"] is None
     assert policies["opik_experiment"].deadline_cron == "15 7 * * *"
     assert policies["contributions_analysis"].deadline_cron == "0 23 * * *"
@@ -226,7 +248,9 @@ def test_no_alert_before_a_deadline_and_one_alert_after_it_once_per_task_and_day
     assert len(webhook.received) == 1
 
     sensor.tick(paris(2026, 11, 30, 23, 5))  # the next day misses it too: its own alert
-    assert [(p["task"], p["date"]) for p in webhook.received[1:]] == [(TASK_CONTRIBUTIONS_ANALYSIS, "2026-11-30")]
+    assert [(p["task"], p["date"]) for p in webhook.received[1:]] == [
+        (TASK_CONTRIBUTIONS_ANALYSIS, "2026-11-30")
+    ]
 
 
 def test_a_day_done_in_time_is_not_alerted(sensor, scheduler_db, webhook):
@@ -249,7 +273,9 @@ def test_each_task_has_its_own_deadline(sensor, scheduler_db, webhook):
     assert len(webhook.received) == 1  # evaluation done by 08:00: no alert
 
 
-def test_a_lock_held_by_a_dead_holder_past_the_deadline_is_alerted_with_its_holder(sensor, scheduler_db, webhook):
+def test_a_lock_held_by_a_dead_holder_past_the_deadline_is_alerted_with_its_holder(
+    sensor, scheduler_db, webhook
+):
     complete(scheduler_db, TASK_FIRECRAWL)
     complete(scheduler_db, TASK_OPIK_EXPERIMENT)
     scheduler_db.set(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, "20261129"), "dead-run-id", ex=300)
@@ -347,7 +373,11 @@ def test_n_chain_ticks_skipped_for_redis_raise_one_alert_per_task_and_day(
         assert len(webhook.received) == (1 if i == 2 else 0), i
     [payload] = webhook.received
     assert payload["kind"] == "redis_unreachable"
-    assert (payload["task"], payload["date"], payload["ticks_skipped"]) == (TASK_CONTRIBUTIONS_ANALYSIS, DAY, 3)
+    assert (payload["task"], payload["date"], payload["ticks_skipped"]) == (
+        TASK_CONTRIBUTIONS_ANALYSIS,
+        DAY,
+        3,
+    )
     assert payload["since"] == ticks[0].astimezone(dt.timezone.utc).isoformat()
     assert "(3 tick(s) in a row)" in chain_tick(instance, ticks[2], dead_guard).skip_message
 
@@ -357,7 +387,9 @@ def test_n_chain_ticks_skipped_for_redis_raise_one_alert_per_task_and_day(
     assert len(webhook.received) == 1
 
 
-def test_a_tick_that_reads_redis_ends_the_streak(instance, sensor, scheduler_db, dead_guard, guard, webhook, monkeypatch):
+def test_a_tick_that_reads_redis_ends_the_streak(
+    instance, sensor, scheduler_db, dead_guard, guard, webhook, monkeypatch
+):
     monkeypatch.setenv(DEADLINES_ENV, ALL_OFF)  # the Redis alert alone
     complete(scheduler_db, TASK_CONTRIBUTIONS_ANALYSIS, "2026-11-28")
     complete(scheduler_db, TASK_CONTRIBUTIONS_ANALYSIS)  # nothing to request once Redis answers
@@ -395,17 +427,23 @@ def test_dagster_s_freshness_daemon_marks_a_task_failing_after_its_deadline_and_
 
     key = dg.AssetKey("contributions_analysis")
     target = ModuleTarget(
-        module_name="ocapistaine_pipelines.definitions", attribute=None, location_name="ocapistaine_pipelines",
+        module_name="ocapistaine_pipelines.definitions",
+        attribute=None,
+        location_name="ocapistaine_pipelines",
         working_directory=str(Path(__file__).resolve().parents[2]),
     )
-    with dg.instance_for_test() as instance, create_test_daemon_workspace_context(target, instance) as workspace:
+    with (
+        dg.instance_for_test() as instance,
+        create_test_daemon_workspace_context(target, instance) as workspace,
+    ):
         instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=DAY))
         stamp = instance.get_latest_materialization_event(key).timestamp
         day = dt.datetime.fromtimestamp(stamp, PARIS).date()
 
         def state_at(when: dt.datetime) -> FreshnessState:
             with freeze_time(when):
-                asyncio.run(FreshnessDaemon()._evaluate_assets(workspace))  # noqa: SLF001 - the daemon's loop body
+                # the daemon's loop body
+                asyncio.run(FreshnessDaemon()._evaluate_assets(workspace))  # noqa: SLF001
             return instance.get_freshness_state_records([key])[key].freshness_state
 
         next_day = day + dt.timedelta(days=1)

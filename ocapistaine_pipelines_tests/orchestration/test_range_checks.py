@@ -23,7 +23,11 @@ RANGE = {"dagster/asset_partition_range_start": DAYS[0], "dagster/asset_partitio
 
 @pytest.fixture
 def defs(base_resources) -> dg.Definitions:
-    resources = {**base_resources, "validator": ValidatorResource(), "contributions_source": ContributionsSourceResource()}
+    resources = {
+        **base_resources,
+        "validator": ValidatorResource(),
+        "contributions_source": ContributionsSourceResource(),
+    }
     return dg.Definitions(
         assets=[A.contributions, A.contributions_analysis],
         asset_checks=[A.every_row_judged_or_pending_with_error, A.categories_are_known],
@@ -33,14 +37,17 @@ def defs(base_resources) -> dg.Definitions:
 
 
 def sensor_tick(defs, instance, cursor=None):
-    with dg.build_sensor_context(instance=instance, cursor=cursor, repository_def=defs.get_repository_def()) as context:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, repository_def=defs.get_repository_def()
+    ) as context:
         return check_range_days.evaluate_tick(context)
 
 
 def launch(defs, instance, request: dg.RunRequest):
     """As the daemon does: the asset job subset to the request's checks, with its tags."""
     job = defs.resolve_implicit_global_asset_job_def().get_subset(
-        asset_selection=set(request.asset_selection or ()), asset_check_selection=set(request.asset_check_keys)
+        asset_selection=set(request.asset_selection or ()),
+        asset_check_selection=set(request.asset_check_keys),
     )
     return job.execute_in_process(instance=instance, tags=request.tags)
 
@@ -51,7 +58,10 @@ def check_history(instance, check_key) -> list:
 
 def test_a_7_day_range_run_gets_a_check_result_per_day(defs, instance):
     run = dg.materialize(
-        [A.contributions, A.contributions_analysis], instance=instance, resources=defs.resources, tags=RANGE,
+        [A.contributions, A.contributions_analysis],
+        instance=instance,
+        resources=defs.resources,
+        tags=RANGE,
         selection=[A.contributions, A.contributions_analysis],
     )
     assert run.success
@@ -81,8 +91,15 @@ def test_a_7_day_range_run_gets_a_check_result_per_day(defs, instance):
 
 def test_a_one_day_run_checks_itself_and_asks_nothing(defs, instance):
     result = dg.materialize(
-        [A.contributions, A.contributions_analysis, A.every_row_judged_or_pending_with_error, A.categories_are_known],
-        instance=instance, resources=defs.resources, partition_key=DAYS[0],
+        [
+            A.contributions,
+            A.contributions_analysis,
+            A.every_row_judged_or_pending_with_error,
+            A.categories_are_known,
+        ],
+        instance=instance,
+        resources=defs.resources,
+        partition_key=DAYS[0],
     )
     assert result.success and len(result.get_asset_check_evaluations()) == 2
     assert sensor_tick(defs, instance).run_requests == []
@@ -97,8 +114,9 @@ def test_days_a_range_run_skipped_are_not_checked_and_a_big_backfill_takes_sever
     monkeypatch.setattr(range_checks, "MAX_REQUESTS_PER_TICK", 1)
     for day in DAYS[:4]:  # done before: the range run skips them (no materialization)
         scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, day.replace("-", "")), "completed")
-    assert dg.materialize([A.contributions, A.contributions_analysis], instance=instance, resources=defs.resources,
-                          tags=RANGE).success
+    assert dg.materialize(
+        [A.contributions, A.contributions_analysis], instance=instance, resources=defs.resources, tags=RANGE
+    ).success
     seen, cursor = [], None
     for _ in range(5):
         data = sensor_tick(defs, instance, cursor)
