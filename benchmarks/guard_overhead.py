@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ocapistaine_pipelines.guard import TASK_FIRECRAWL, TaskGuard, scripts  # noqa: E402
+from ocapistaine_pipelines import redis_scripts  # noqa: E402
+from ocapistaine_pipelines.guard import TASK_FIRECRAWL, TaskGuard  # noqa: E402
 from ocapistaine_pipelines.redis_connection import RedisResource  # noqa: E402
 from ocapistaine_pipelines_tests.services import RedisServer  # noqa: E402
 
@@ -49,7 +50,7 @@ def guarded_run(guard: TaskGuard, i: int) -> None:
     guard.server_warnings()
     day = guard.day(TASK_FIRECRAWL, "2026-03-15", f"run-{i}", force=True)
     assert day.claim()
-    assert guard._script(scripts.RENEW, [day.lock_key], [day.task_id, 300000]) == 1
+    assert guard._script(redis_scripts.RENEW, [day.lock_key], [day.task_id, 300000]) == 1
     day._complete()
 
 

@@ -9,8 +9,9 @@ which would retry on its own) a dead or frozen server is reported in about 10 s.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dagster as dg
@@ -20,6 +21,9 @@ from .io_utils import redact
 from .settings import env_number
 
 DEFAULT_REDIS_URL = "redis://localhost:6379"
+#: The legacy deployment's dbs: scheduler markers (locks, success keys) and application data.
+SCHEDULER_DB = 6
+APP_DB = 5
 
 
 class RedisUnavailable(dg.Failure):
@@ -33,13 +37,14 @@ class RedisResource(dg.ConfigurableResource):
     host: str = "localhost"
     port: int = 6379
     password: Optional[str] = None
-    scheduler_db: int = 6
-    app_db: int = 5
+    scheduler_db: int = SCHEDULER_DB
+    app_db: int = APP_DB
     connect_timeout_seconds: float = 2.0
     socket_timeout_seconds: float = 3.0
     retries: int = 2
 
     _clients: dict = PrivateAttr(default_factory=dict)
+    _scripts: dict = PrivateAttr(default_factory=dict)
 
     # -- where we connect, without the secret -------------------------------------------------------
     def _parts(self) -> tuple[str, str, int]:
@@ -47,11 +52,6 @@ class RedisResource(dg.ConfigurableResource):
             parts = urlsplit(self.url)
             return parts.scheme or "redis", parts.hostname or "localhost", parts.port or 6379
         return "redis", self.host, self.port
-
-    def endpoint(self) -> tuple[str, int]:
-        """Host and port this resource connects to."""
-        _, host, port = self._parts()
-        return host, port
 
     def location(self, db: int) -> str:
         """``host:port db N``: safe to log, never carries the password."""
@@ -102,6 +102,28 @@ class RedisResource(dg.ConfigurableResource):
     def app_client(self):
         return self.client(self.app_db)
 
+    @contextlib.contextmanager
+    def failing_closed(self, db: int) -> Iterator[None]:
+        """Redis calls inside fail the run as ``unavailable`` (host, port, db; no password) when the
+        server cannot be reached or does not answer in time. Other errors pass unchanged."""
+        import redis
+
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise self.unavailable(db, error) from None
+
+    def run_script(
+        self, db: int, source: str, *, keys: list[str], args: list[Any], retries: Optional[int] = None
+    ) -> Any:
+        """Run one of ``redis_scripts``' Lua sources on ``db`` by SHA (EVALSHA; redis-py loads it once
+        when the server does not know it, e.g. after a restart), failing closed like ``failing_closed``."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self.client(db).register_script(source)
+        with self.failing_closed(db):
+            return script(keys=keys, args=args, client=self.client(db, retries=retries))
+
     def unavailable(self, db: int, error: BaseException) -> RedisUnavailable:
         """A failure naming host, port and db (and the cause), never the password."""
         cause = self.redact(f"{type(error).__name__}: {error}")
@@ -133,8 +155,8 @@ def redis_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> Redi
     """
     env = os.environ if environ is None else environ
     kwargs: dict = {
-        "scheduler_db": env_number(env, "REDIS_DB_SCHEDULER", 6, integer=True),
-        "app_db": env_number(env, "REDIS_DB", 5, integer=True),
+        "scheduler_db": env_number(env, "REDIS_DB_SCHEDULER", SCHEDULER_DB, integer=True),
+        "app_db": env_number(env, "REDIS_DB", APP_DB, integer=True),
     }
     if env.get("REDIS_URL"):
         kwargs["url"] = dg.EnvVar("REDIS_URL") if environ is None else env["REDIS_URL"]

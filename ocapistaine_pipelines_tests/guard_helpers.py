@@ -63,6 +63,13 @@ def events(result, event_type: str) -> list:
     return [event for event in result.all_events if event.event_type_value == event_type]
 
 
+def plain_value(value):
+    """A metadata value as a plain value; a table as its list of row dicts."""
+    if isinstance(value, dg.TableMetadataValue):
+        return [dict(record.data) for record in value.records]
+    return getattr(value, "value", value)
+
+
 def day_metadata(result) -> dict[str, dict]:
     """Per partition: the metadata of its materialization or observation, as plain values."""
     out: dict[str, dict] = {}
@@ -71,7 +78,7 @@ def day_metadata(result) -> dict[str, dict]:
         record = getattr(data, "materialization", None) or getattr(data, "asset_observation", None)
         if record is None or event.event_type_value not in ("ASSET_MATERIALIZATION", "ASSET_OBSERVATION"):
             continue
-        out[record.partition] = {key: getattr(value, "value", value) for key, value in record.metadata.items()}
+        out[record.partition] = {key: plain_value(value) for key, value in record.metadata.items()}
         out[record.partition]["_event"] = event.event_type_value
     return out
 

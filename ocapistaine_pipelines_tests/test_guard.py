@@ -20,7 +20,7 @@ from ocapistaine_pipelines.guard import (
     day_string,
     normalize_timestamp,
 )
-from ocapistaine_pipelines.guard import scripts
+from ocapistaine_pipelines import redis_scripts
 from ocapistaine_pipelines.guard.contract import TaskResult
 from ocapistaine_pipelines.redis_connection import RedisResource, redis_resource_from_env
 
@@ -248,7 +248,7 @@ def test_claim_and_complete_interleaved_never_reruns_a_finished_day(guard, sched
 
 
 def test_a_lost_reply_to_the_claim_resolves_to_acquired_by_me(redis_server, scheduler_db):
-    redis_server.client().script_load(scripts.CLAIM)  # so the first EVALSHA runs the script
+    redis_server.client().script_load(redis_scripts.CLAIM)  # so the first EVALSHA runs the script
     proxy = ReplyDroppingProxy(redis_server.port, marker=b"EVALSHA")
     try:
         guard = TaskGuard(redis=RedisResource(url=f"redis://127.0.0.1:{proxy.port}"))
@@ -487,8 +487,8 @@ def test_a_recurring_run_whose_lock_expired_is_not_marked_successful(redis_resou
 def test_a_lost_reply_to_the_completion_still_completes(redis_server, scheduler_db):
     import hashlib
 
-    sha = hashlib.sha1(scripts.COMPLETE.encode()).hexdigest().encode()
-    redis_server.client().script_load(scripts.COMPLETE)
+    sha = hashlib.sha1(redis_scripts.COMPLETE.encode()).hexdigest().encode()
+    redis_server.client().script_load(redis_scripts.COMPLETE)
     proxy = ReplyDroppingProxy(redis_server.port, marker=sha)
     try:
         guard = TaskGuard(redis=RedisResource(url=f"redis://127.0.0.1:{proxy.port}"))

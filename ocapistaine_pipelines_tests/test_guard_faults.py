@@ -15,8 +15,8 @@ from ocapistaine_pipelines.guard import (
     TASK_OPIK_EXPERIMENT,
     TaskError,
     TaskGuard,
-    scripts,
 )
+from ocapistaine_pipelines import redis_scripts
 from ocapistaine_pipelines.redis_connection import RedisResource
 
 from .guard_helpers import (
@@ -164,8 +164,8 @@ def test_a_failed_renewal_is_retried_within_a_second(private_redis):
     """The reply of one renewal is lost: the next attempt comes within a second, not a whole interval."""
     import hashlib
 
-    sha = hashlib.sha1(scripts.RENEW.encode()).hexdigest().encode()
-    private_redis.client().script_load(scripts.RENEW)
+    sha = hashlib.sha1(redis_scripts.RENEW.encode()).hexdigest().encode()
+    private_redis.client().script_load(redis_scripts.RENEW)
     proxy = ReplyDroppingProxy(private_redis.port, marker=sha)
     try:
         resource = RedisResource(url=f"redis://127.0.0.1:{proxy.port}", socket_timeout_seconds=0.5)
@@ -230,7 +230,7 @@ def test_a_completion_that_landed_unheard_is_recognised_by_the_retry(private_red
     completed by this run and reports the materialization (with its checks) instead of a skip."""
     resource = resource_for(private_redis, socket_timeout_seconds=0.3, connect_timeout_seconds=0.3, retries=0)
     guard = TaskGuard(redis=resource, lock_ttl_seconds=30, completion_patience_seconds=0.5)
-    private_redis.client().script_load(scripts.COMPLETE)  # so the buffered EVALSHA runs when Redis wakes up
+    private_redis.client().script_load(redis_scripts.COMPLETE)  # so the buffered EVALSHA runs when Redis wakes up
     calls: list = []
     asset = guarded_asset(TASK_FIRECRAWL, _freezing_work(private_redis, 2.0, calls),
                           retry_policy=dg.RetryPolicy(max_retries=4, delay=1))

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import dagster as dg
 
+from .. import redis_scripts
 from ..guard import TASK_CONTRIBUTIONS_ANALYSIS, GuardedDay, TaskError, TaskGuard, day_string, run_guarded_days
 from ..io_utils import atomic_write_parquet, read_parquet
+from ..metadata_tables import schema, table
 from ..redaction import safe_text
 from ..partitions import daily_partitions, days_of_check_run
 from ..redis_connection import RedisResource
@@ -61,15 +63,18 @@ def analysis_path(data_dir: DataDirResource, day: str) -> Path:
 METADATA_LIST_LIMIT = 50
 
 
-def _md_table(headers: list[str], rows: list[list[Any]], limit: int = 50) -> str:
-    def cell(value: Any) -> str:
-        return safe_text(value if isinstance(value, str) else str(value), 160).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[:limit]]
-    if len(rows) > limit:
-        lines.append(f"| … {len(rows) - limit} more | " + " | " * (len(headers) - 1))
-    return "\n".join(lines)
+CATEGORIES_SCHEMA = schema(("category", "string"), ("count", "int"))
+QUARANTINE_SCHEMA = schema(("id", "string"), ("reason", "string"), ("origin", "string"))
+DAYS_SCHEMA = schema(("day", "string"), ("rows", "int"), ("quarantined", "int"))
+FLAGGED_SCHEMA = schema(
+    ("id", "string"),
+    ("title", "string"),
+    ("violations", "string"),
+    ("reason", "string", "the first sentence of the validator's reasoning"),
+    ("confidence", "float"),
+)
+PENDING_SCHEMA = schema(("id", "string"), ("error", "string", "why no verdict could be given"))
+UNEXPLAINED_SCHEMA = schema(("day", "string"), ("id", "string"))
 
 
 def _capped_ids(ids: list[str]) -> list[str]:
@@ -96,9 +101,10 @@ def short_reason(reasoning: str | None, limit: int = REASON_CHARS) -> str:
     return (cut or first[: limit - 1]) + "…"
 
 
-def _distribution(values: list[str]) -> str:
+def _distribution(values: list[str]) -> dg.TableMetadataValue:
+    """How many of each of the 7 categories (0 included, so a category that vanished shows)."""
     counts = Counter(values)
-    return _md_table(["category", "count"], [[c, counts.get(c, 0)] for c in CATEGORIES])
+    return table(CATEGORIES_SCHEMA, [{"category": c, "count": counts.get(c, 0)} for c in CATEGORIES])
 
 
 def write_day_tables(context: dg.AssetExecutionContext, data_dir: DataDirResource, batch) -> dict[str, Any]:
@@ -174,11 +180,11 @@ def contributions(
         "dagster/row_count": dg.MetadataValue.int(sum(len(f) for f in frames)),
         "quarantine_rows": dg.MetadataValue.int(len(quarantine_all)),
         "reclassified": dg.MetadataValue.int(len(reclassified)),
-        "categories": dg.MetadataValue.md(
-            _distribution([c for f in frames for c in f["category"].astype(object) if isinstance(c, str)])
+        "categories": _distribution(
+            [c for f in frames for c in f["category"].astype(object) if isinstance(c, str)]
         ),
-        "quarantine": dg.MetadataValue.md(
-            _md_table(["id", "reason", "origin"], [[r.id, r.reason, r.origin] for r in quarantine_all.itertuples()])
+        "quarantine": table(
+            QUARANTINE_SCHEMA, quarantine_all[["id", "reason", "origin"]].to_dict("records")
         ) if len(quarantine_all) else None,
         "unknown_categories": dg.MetadataValue.json(
             [{k: safe_text(v, 100) for k, v in r.items()} for r in reclassified[:METADATA_LIST_LIMIT]]
@@ -191,9 +197,11 @@ def contributions(
     }
     metadata = without_empty({key: value for key, value in metadata.items() if value is not None})
     if len(days) > 1:
-        metadata["days"] = dg.MetadataValue.md(_md_table(
-            ["day", "rows", "quarantined"],
-            [[d, len(v["frame"]), len(v["quarantine"])] for d, v in per_day.items()], limit=400))
+        metadata["days"] = table(
+            DAYS_SCHEMA,
+            [{"day": d, "rows": len(v["frame"]), "quarantined": len(v["quarantine"])} for d, v in per_day.items()],
+            limit=400,
+        )
     # One output for the run (one day or a range): every day of it was written, and downstream steps run.
     yield dg.MaterializeResult(metadata=metadata)
 
@@ -257,54 +265,6 @@ def claims_key(contribution_id: str) -> str:
     return f"contributions:days:{contribution_id}"
 
 
-# One script = one atomic step on the server: no other day's write can land between the checks and the
-# writes. KEYS: the day's list, then (contribution:{id}, contributions:days:{id}) for each written id,
-# then for each stale id. ARGV: day, ttl, number written, number validated, then (value, pending flag)
-# per written id, then the validated ids in order.
-_WRITE_DAY_SCRIPT = """
-local day, ttl, written, n_validated = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local kept_judged, deleted, kept = {}, {}, {}
-for i = 1, written do
-  local key, claims = KEYS[2 * i], KEYS[2 * i + 1]
-  local value, pending = ARGV[3 + 2 * i], ARGV[4 + 2 * i]
-  redis.call('SADD', claims, day)
-  redis.call('EXPIRE', claims, ttl)
-  local keep = false
-  if pending == '1' and redis.call('SCARD', claims) > 1 then
-    local current = redis.call('GET', key)
-    if current then
-      local ok, decoded = pcall(cjson.decode, current)
-      if ok and type(decoded) == 'table' and type(decoded.validation_result) == 'table'
-          and decoded.validation_result.status ~= 'pending' then
-        keep = true
-      end
-    end
-  end
-  if keep then
-    redis.call('EXPIRE', key, ttl)
-    table.insert(kept_judged, i)
-  else
-    redis.call('SET', key, value, 'EX', ttl)
-  end
-end
-for j = 2 * written + 2, #KEYS, 2 do
-  local index = (j - 2 * written) / 2
-  if redis.call('SREM', KEYS[j + 1], day) == 1 and redis.call('SCARD', KEYS[j + 1]) == 0 then
-    redis.call('DEL', KEYS[j])
-    table.insert(deleted, index)
-  else
-    table.insert(kept, index)
-  end
-end
-redis.call('DEL', KEYS[1])
-local first = 5 + 2 * written
-for start = first, first + n_validated - 1, 1000 do
-  redis.call('RPUSH', KEYS[1], unpack(ARGV, start, math.min(start + 999, first + n_validated - 1)))
-end
-return {kept_judged, deleted, kept}
-"""
-
-
 def write_app_data(
     redis: RedisResource, day: str, pairs: list[tuple[Contribution, Verdict]], previous_ids: set[str]
 ) -> dict[str, list[str]]:
@@ -322,11 +282,10 @@ def write_app_data(
     does not replace a judged one another day listed (the judgement would be lost once that day is
     closed); a judged verdict replaces whatever is there (the latest judgement wins).
 
-    Everything runs in one Lua script, so another day's concurrent run lands wholly before or after.
+    Everything runs in one Lua script (``redis_scripts.WRITE_CONTRIBUTIONS_DAY``), so another day's
+    concurrent run lands wholly before or after.
     Returns the ids deleted, kept for another day, and not overwritten (``deleted``, ``kept``, ``kept_judged``).
     """
-    import redis as redis_lib
-
     now = int(time.time())
     stale = sorted(previous_ids - {c.id for c, _ in pairs})
     validated = [c.id for c, v in pairs if not v.pending]
@@ -346,11 +305,9 @@ def write_app_data(
         args += [json.dumps(value, ensure_ascii=False), "1" if verdict.pending else "0"]
     keys += [k for stale_id in stale for k in (contribution_key(stale_id), claims_key(stale_id))]
     args += validated
-    try:
-        client = redis.app_client()
-        kept_judged, deleted, kept = client.register_script(_WRITE_DAY_SCRIPT)(keys=keys, args=args)
-    except (redis_lib.ConnectionError, redis_lib.TimeoutError) as error:
-        raise redis.unavailable(redis.app_db, error) from None
+    kept_judged, deleted, kept = redis.run_script(
+        redis.app_db, redis_scripts.WRITE_CONTRIBUTIONS_DAY, keys=keys, args=args
+    )
     return {
         "deleted": [stale[int(i) - 1] for i in deleted],
         "kept": [stale[int(i) - 1] for i in kept],
@@ -469,15 +426,16 @@ def contributions_analysis(
             "validator": safe_text(f"{judge.name}:{judge.model}", 200),
             "seconds_validating": dg.MetadataValue.float(round(elapsed, 3)),
             "llm_requests": dg.MetadataValue.int(getattr(judge, "calls", 0) - calls_before),
-            "flagged_contributions": dg.MetadataValue.md(
-                _md_table(["id", "title", "violations", "reason", "confidence"],
-                          [[c.id, c.title, ", ".join(v.violations), short_reason(v.reasoning),
-                            f"{v.confidence:.2f}"] for c, v in flagged])
+            "flagged_contributions": table(
+                FLAGGED_SCHEMA,
+                [{"id": c.id, "title": c.title, "violations": ", ".join(v.violations),
+                  "reason": short_reason(v.reasoning), "confidence": round(float(v.confidence), 2)}
+                 for c, v in flagged],
             ) if flagged else [],
-            "pending_contributions": dg.MetadataValue.md(
-                _md_table(["id", "error"], [[c.id, v.error] for c, v in pending])
+            "pending_contributions": table(
+                PENDING_SCHEMA, [{"id": c.id, "error": v.error} for c, v in pending]
             ) if pending else [],
-            "categories": dg.MetadataValue.md(_distribution([v.category for v in verdicts])),
+            "categories": _distribution([v.category for v in verdicts]),
             "path": dg.MetadataValue.path(str(path)),
             "dagster/row_count": dg.MetadataValue.int(len(items)),
         })
@@ -505,10 +463,10 @@ def _analysis_tables(data_dir: DataDirResource, days: list[str]) -> tuple[dict[s
 def every_row_judged_or_pending_with_error(context: dg.AssetCheckExecutionContext, data_dir: DataDirResource) -> dg.AssetCheckResult:
     days = days_of_check_run(context, contributions_analysis.key)
     tables, missing = _analysis_tables(data_dir, days)
-    bad: list[list[Any]] = []
+    bad: list[dict[str, str]] = []
     for day, frame in tables.items():
         unexplained = frame[frame["is_valid"].isna() & (frame["error"].isna() | (frame["error"].astype(str).str.strip() == ""))]
-        bad += [[day, row_id] for row_id in unexplained["id"].astype(str)]
+        bad += [{"day": day, "id": row_id} for row_id in unexplained["id"].astype(str)]
     return dg.AssetCheckResult(
         passed=bool(days) and not bad and not missing,
         severity=dg.AssetCheckSeverity.ERROR if bad else dg.AssetCheckSeverity.WARN,
@@ -518,7 +476,7 @@ def every_row_judged_or_pending_with_error(context: dg.AssetCheckExecutionContex
             "rows": dg.MetadataValue.int(sum(len(f) for f in tables.values())),
             "unexplained": dg.MetadataValue.int(len(bad)),
             "missing_days": dg.MetadataValue.json(missing),
-            "examples": dg.MetadataValue.md(_md_table(["day", "id"], bad, limit=20)) if bad else [],
+            "examples": table(UNEXPLAINED_SCHEMA, bad, limit=20) if bad else [],
         }),
     )
 

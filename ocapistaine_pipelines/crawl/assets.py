@@ -14,6 +14,7 @@ from ..guard import (
     is_forced,
     run_guarded_days,
 )
+from ..metadata_tables import schema, table
 from ..partitions import PARIS, daily_partitions
 from ..redis_connection import RedisResource
 from ..settings import DataDirResource, task_retry_policy
@@ -34,10 +35,8 @@ def _crawl_status_key(source: str) -> str:
 
 def _write_app_status(redis: RedisResource, report: SourceReport) -> None:
     """The legacy ``crawl:{source}`` hash the FastAPI app reads: last_crawl, documents, status."""
-    import redis as redis_lib
-
     client = redis.app_client()
-    try:
+    with redis.failing_closed(redis.app_db):
         client.hset(
             _crawl_status_key(report.name),
             mapping={
@@ -49,21 +48,58 @@ def _write_app_status(redis: RedisResource, report: SourceReport) -> None:
                 "pdfs_without_text": report.pdf.without_text,
             },
         )
-    except (redis_lib.ConnectionError, redis_lib.TimeoutError) as error:
-        raise redis.unavailable(redis.app_db, error) from None
 
 
-NEW_DOCUMENTS_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("source", "string"),
-        dg.TableColumn("title", "string"),
-        dg.TableColumn("pages", "int"),
-        dg.TableColumn("characters", "int", description="characters of text extracted"),
-        dg.TableColumn("state", "string", description="stored, or why there is no text (no_text_layer, ...)"),
-        dg.TableColumn("change", "string", description="new tonight, or changed since it was stored"),
-        dg.TableColumn("url", "string"),
-    ]
+NEW_DOCUMENTS_SCHEMA = schema(
+    ("source", "string"),
+    ("title", "string"),
+    ("pages", "int"),
+    ("characters", "int", "characters of text extracted"),
+    ("state", "string", "stored, or why there is no text (no_text_layer, ...)"),
+    ("change", "string", "new tonight, or changed since it was stored"),
+    ("url", "string"),
 )
+SOURCES_SCHEMA = schema(
+    ("source", "string"),
+    ("mode", "string"),
+    ("plan", "string"),
+    ("status", "string"),
+    ("pages", "int"),
+    ("new", "int"),
+    ("changed", "int"),
+    ("unchanged", "int"),
+    ("failed", "int"),
+    ("foreign", "int", "pages outside the source's site"),
+    ("credits", "int", "Firecrawl credits used"),
+    ("documents", "int"),
+    ("pdf_text", "string"),
+    ("pdfs", "int", "PDFs stored"),
+    ("pdfs_new", "int"),
+    ("pdfs_changed", "int"),
+    ("pdf_problems", "int"),
+    ("pdf_downloads", "int"),
+    ("pdf_mb", "float", "megabytes of PDFs downloaded"),
+    ("error", "string"),
+)
+
+
+def sources_table(night: NightReport) -> dg.TableMetadataValue:
+    """One row per source: what it crawled tonight, what its PDFs cost, and its error if it failed."""
+    return table(
+        SOURCES_SCHEMA,
+        [
+            {
+                "source": s.name, "mode": s.mode, "plan": s.plan, "status": s.status, "pages": s.pages,
+                "new": s.new, "changed": s.changed, "unchanged": s.unchanged, "failed": s.failed,
+                "foreign": s.foreign, "credits": s.credits, "documents": s.documents, "pdf_text": s.pdf_text,
+                "pdfs": s.pdf.stored, "pdfs_new": s.pdf.new, "pdfs_changed": s.pdf.changed,
+                "pdf_problems": s.pdf.problems, "pdf_downloads": s.pdf.downloads,
+                "pdf_mb": round(s.pdf.bytes / 1e6, 1), "error": s.error,
+            }
+            for s in night.sources
+        ],
+        limit=None,
+    )
 
 
 def _pdf_metadata(night: NightReport) -> dict:
@@ -71,9 +107,7 @@ def _pdf_metadata(night: NightReport) -> dict:
     rows = [row for s in night.sources for row in s.pdf.documents]
     pdfs = [s.pdf for s in night.sources]
     return {
-        "new_documents": dg.MetadataValue.table(
-            records=[dg.TableRecord(row) for row in rows], schema=NEW_DOCUMENTS_SCHEMA
-        ),
+        "new_documents": table(NEW_DOCUMENTS_SCHEMA, rows, limit=None),
         "pdfs_stored": dg.MetadataValue.int(sum(p.stored for p in pdfs)),
         "pdfs_new": dg.MetadataValue.int(sum(p.new for p in pdfs)),
         "pdfs_changed": dg.MetadataValue.int(sum(p.changed for p in pdfs)),
@@ -90,7 +124,7 @@ def _pdf_metadata(night: NightReport) -> dict:
 
 def _metadata(night: NightReport, sources_file: str) -> dict:
     return {
-        "sources": dg.MetadataValue.md(night.markdown_table()),
+        "sources": sources_table(night),
         "credits_used": dg.MetadataValue.int(night.credits),
         "pages": dg.MetadataValue.int(night.total("pages")),
         "new": dg.MetadataValue.int(night.total("new")),

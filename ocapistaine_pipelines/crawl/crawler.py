@@ -23,8 +23,6 @@ from .pdf_documents import PdfDocuments, PdfReport
 from .sources import CrawlSource, normalize_url
 from .store import MARKDOWN_LINK, Page, SourceStore
 
-OUTCOMES = ("new", "changed", "unchanged", "failed", "foreign")
-
 
 @dataclass
 class SourceReport:
@@ -73,23 +71,6 @@ class NightReport:
 
     def total(self, name: str) -> int:
         return sum(getattr(s, name) for s in self.sources)
-
-    def markdown_table(self) -> str:
-        header = (
-            "| source | mode | plan | status | pages | new | changed | unchanged | failed | foreign | "
-            "credits | documents | pdf_text | pdfs | pdfs new | pdfs changed | pdf problems | "
-            "pdf downloads | pdf MB |"
-        )
-        lines = [header, "|" + "---|" * 19]
-        for s in self.sources:
-            p = s.pdf
-            lines.append(
-                f"| {s.name} | {s.mode} | {s.plan} | {s.status} | {s.pages} | {s.new} | {s.changed} | "
-                f"{s.unchanged} | {s.failed} | {s.foreign} | {s.credits} | {s.documents} | {s.pdf_text} | "
-                f"{p.stored} | {p.new} | {p.changed} | {p.problems} | {p.downloads} | {p.bytes / 1e6:.1f} |"
-            )
-        errors = [f"- **{s.name}**: {s.error}" for s in self.sources if s.error]
-        return "\n".join(lines + ([""] + errors if errors else []))
 
 
 def day_ordinal(day: str) -> int:

@@ -26,7 +26,6 @@ from .gateway import CrawlInterrupted, FirecrawlFatal
 from .sources import CrawlSource
 from .store import MAX_DAILY_RETRIES, SourceStore
 
-PDF_MODES = ("local", "firecrawl", "off")
 #: States of a PDF document in the index; ``stored`` has text, the others say why not.
 STATES = (
     "stored",

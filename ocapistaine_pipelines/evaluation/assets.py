@@ -12,38 +12,29 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import dagster as dg
 
+from .. import redis_scripts
 from ..contributions.validators import MODEL_FOLDER, ValidatorResource
 from ..guard import TASK_OPIK_EXPERIMENT, GuardedDay, TaskError, TaskGuard, day_string, run_guarded_days
 from ..io_utils import atomic_write_parquet, read_parquet
+from ..metadata_tables import confusion_table, schema, table
 from ..partitions import daily_partitions, days_of_check_run
 from ..redis_connection import RedisResource
 from ..settings import DataDirResource, task_retry_policy
-from .comparison import compare, comparison_markdown, honest
+from .comparison import compare, comparison_table, honest
 from .metrics import METRIC_NAMES, ConfusionMatrix
 from .resources import EvaluationSettings, OpikResource
+
+if TYPE_CHECKING:
+    from .dataset import LabelledSet
+    from .experiment import EvaluationOutcome
 
 EXPERIMENT_LATEST_KEY = "experiment:latest"
 OUTPUT_FOLDER = "evaluation"
 WORST_MISSES = 10
-
-#: Writes ``experiment:latest`` unless it already holds a later day (a backfill of old days must not
-#: replace today's numbers). Returns 1 when written, 0 when a later day was kept.
-_SET_LATEST = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, decoded = pcall(cjson.decode, current)
-  if ok and type(decoded) == 'table' and type(decoded['date']) == 'string' and decoded['date'] > ARGV[2] then
-    return 0
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1
-"""
-
 
 def evaluation_path(data_dir: DataDirResource, partition_key: str) -> Path:
     return data_dir.root / OUTPUT_FOLDER / f"{partition_key}.parquet"
@@ -61,45 +52,41 @@ def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
     atomic_write_parquet(frame, path)
 
 
-def _md_escape(text: Any, limit: int = 90) -> str:
-    value = " ".join(str(text if text is not None else "").split())
-    if len(value) > limit:
-        value = value[: limit - 1] + "…"
-    return value.replace("|", "\\|")
+WORST_MISSES_SCHEMA = schema(
+    ("id", "string"),
+    ("expected", "string"),
+    ("predicted", "string", "pending: the validator gave no verdict"),
+    ("confidence", "float"),
+    ("injected", "string", "violations injected in the labelled item"),
+    ("reasoning", "string", "the validator's reasoning, or its error when pending"),
+)
+REJECTED_SCHEMA = schema(("record", "string"), ("reason", "string"))
 
 
-def worst_misses_markdown(rows: list[dict[str, Any]], limit: int = WORST_MISSES) -> str:
-    """The charter misses, most confident first (a confident mistake is the worst kind)."""
+def _verdict_word(value: Optional[bool]) -> str:
+    return "pending" if value is None else ("valid" if value else "invalid")
+
+
+def worst_misses_table(rows: list[dict[str, Any]], limit: int = WORST_MISSES) -> dg.TableMetadataValue:
+    """The charter misses, most confident first (a confident mistake is the worst kind); the rest are in
+    the parquet file."""
     misses = [row for row in rows if not row["charter_accuracy"]]
-    if not misses:
-        return "No miss: every item was judged as labelled."
     misses.sort(key=lambda row: (row["predicted"] is not None, row["confidence"] or 0.0), reverse=True)
-    lines = [
-        "| id | expected | predicted | confidence | injected | reasoning |",
-        "|---|---|---|---:|---|---|",
-    ]
-    for row in misses[:limit]:
-        expected = "valid" if row["expected"] else "invalid"
-        predicted = "pending" if row["predicted"] is None else ("valid" if row["predicted"] else "invalid")
-        confidence = "" if row["confidence"] is None else f"{row['confidence']:.2f}"
-        reasoning = row["error"] if row["predicted"] is None and row["error"] else row["reasoning"]
-        lines.append(
-            f"| {_md_escape(row['id'], 40)} | {expected} | {predicted} | {confidence} | "
-            f"{_md_escape(row['violations_injected'], 40) or '-'} | {_md_escape(reasoning)} |"
-        )
-    if len(misses) > limit:
-        lines.append(f"\n{len(misses) - limit} more in the parquet file.")
-    return "\n".join(lines)
-
-
-def _rejected_markdown(rejected: list[tuple[str, str]], limit: int = 20) -> str:
-    lines = ["| record | reason |", "|---|---|"]
-    lines += [
-        f"| {_md_escape(where, 40)} | {_md_escape(reason, 120)} |" for where, reason in rejected[:limit]
-    ]
-    if len(rejected) > limit:
-        lines.append(f"\n{len(rejected) - limit} more.")
-    return "\n".join(lines)
+    return table(
+        WORST_MISSES_SCHEMA,
+        [
+            {
+                "id": row["id"],
+                "expected": _verdict_word(bool(row["expected"])),
+                "predicted": _verdict_word(row["predicted"]),
+                "confidence": row["confidence"],
+                "injected": row["violations_injected"] or "-",
+                "reasoning": row["error"] if row["predicted"] is None and row["error"] else row["reasoning"],
+            }
+            for row in misses
+        ],
+        limit=limit,
+    )
 
 
 def _float_or_null(value: Optional[float]) -> dg.MetadataValue:
@@ -122,14 +109,14 @@ def _rounded(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_experiment_latest(redis: RedisResource, record: dict[str, Any]) -> bool:
-    """Store ``experiment:latest``; False when a later day is already stored (kept as is)."""
-    import redis as redis_lib
-
-    client = redis.app_client()
-    try:
-        written = client.eval(_SET_LATEST, 1, EXPERIMENT_LATEST_KEY, json.dumps(record), record["date"])
-    except (redis_lib.ConnectionError, redis_lib.TimeoutError) as error:
-        raise redis.unavailable(redis.app_db, error) from None
+    """Store ``experiment:latest`` (``redis_scripts.SET_EXPERIMENT_LATEST``); False when a later day is
+    already stored (kept as is)."""
+    written = redis.run_script(
+        redis.app_db,
+        redis_scripts.SET_EXPERIMENT_LATEST,
+        keys=[EXPERIMENT_LATEST_KEY],
+        args=[json.dumps(record), record["date"]],
+    )
     return bool(written)
 
 
@@ -159,111 +146,183 @@ def opik_experiment(
     validator: ValidatorResource,
 ):
     """Guarded per day: one run evaluates, concurrent ones skip; the day fails closed on a broken set."""
-    from ..contributions.model import CATEGORIES
-    from .dataset import DatasetError, load_labelled_set
-    from .experiment import ValidatorFailed, experiment_name, run_evaluation
 
-    def work(day: GuardedDay, partition_key: str) -> dict[str, Any]:
+    def work(guarded: GuardedDay, partition_key: str) -> dict[str, Any]:
         started = time.perf_counter()
-        date = day_string(partition_key)
-        try:
-            labelled = load_labelled_set(evaluation_settings.dataset_path)
-        except DatasetError as error:
-            raise TaskError("failed", str(error), retryable=False) from None
-        for warning in labelled.warnings[:20]:
-            day.warn(warning)
-        if len(labelled.warnings) > 20:
-            day.warn(f"{len(labelled.warnings) - 20} more warnings about the labelled set")
-        if labelled.rejected:
-            day.warn(f"{len(labelled.rejected)} record(s) of the labelled set rejected (see 'rejected')")
-
+        day_key = day_string(partition_key)
+        labelled = _labelled_set(evaluation_settings, guarded)
         model_dir = data_dir.root / MODEL_FOLDER
-        try:  # no verdict cache: the experiment measures today's answers
-            backend = honest(validator.get_validator(model_dir=model_dir))
-        except (ValueError, FileNotFoundError) as error:  # e.g. learned chosen, no model trained yet
-            raise TaskError("failed", f"validator not configured: {error}", retryable=False) from None
-        context.log.info(
-            f"evaluating validator {backend.name} ({backend.model}) on {len(labelled.items)} labelled items "
-            f"from {labelled.source}; Opik: {opik.location() if opik.configured else 'not configured'}"
-        )
-        try:
-            outcome = run_evaluation(labelled, backend, opik, date, categories=CATEGORIES, check=day.check)
-        except ValidatorFailed as error:
-            raise TaskError("failed", str(error)) from None
-        opik_error = outcome.opik_error
-        day.check()
-
-        active = str(outcome.validator)
-        side_by_side = compare(
-            labelled.items, lambda name: validator.get_validator(model_dir=model_dir, backend=name),
-            [name for name in evaluation_settings.compare_list() if name != active],
-            {active: (str(outcome.model), [row["predicted"] for row in outcome.rows],
-                      outcome.timings.get("validate_seconds", 0.0))},
-        )
-        day.check()
+        outcome = _evaluate(context, labelled, _validator_under_test(validator, model_dir), opik, day_key, guarded)
+        guarded.check()
+        side_by_side = _side_by_side(labelled, validator, model_dir, evaluation_settings, outcome)
+        guarded.check()
 
         summary = {**outcome.summary, "items_unlabelled": len(labelled.unlabelled)}
         path = evaluation_path(data_dir, partition_key)
         _write_parquet(outcome.rows, path)
-        if outcome.opik_status == "recorded":
-            status = "completed"
-        else:
-            status = "opik_failed" if opik_error else "local"
-        latest = {
-            "experiment_id": outcome.experiment_id,
-            "date": date,
-            "metrics": _rounded(summary),
-            "status": status,
-        }
-        latest_written = write_experiment_latest(redis, latest)
+        status = _experiment_status(outcome)
+        latest_written = write_experiment_latest(
+            redis,
+            {"experiment_id": outcome.experiment_id, "date": day_key, "metrics": _rounded(summary), "status": status},
+        )
         for warning in outcome.warnings:
-            day.warn(warning)
+            guarded.warn(warning)
         if not latest_written:
-            day.warn(f"{EXPERIMENT_LATEST_KEY} holds a later day: kept it")
+            guarded.warn(f"{EXPERIMENT_LATEST_KEY} holds a later day: kept it")
 
-        matrix = ConfusionMatrix(**summary["confusion_matrix"])
-        metadata: dict[str, Any] = {
-            "accuracy": dg.MetadataValue.float(summary["accuracy"]),
-            "precision": dg.MetadataValue.float(summary["precision"]),
-            "recall": dg.MetadataValue.float(summary["recall"]),
-            "f1": dg.MetadataValue.float(summary["f1"]),
-            "category_accuracy": _float_or_null(summary["category_accuracy"]),
-            "violation_detection": _float_or_null(summary["violation_detection"]),
-            "confidence_calibration": _float_or_null(summary["confidence_calibration"]),
-            "output_format": _float_or_null(summary["output_format"]),
-            "items": dg.MetadataValue.int(summary["items"]),
-            "items_unlabelled": dg.MetadataValue.int(len(labelled.unlabelled)),
-            "items_rejected": dg.MetadataValue.int(len(labelled.rejected)),
-            "items_pending": dg.MetadataValue.int(summary["items_pending"]),
-            "confusion_matrix": dg.MetadataValue.md(matrix.markdown()),
-            "worst_misses": dg.MetadataValue.md(worst_misses_markdown(outcome.rows)),
-            "validator": f"{outcome.validator} ({outcome.model})",
-            "labelled_set": labelled.source,
-            "opik": "not configured" if status == "local" else (
-                f"failed: {opik_error}" if opik_error else f"recorded at {opik.location()}"
-            ),
-            "experiment_name": experiment_name(date),
-            "experiment_id": outcome.experiment_id or "",
-            "path": dg.MetadataValue.path(str(path)),
-            "experiment_latest": "written" if latest_written else "kept (a later day is stored)",
+        metadata = {
+            **_scores_metadata(summary, labelled),
+            **_tables_metadata(summary, outcome, side_by_side, labelled),
+            **_record_metadata(outcome, labelled, opik, status, day_key, path, latest_written),
             "wall_seconds": dg.MetadataValue.float(round(time.perf_counter() - started, 3)),
-            "validators_side_by_side": dg.MetadataValue.md(comparison_markdown(side_by_side)),
-            "side_by_side": dg.MetadataValue.json(side_by_side),
         }
-        if outcome.experiment_url:
-            metadata["experiment_url"] = dg.MetadataValue.url(outcome.experiment_url)
-        if labelled.rejected:
-            metadata["rejected"] = dg.MetadataValue.md(_rejected_markdown(labelled.rejected))
-        if opik_error is not None:
+        if outcome.opik_error is not None:
             raise TaskError(
                 "failed",
-                f"Opik is configured ({opik.location()}) but the experiment was not recorded: {opik_error}; "
-                f"local scores written to {path}",
+                f"Opik is configured ({opik.location()}) but the experiment was not recorded: "
+                f"{outcome.opik_error}; local scores written to {path}",
                 metadata=metadata,
             )
         return metadata
 
     yield from run_guarded_days(context, guard, TASK_OPIK_EXPERIMENT, work, skip_success_check=True)
+
+
+def _labelled_set(settings: EvaluationSettings, guarded: GuardedDay) -> "LabelledSet":
+    """The labelled set, its warnings on the day; a set that cannot be read fails the day for good."""
+    from .dataset import DatasetError, load_labelled_set
+
+    try:
+        labelled = load_labelled_set(settings.dataset_path)
+    except DatasetError as error:
+        raise TaskError("failed", str(error), retryable=False) from None
+    for warning in labelled.warnings[:20]:
+        guarded.warn(warning)
+    if len(labelled.warnings) > 20:
+        guarded.warn(f"{len(labelled.warnings) - 20} more warnings about the labelled set")
+    if labelled.rejected:
+        guarded.warn(f"{len(labelled.rejected)} record(s) of the labelled set rejected (see 'rejected')")
+    return labelled
+
+
+def _validator_under_test(validator: ValidatorResource, model_dir: Path) -> Any:
+    """The configured validator, with no verdict cache (the experiment measures today's answers)."""
+    try:
+        return honest(validator.get_validator(model_dir=model_dir))
+    except (ValueError, FileNotFoundError) as error:  # e.g. learned chosen, no model trained yet
+        raise TaskError("failed", f"validator not configured: {error}", retryable=False) from None
+
+
+def _evaluate(
+    context: dg.AssetExecutionContext,
+    labelled: "LabelledSet",
+    backend: Any,
+    opik: OpikResource,
+    day_key: str,
+    guarded: GuardedDay,
+) -> "EvaluationOutcome":
+    from ..contributions.model import CATEGORIES
+    from .experiment import ValidatorFailed, run_evaluation
+
+    context.log.info(
+        f"evaluating validator {backend.name} ({backend.model}) on {len(labelled.items)} labelled items "
+        f"from {labelled.source}; Opik: {opik.location() if opik.configured else 'not configured'}"
+    )
+    try:
+        return run_evaluation(labelled, backend, opik, day_key, categories=CATEGORIES, check=guarded.check)
+    except ValidatorFailed as error:
+        raise TaskError("failed", str(error)) from None
+
+
+def _side_by_side(
+    labelled: "LabelledSet",
+    validator: ValidatorResource,
+    model_dir: Path,
+    settings: EvaluationSettings,
+    outcome: "EvaluationOutcome",
+) -> list[dict[str, Any]]:
+    """Every other configured validator on the same items; the active one's verdicts are reused."""
+    active = str(outcome.validator)
+    return compare(
+        labelled.items,
+        lambda name: validator.get_validator(model_dir=model_dir, backend=name),
+        [name for name in settings.compare_list() if name != active],
+        {active: (str(outcome.model), [row["predicted"] for row in outcome.rows],
+                  outcome.timings.get("validate_seconds", 0.0))},
+    )
+
+
+def _experiment_status(outcome: "EvaluationOutcome") -> str:
+    """``experiment:latest``'s status: completed (recorded in Opik), opik_failed, or local (no Opik)."""
+    if outcome.opik_status == "recorded":
+        return "completed"
+    return "opik_failed" if outcome.opik_error else "local"
+
+
+def _scores_metadata(summary: dict[str, Any], labelled: "LabelledSet") -> dict[str, Any]:
+    """The day's numbers: charter scores (invalid is the positive class), metric means, item counts."""
+    return {
+        "accuracy": dg.MetadataValue.float(summary["accuracy"]),
+        "precision": dg.MetadataValue.float(summary["precision"]),
+        "recall": dg.MetadataValue.float(summary["recall"]),
+        "f1": dg.MetadataValue.float(summary["f1"]),
+        "category_accuracy": _float_or_null(summary["category_accuracy"]),
+        "violation_detection": _float_or_null(summary["violation_detection"]),
+        "confidence_calibration": _float_or_null(summary["confidence_calibration"]),
+        "output_format": _float_or_null(summary["output_format"]),
+        "items": dg.MetadataValue.int(summary["items"]),
+        "items_unlabelled": dg.MetadataValue.int(len(labelled.unlabelled)),
+        "items_rejected": dg.MetadataValue.int(len(labelled.rejected)),
+        "items_pending": dg.MetadataValue.int(summary["items_pending"]),
+    }
+
+
+def _tables_metadata(
+    summary: dict[str, Any], outcome: "EvaluationOutcome", side_by_side: list[dict[str, Any]], labelled: "LabelledSet"
+) -> dict[str, Any]:
+    """The tables the UI shows: confusion matrix, worst misses, validators side by side, rejected records."""
+    matrix = ConfusionMatrix(**summary["confusion_matrix"])
+    tables: dict[str, Any] = {
+        "confusion_matrix": confusion_table(matrix.by_expected(), truth="expected", judged="predicted"),
+        "worst_misses": worst_misses_table(outcome.rows),
+        "validators_side_by_side": comparison_table(side_by_side),
+        "side_by_side": dg.MetadataValue.json(side_by_side),
+    }
+    if labelled.rejected:
+        tables["rejected"] = table(
+            REJECTED_SCHEMA, [{"record": where, "reason": reason} for where, reason in labelled.rejected], limit=20
+        )
+    return tables
+
+
+def _record_metadata(
+    outcome: "EvaluationOutcome",
+    labelled: "LabelledSet",
+    opik: OpikResource,
+    status: str,
+    day_key: str,
+    path: Path,
+    latest_written: bool,
+) -> dict[str, Any]:
+    """Where the day's experiment went: validator, labelled set, Opik, the parquet file, experiment:latest."""
+    from .experiment import experiment_name
+
+    if status == "local":
+        opik_shown = "not configured"
+    else:
+        opik_shown = f"failed: {outcome.opik_error}" if outcome.opik_error else f"recorded at {opik.location()}"
+    metadata: dict[str, Any] = {
+        "validator": f"{outcome.validator} ({outcome.model})",
+        "labelled_set": labelled.source,
+        "opik": opik_shown,
+        "experiment_name": experiment_name(day_key),
+        "experiment_id": outcome.experiment_id or "",
+        "path": dg.MetadataValue.path(str(path)),
+        "experiment_latest": "written" if latest_written else "kept (a later day is stored)",
+    }
+    if outcome.experiment_url:
+        metadata["experiment_url"] = dg.MetadataValue.url(outcome.experiment_url)
+    return metadata
 
 
 def _previous_evaluation(folder: Path, partition_key: str) -> tuple[Optional[Path], str]:

@@ -11,6 +11,9 @@ import math
 import time
 from typing import Any, Callable, Optional, Sequence
 
+import dagster as dg
+
+from ..metadata_tables import schema, table
 from .dataset import LabelledItem
 
 
@@ -82,20 +85,19 @@ def compare(
     return rows
 
 
-def comparison_markdown(rows: list[dict[str, Any]]) -> str:
-    def number(value) -> str:
-        return "" if value is None else f"{value:.2f}"
+COMPARISON_SCHEMA = schema(
+    ("validator", "string"),
+    ("model", "string"),
+    ("items", "int"),
+    ("accuracy", "float"),
+    ("balanced_accuracy", "float"),
+    ("precision_invalid", "float", "precision on invalid (the positive class)"),
+    ("recall_invalid", "float", "recall on invalid (the positive class)"),
+    ("seconds", "float"),
+    ("note", "string", "active: the day's validator; else why it was not evaluated"),
+)
 
-    lines = [
-        "| validator | items | accuracy | balanced accuracy | precision invalid | recall invalid "
-        "| s | note |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for row in rows:
-        lines.append(
-            f"| {row['validator']} ({str(row.get('model', ''))[:60]}) | {row.get('items', 0)} | "
-            f"{number(row.get('accuracy'))} | {number(row.get('balanced_accuracy'))} | "
-            f"{number(row.get('precision_invalid'))} | {number(row.get('recall_invalid'))} | "
-            f"{number(row.get('seconds'))} | {str(row.get('note', '')).replace('|', '/')} |"
-        )
-    return "\n".join(lines)
+
+def comparison_table(rows: list[dict[str, Any]]) -> dg.TableMetadataValue:
+    """``compare``'s rows as a UI table (the same rows are in the ``side_by_side`` JSON)."""
+    return table(COMPARISON_SCHEMA, rows, limit=None)

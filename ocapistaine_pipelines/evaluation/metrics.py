@@ -200,17 +200,13 @@ class ConfusionMatrix:
             "pending_negative": self.pending_negative,
         }
 
-    def markdown(self) -> str:
-        return "\n".join(
-            [
-                "| expected \\ predicted | invalid | valid | pending |",
-                "|---|---:|---:|---:|",
-                f"| **invalid** | {self.true_positive} (TP) | {self.false_negative} (FN) "
-                f"| {self.pending_positive} |",
-                f"| **valid** | {self.false_positive} (FP) | {self.true_negative} (TN) "
-                f"| {self.pending_negative} |",
-            ]
-        )
+    def by_expected(self) -> dict[str, dict[str, int]]:
+        """Expected class -> predicted class -> count (invalid is the positive class: TP is
+        invalid/invalid, FN invalid/valid, FP valid/invalid, TN valid/valid)."""
+        return {
+            "invalid": {"invalid": self.true_positive, "valid": self.false_negative, "pending": self.pending_positive},
+            "valid": {"invalid": self.false_positive, "valid": self.true_negative, "pending": self.pending_negative},
+        }
 
 
 def mean(values: Iterable[Optional[float]]) -> Optional[float]:

@@ -16,12 +16,10 @@ from .contract import (
     normalize_timestamp,
     success_key,
 )
-from . import scripts
 from .resource import GuardedDay, Predecessor, TaskGuard, TaskSkipped
 from .runner import is_forced, run_guarded_days
 
 __all__ = [
-    "scripts",
     "FORCE_TAG",
     "TASK_CONTRIBUTIONS_ANALYSIS",
     "TASK_FIRECRAWL",

@@ -20,9 +20,6 @@ LOCK_TTL_SECONDS = 300
 SUCCESS_TTL_SECONDS = 86400
 SUCCESS_VALUE = "completed"
 
-SCHEDULER_DB = 6
-APP_DB = 5
-
 #: Run tag that ignores the success key (a forced re-run) but still takes the lock.
 FORCE_TAG = "ocapistaine/force"
 #: Run tags the guard writes so a skipped run is recognisable in the runs list.

@@ -21,10 +21,9 @@ import time
 from typing import Any, Mapping, Optional
 
 import dagster as dg
-from pydantic import PrivateAttr
 
+from .. import redis_scripts
 from ..redis_connection import RedisResource
-from . import scripts
 from .contract import (
     LOCK_TTL_SECONDS,
     SUCCESS_TTL_SECONDS,
@@ -53,7 +52,7 @@ class TaskSkipped(Exception):
 
 
 class Predecessor(str, enum.Enum):
-    """What the Dagster instance says about a run this one re-executes (see ``scripts.CLAIM``)."""
+    """What the Dagster instance says about a run this one re-executes (see ``redis_scripts.CLAIM``)."""
 
     FAILED = "failed"  # failed or cancelled: an earlier attempt of this run; dead
     SUCCEEDED = "succeeded"  # finished: dead, but its completion is its own
@@ -74,8 +73,6 @@ class TaskGuard(dg.ConfigurableResource):
     takeover_grace_seconds: float = 10.0
     #: How long the completion is retried while Redis does not answer (it is idempotent).
     completion_patience_seconds: float = 60.0
-
-    _scripts: dict = PrivateAttr(default_factory=dict)
 
     @property
     def renew_interval(self) -> float:
@@ -102,20 +99,12 @@ class TaskGuard(dg.ConfigurableResource):
 
     def _call(self, fn, *args, **kwargs):
         """Run a Redis call; connection errors become a failure naming host, port and db."""
-        import redis
-
-        try:
+        with self.redis.failing_closed(self.redis.scheduler_db):
             return fn(*args, **kwargs)
-        except (redis.ConnectionError, redis.TimeoutError) as error:
-            raise self.redis.unavailable(self.redis.scheduler_db, error) from None
 
     def _script(self, source: str, keys: list[str], args: list[Any], *, retries: Optional[int] = None):
-        """Run a Lua script by SHA (EVALSHA, loading it once if the server does not know it)."""
-        script = self._scripts.get(source)
-        if script is None:
-            script = self._scripts[source] = self._scheduler().register_script(source)
-        client = self.redis.client(self.redis.scheduler_db, retries=retries)
-        return self._call(script, keys=keys, args=args, client=client)
+        """Run one of ``redis_scripts``' guard scripts on the scheduler db (``RedisResource.run_script``)."""
+        return self.redis.run_script(self.redis.scheduler_db, source, keys=keys, args=args, retries=retries)
 
     # -- the contract, step by step -----------------------------------------------------------------
     def day(
@@ -239,6 +228,8 @@ class GuardedDay:
         self._valid_until: Optional[float] = None  # monotonic: ownership confirmed until then
         self._stop = threading.Event()
         self._renewer: Optional[threading.Thread] = None
+        #: Heartbeat counters: what a test or a fault benchmark observes of the watchdog (not used by the
+        #: guard's decisions, which read the lease clock).
         self.renewals = 0
         self.renew_failures = 0
         #: monotonic time at which the loss was declared (for measurements), None while the lock is ours.
@@ -315,7 +306,7 @@ class GuardedDay:
         pairs = [part for run_id, kind in self.predecessors.items() for part in (kind.value, run_id)]
         sent_at = time.monotonic()
         outcome, holder = guard._script(
-            scripts.CLAIM,
+            redis_scripts.CLAIM,
             [self.lock_key, self.success_key, self.completed_by_key],
             [self.task_id, ttl_ms, "1" if self.check_success else "0", guard.stale_lock_ms, *pairs],
         )
@@ -361,7 +352,7 @@ class GuardedDay:
                 return
             sent_at = time.monotonic()
             try:
-                renewed = guard._script(scripts.RENEW, [self.lock_key], [self.task_id, ttl_ms], retries=0)
+                renewed = guard._script(redis_scripts.RENEW, [self.lock_key], [self.task_id, ttl_ms], retries=0)
             except Exception as error:  # noqa: BLE001 - any failure: retry soon, the lease clock decides
                 self.renew_failures += 1
                 if self.renew_failures == 1 or self.renew_failures % 10 == 0:
@@ -430,7 +421,7 @@ class GuardedDay:
         give_up_at = time.monotonic() + self.guard.completion_patience_seconds
         while True:
             try:
-                outcome, holder = self.guard._script(scripts.COMPLETE, keys, args, retries=0)
+                outcome, holder = self.guard._script(redis_scripts.COMPLETE, keys, args, retries=0)
                 break
             except RedisUnavailable as error:
                 if time.monotonic() >= give_up_at:
@@ -453,7 +444,7 @@ class GuardedDay:
         raise TaskError(TaskStatus.FAILED.value, message)
 
     def _release(self) -> None:
-        self.guard._script(scripts.RELEASE, [self.lock_key], [self.task_id])
+        self.guard._script(redis_scripts.RELEASE, [self.lock_key], [self.task_id])
 
     def _release_quietly(self) -> None:
         """Release after a failure; if Redis is gone too, the lock simply expires."""

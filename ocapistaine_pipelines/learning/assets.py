@@ -19,6 +19,7 @@ import dagster as dg
 from ..contributions.validators import MODEL_FOLDER, ValidatorResource
 from ..evaluation.resources import OpikResource
 from ..io_utils import atomic_write_parquet, read_parquet
+from ..metadata_tables import confusion_table, schema, table
 from ..settings import DataDirResource
 
 GROUP = "learning"
@@ -58,13 +59,9 @@ def opik_labelled_records(opik: OpikResource) -> list[dict[str, Any]]:
         client.end()
 
 
-def _markdown(rows: list[dict], columns: list[str], limit: int = 20) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows[:limit]:
-        lines.append("| " + " | ".join(str(row.get(c, "")).replace("|", "\\|")[:100] for c in columns) + " |")
-    if len(rows) > limit:
-        lines.append(f"\n{len(rows) - limit} more.")
-    return "\n".join(lines)
+REJECTED_SCHEMA = schema(
+    ("id", "string"), ("provenance", "string", "the file or source of the record"), ("reason", "string")
+)
 
 
 @dg.asset(
@@ -132,7 +129,7 @@ def labelled_contributions(
             "invalid": dg.MetadataValue.int(sum(not r["is_valid"] for r in rows)),
             "sources": dg.MetadataValue.json(data.sources),
             "rejected_or_duplicate": dg.MetadataValue.int(len(data.rejected)),
-            "rejected": dg.MetadataValue.md(_markdown(data.rejected, ["id", "provenance", "reason"]))
+            "rejected": table(REJECTED_SCHEMA, data.rejected, limit=20)
             if data.rejected
             else "none",
             "data_hash": version,
@@ -141,12 +138,12 @@ def labelled_contributions(
     )
 
 
-def confusion_markdown(confusion: dict[str, int]) -> str:
-    return (
-        "| truth \\ judged | valid | invalid |\n|---|---:|---:|\n"
-        f"| valid | {confusion['valid_judged_valid']} | {confusion['valid_judged_invalid']} |\n"
-        f"| invalid | {confusion['invalid_judged_valid']} | {confusion['invalid_judged_invalid']} |"
-    )
+def confusion_counts(confusion: dict[str, int]) -> dict[str, dict[str, int]]:
+    """The cross-validation's ``{truth}_judged_{judged}`` counts as truth -> judged -> count."""
+    return {
+        truth: {judged: confusion[f"{truth}_judged_{judged}"] for judged in ("valid", "invalid")}
+        for truth in ("valid", "invalid")
+    }
 
 
 @dg.asset(
@@ -214,7 +211,9 @@ def validator_model(
             "cv_recall_invalid": dg.MetadataValue.float(cv["recall_invalid"]),
             "cv_precision_invalid": dg.MetadataValue.float(cv["precision_invalid"] or 0.0),
             "cv_by_kind": dg.MetadataValue.json(record["cv_by_kind"]),
-            "cv_confusion_matrix": dg.MetadataValue.md(confusion_markdown(cv["confusion"])),
+            "cv_confusion_matrix": confusion_table(
+                confusion_counts(cv["confusion"]), truth="truth", judged="judged"
+            ),
             "category_model": dg.MetadataValue.json(record["category_model"]),
             "library_versions": dg.MetadataValue.json(record["library_versions"]),
             "training_seconds": dg.MetadataValue.float(record["training_seconds"]),

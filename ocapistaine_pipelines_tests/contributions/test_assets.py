@@ -93,11 +93,13 @@ def test_bad_input_corpus_is_quarantined_and_the_day_still_runs(tmp_path, domain
     meta = materializations(result, "contributions_analysis")[0].metadata
     assert (meta["fetched"].value, meta["validated"].value, meta["approved"].value, meta["flagged"].value,
             meta["quarantined"].value, meta["pending"].value) == (3, 3, 2, 1, 9, 0)
-    assert "spam-1" in meta["flagged_contributions"].value and meta["status"].value == "success"
+    flagged = meta["flagged_contributions"]
+    assert [row.data["id"] for row in flagged.records] == ["spam-1"] and meta["status"].value == "success"
     # the flagged table gives the reasoning, shortened to one line, next to the violation codes
-    header, _, spam_row = meta["flagged_contributions"].value.split("\n")[:3]
-    assert header == "| id | title | violations | reason | confidence |"
-    reason = spam_row.split(" | ")[3]
+    assert [c.name for c in flagged.schema.columns] == ["id", "title", "violations", "reason", "confidence"]
+    spam_row = flagged.records[0].data
+    assert spam_row["violations"] and 0 <= spam_row["confidence"] <= 1
+    reason = spam_row["reason"]
     assert reason == A.short_reason(analysis.loc["spam-1", "reasoning"]) and 1 < len(reason) <= A.REASON_CHARS
     # no clutter: empty lists and "nothing to show" rows are left out, counts stay
     assert {"pending_contributions", "stale_kept_for_other_days", "pending_kept_judged_by_other_days"}.isdisjoint(meta)
@@ -340,6 +342,6 @@ def test_an_api_key_echoed_by_the_provider_reaches_no_output(tmp_path, domain_re
     assert key.encode() not in A.analysis_path(data_dir, DAY).read_bytes()
     assert key not in app_db.get("contribution:a")
     meta = materializations(result, "contributions_analysis")[0].metadata
-    assert "Bearer ***" in meta["pending_contributions"].value
+    assert any("Bearer ***" in row.data["error"] for row in meta["pending_contributions"].records)
     assert key not in str(meta)
     assert key not in "".join(str(e) for e in result.all_events)  # logs (the day's warning) included

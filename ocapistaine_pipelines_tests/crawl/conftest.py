@@ -12,6 +12,7 @@ import pytest
 from ocapistaine_pipelines.crawl.assets import crawled_documents
 from ocapistaine_pipelines.crawl.resources import FirecrawlResource
 
+from ..guard_helpers import plain_value
 from .fake_firecrawl import FakeFirecrawl
 
 SITE = "https://www.audierne.bzh"
@@ -55,12 +56,7 @@ def materialize(resources: dict, day: str, tags: Optional[dict] = None, instance
 
 def plain(metadata) -> dict:
     """Metadata as plain values; a table as its list of row dicts."""
-    def value_of(value):
-        if isinstance(value, dg.TableMetadataValue):
-            return [dict(record.data) for record in value.records]
-        return getattr(value, "value", value)
-
-    return {key: value_of(value) for key, value in metadata.items()}
+    return {key: plain_value(value) for key, value in metadata.items()}
 
 
 def day_record(result, day: str):

@@ -30,6 +30,12 @@ def _two_sources(tmp_path):
     ])
 
 
+def source_row(meta: dict, name: str, columns: int) -> tuple:
+    """The first ``columns`` cells of a source's row of the ``sources`` table."""
+    row = next(row for row in meta["sources"] if row["source"] == name)
+    return tuple(row.values())[:columns]
+
+
 def test_first_crawl_then_an_incremental_second_night(fake, base_resources, data_dir, scheduler_db, app_db, tmp_path):
     fake.page_size = 7  # the crawl's results come back over several `next` pages
     build_site(fake, SITE, 30)
@@ -44,7 +50,7 @@ def test_first_crawl_then_an_incremental_second_night(fake, base_resources, data
     assert kind == "ASSET_MATERIALIZATION" and meta["status"] == "success"
     assert (meta["new"], meta["changed"], meta["unchanged"], meta["failed_pages"]) == (32, 0, 0, 0)
     assert meta["credits_used"] == 32 == fake.credits  # what we record is what the account was billed
-    assert "| mairie_arretes | crawl | crawl job (first run) | success | 31 | 31 |" in meta["sources"]
+    assert source_row(meta, "mairie_arretes", 6) == ("mairie_arretes", "crawl", "crawl job (first run)", "success", 31, 31)
     assert len(fake.calls("GET", "/v2/crawl/")) >= 5  # status + next pages followed
     assert scheduler_db.get("success:task_firecrawl:20260301") == "completed"
 
@@ -102,11 +108,12 @@ def test_a_failing_source_does_not_stop_the_others_and_the_day_fails(fake, base_
     assert not result.success
     description, meta = failure(result)
     assert "1 of 2 source(s) failed" in description and "broken" in description and "500" in description
-    assert "| broken | crawl | crawl job (first run) | failed | 0 |" in meta["sources"]
-    assert "| mairie_arretes | crawl | crawl job (first run) | success | 6 | 6 |" in meta["sources"]
+    assert source_row(meta, "broken", 5) == ("broken", "crawl", "crawl job (first run)", "failed", 0)
+    assert source_row(meta, "mairie_arretes", 6) == ("mairie_arretes", "crawl", "crawl job (first run)", "success", 6, 6)
     # one start on the broken site (a 500 may hide an accepted job: never started twice), then the other source
     assert len(fake.calls("POST", "/v2/crawl")) == 2
-    assert "no active crawl on https://down.audierne.bzh/arretes/" in meta["sources"] + description
+    errors = " ".join(str(row["error"]) for row in meta["sources"])
+    assert "no active crawl on https://down.audierne.bzh/arretes/" in errors + description
     assert scheduler_db.get("success:task_firecrawl:20260301") is None
     assert scheduler_db.get("lock:task_firecrawl:20260301") is None  # released for the next attempt
     assert app_db.hget("crawl:broken", "status") == "failed"
@@ -151,7 +158,7 @@ def test_401_fails_at_once_with_a_clear_message_and_no_key(fake, base_resources,
     description, meta = failure(result)
     assert "401 Unauthorized" in description and "FIRECRAWL_API_KEY" in description
     assert len(fake.requests) == 1  # not retried, and the second source is not tried with a bad key
-    assert "| mairie_deliberations | crawl |  | not_run | 0 |" in meta["sources"]
+    assert source_row(meta, "mairie_deliberations", 5) == ("mairie_deliberations", "crawl", "", "not_run", 0)
     everything = json.dumps([str(e) for e in result.all_events]) + description + json.dumps(meta, default=str)
     assert secret not in everything
     assert scheduler_db.get("success:task_firecrawl:20260301") is None

@@ -21,6 +21,7 @@ from ocapistaine_pipelines.evaluation.metrics import METRIC_NAMES
 from ocapistaine_pipelines.evaluation.resources import EvaluationSettings, OpikResource
 from ocapistaine_pipelines.guard import TASK_OPIK_EXPERIMENT, lock_key, success_key
 
+from ..guard_helpers import plain_value
 from .conftest import ScriptedValidatorResource
 
 
@@ -33,7 +34,7 @@ def materialize(resources: dict, day: str, **kwargs) -> dg.ExecuteInProcessResul
 def materialization(result: dg.ExecuteInProcessResult) -> dict:
     events = result.asset_materializations_for_node("opik_experiment")
     assert len(events) == 1
-    return {key: value.value for key, value in events[0].metadata.items()}
+    return {key: plain_value(value) for key, value in events[0].metadata.items()}
 
 
 def check_result(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
@@ -58,12 +59,15 @@ def test_a_day_without_opik(eval_resources, data_dir, app_db, scheduler_db):
     assert counts == (20, 2, 2, 0)
     assert meta["opik"] == "not configured" and meta["status"] == "success"
     assert meta["experiment_name"] == "forseti_validation_20260302"
-    assert "| **invalid** | 9 (TP) | 1 (FN) | 0 |" in meta["confusion_matrix"]
-    assert "| **valid** | 1 (FP) | 9 (TN) | 0 |" in meta["confusion_matrix"]
-    misses = meta["worst_misses"].splitlines()
-    assert len(misses) == 4
-    assert {line.split(" | ")[0].strip("| ") for line in misses[2:]} == {"ok-02", "bad-05"}
-    assert "duplicate id" in meta["rejected"] and "broken-1" in meta["rejected"]
+    assert meta["confusion_matrix"] == [  # invalid is the positive class: TP 9, FN 1, FP 1, TN 9
+        {"expected": "invalid", "invalid": 9, "valid": 1, "pending": 0},
+        {"expected": "valid", "invalid": 1, "valid": 9, "pending": 0},
+    ]
+    misses = meta["worst_misses"]
+    assert {row["id"] for row in misses} == {"ok-02", "bad-05"}
+    assert {(row["expected"], row["predicted"]) for row in misses} == {("valid", "invalid"), ("invalid", "valid")}
+    rejected = {row["record"]: row["reason"] for row in meta["rejected"]}
+    assert len(rejected) == 2 and "broken-1" in str(rejected) and "duplicate id" in str(rejected)
 
     frame = parquet(data_dir, "2026-03-02")
     assert len(frame) == 20 and set(METRIC_NAMES) <= set(frame.columns)
@@ -191,7 +195,7 @@ def test_pending_verdicts_count_as_misses_with_a_warning(eval_resources, data_di
     assert meta["items_pending"] == 2 and meta["accuracy"] == pytest.approx(0.9)
     assert meta["recall"] == pytest.approx(0.9) and meta["precision"] == 1.0
     assert any("2 of 20 verdicts are pending" in w for w in meta["warnings"])
-    assert "| **invalid** | 9 (TP) | 0 (FN) | 1 |" in meta["confusion_matrix"]
+    assert meta["confusion_matrix"][0] == {"expected": "invalid", "invalid": 9, "valid": 0, "pending": 1}
     frame = parquet(data_dir, "2026-03-02").set_index("id")
     assert pd.isna(frame.loc["bad-01", "predicted"]) and frame.loc["bad-01", "error"] == "rate limited"
     assert frame.loc["ok-09", "output_format"] == 0.0

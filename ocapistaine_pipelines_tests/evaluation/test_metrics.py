@@ -137,8 +137,10 @@ def test_confusion_matrix_invalid_is_positive():
     assert matrix.precision == pytest.approx(3 / 5)
     assert matrix.recall == pytest.approx(3 / 5)  # the pending invalid item counts as missed
     assert matrix.f1 == pytest.approx(2 * 0.6 * 0.6 / 1.2)
-    table = matrix.markdown()
-    assert "| **invalid** | 3 (TP) | 1 (FN) | 1 |" in table and "| **valid** | 2 (FP) | 4 (TN) | 1 |" in table
+    assert matrix.by_expected() == {
+        "invalid": {"invalid": 3, "valid": 1, "pending": 1},
+        "valid": {"invalid": 2, "valid": 4, "pending": 1},
+    }
 
 
 def test_confusion_matrix_edge_cases():

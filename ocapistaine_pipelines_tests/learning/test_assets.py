@@ -14,6 +14,8 @@ from ocapistaine_pipelines.evaluation.dataset import load_labelled_set
 from ocapistaine_pipelines.evaluation.resources import EvaluationSettings, OpikResource
 from ocapistaine_pipelines.learning.assets import labelled_contributions, validator_model
 
+from ..guard_helpers import plain_value
+
 PACKAGED = load_labelled_set(None)
 
 
@@ -54,7 +56,7 @@ def run(resources):
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         meta[materialization.asset_key.to_user_string()] = {
-            k: v.value for k, v in materialization.metadata.items()
+            k: plain_value(v) for k, v in materialization.metadata.items()
         }
     return meta
 
@@ -73,9 +75,11 @@ def test_train_reuse_and_retrain_only_when_the_labels_change(tmp_path, data_dir,
         "packaged:labelled_contributions.json": len(PACKAGED.items),
         "file:team_labels.json": 3,
     }
-    assert labelled["rejected_or_duplicate"] == 1 and "opposite label" in labelled["rejected"]
+    assert labelled["rejected_or_duplicate"] == 1 and "opposite label" in labelled["rejected"][0]["reason"]
     assert model["retrained"] is True and model["rows"] == len(PACKAGED.items) + 2
-    assert model["encoder"].startswith("usem3-") and "| invalid |" in model["cv_confusion_matrix"]
+    assert model["encoder"].startswith("usem3-")
+    assert [row["truth"] for row in model["cv_confusion_matrix"]] == ["valid", "invalid"]
+    assert sum(row["valid"] + row["invalid"] for row in model["cv_confusion_matrix"]) == model["rows"]
     assert (
         0.0 <= model["cv_balanced_accuracy"] <= 1.0 and model["library_versions"]["scikit-learn"] == "1.9.1"
     )
@@ -199,4 +203,5 @@ def test_opik_experiment_scores_each_validator_side_by_side_never_on_training_ro
     assert rows["learned"]["items"] == rows["rules"]["items"] == len(PACKAGED.items)
     assert rows["learned"]["accuracy"] < 0.99  # a model scored on its own training rows would be near 1.0
     assert rows["nanoe6"]["note"].startswith("not evaluated: OCAPISTAINE_VALIDATOR='nanoe6'")
-    assert "| learned (" in meta["validators_side_by_side"].value
+    shown = {row.data["validator"]: row.data for row in meta["validators_side_by_side"].records}
+    assert shown["learned"]["accuracy"] == rows["learned"]["accuracy"] and set(shown) == set(rows)
