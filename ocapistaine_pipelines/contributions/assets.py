@@ -43,20 +43,20 @@ def contribution_key(contribution_id: str) -> str:
     return f"contribution:{contribution_id}"
 
 
-def validated_key(day: str) -> str:
+def validated_key(partition_key: str) -> str:
     return f"contributions:validated:{day_string(day)}"
 
 
-def contributions_path(data_dir: DataDirResource, day: str) -> Path:
-    return data_dir.folder("contributions") / f"{day}.parquet"
+def contributions_path(data_dir: DataDirResource, partition_key: str) -> Path:
+    return data_dir.folder("contributions") / f"{partition_key}.parquet"
 
 
-def quarantine_path(data_dir: DataDirResource, day: str) -> Path:
-    return data_dir.folder("contributions", "quarantine") / f"{day}.parquet"
+def quarantine_path(data_dir: DataDirResource, partition_key: str) -> Path:
+    return data_dir.folder("contributions", "quarantine") / f"{partition_key}.parquet"
 
 
-def analysis_path(data_dir: DataDirResource, day: str) -> Path:
-    return data_dir.folder("contributions_analysis") / f"{day}.parquet"
+def analysis_path(data_dir: DataDirResource, partition_key: str) -> Path:
+    return data_dir.folder("contributions_analysis") / f"{partition_key}.parquet"
 
 
 #: At most this many entries of a list reach the run's metadata (the rest is counted).
@@ -109,12 +109,12 @@ def _distribution(values: list[str]) -> dg.TableMetadataValue:
 
 def write_day_tables(context: dg.AssetExecutionContext, data_dir: DataDirResource, batch) -> dict[str, Any]:
     """Write one day's table and quarantine table (atomically); log what was quarantined."""
-    day = batch.day
+    partition_key = batch.partition_key
     frame, quarantine = batch.frame(), batch.quarantine_frame()
-    atomic_write_parquet(frame, contributions_path(data_dir, day))
-    atomic_write_parquet(quarantine, quarantine_path(data_dir, day))
+    atomic_write_parquet(frame, contributions_path(data_dir, partition_key))
+    atomic_write_parquet(quarantine, quarantine_path(data_dir, partition_key))
     if len(quarantine):
-        context.log.warning(f"{day}: {len(quarantine)} item(s) quarantined: " + "; ".join(
+        context.log.warning(f"{partition_key}: {len(quarantine)} item(s) quarantined: " + "; ".join(
             f"{safe_text(row.id or '?', 60)}: {safe_text(row.reason, 160)}"
             for row in quarantine.head(5).itertuples()))
     return {"batch": batch, "frame": frame, "quarantine": quarantine}
@@ -161,7 +161,10 @@ def contributions(
         ) from None
     batches = split_by_day(items, context.partition_keys)
     accounting = batches.accounting
-    per_day = {day: write_day_tables(context, data_dir, batches[day]) for day in context.partition_keys}
+    per_day = {
+        partition_key: write_day_tables(context, data_dir, batches[partition_key])
+        for partition_key in context.partition_keys
+    }
 
     days = list(per_day)
     frames = [v["frame"] for v in per_day.values()]
@@ -199,19 +202,22 @@ def contributions(
     if len(days) > 1:
         metadata["days"] = table(
             DAYS_SCHEMA,
-            [{"day": d, "rows": len(v["frame"]), "quarantined": len(v["quarantine"])} for d, v in per_day.items()],
+            [{"day": d, "rows": len(v["frame"]), "quarantined": len(v["quarantine"])}
+             for d, v in per_day.items()],
             limit=400,
         )
     # One output for the run (one day or a range): every day of it was written, and downstream steps run.
     yield dg.MaterializeResult(metadata=metadata)
 
 
-def read_contributions(data_dir: DataDirResource, day: str) -> list[Contribution]:
+def read_contributions(data_dir: DataDirResource, partition_key: str) -> list[Contribution]:
 
-    path = contributions_path(data_dir, day)
+    path = contributions_path(data_dir, partition_key)
     if not path.exists():
         raise TaskError(
-            "failed", f"no contributions table for {day} ({path}): materialize `contributions` first", retryable=False
+            "failed",
+            f"no contributions table for {partition_key} ({path}): materialize `contributions` first",
+            retryable=False,
         )
     frame = read_parquet(path)
     out = []
@@ -266,7 +272,10 @@ def claims_key(contribution_id: str) -> str:
 
 
 def write_app_data(
-    redis: RedisResource, day: str, pairs: list[tuple[Contribution, Verdict]], previous_ids: set[str]
+    redis: RedisResource,
+    partition_key: str,
+    pairs: list[tuple[Contribution, Verdict]],
+    previous_ids: set[str],
 ) -> dict[str, list[str]]:
     """Write the day's ``contribution:{id}`` keys and ``contributions:validated:{YYYYMMDD}`` list atomically.
 
@@ -289,7 +298,8 @@ def write_app_data(
     now = int(time.time())
     stale = sorted(previous_ids - {c.id for c, _ in pairs})
     validated = [c.id for c, v in pairs if not v.pending]
-    keys, args = [validated_key(day)], [day_string(day), APP_TTL_SECONDS, len(pairs), len(validated)]
+    keys = [validated_key(partition_key)]
+    args = [day_string(partition_key), APP_TTL_SECONDS, len(pairs), len(validated)]
     for contribution, verdict in pairs:
         result = verdict.validation_result()
         if "error" in result:
@@ -382,19 +392,20 @@ def contributions_analysis(
             },
         ))
 
-    def work(day: GuardedDay, partition_key: str) -> dict:
+    def work(guarded: GuardedDay, partition_key: str) -> dict:
         if not contributions_path(data_dir, partition_key).exists():
             read_missing_table(partition_key)
         items = read_contributions(data_dir, partition_key)
         quarantine_file = quarantine_path(data_dir, partition_key)
         quarantined = len(read_parquet(quarantine_file)) if quarantine_file.exists() else 0
-        day.check()
+        guarded.check()
         started, calls_before = time.monotonic(), getattr(judge, "calls", 0)
-        verdicts = judge.validate_many(items, check=day.check)  # stops sending requests once the lock is lost
+        # stops sending requests once the lock is lost
+        verdicts = judge.validate_many(items, check=guarded.check)
         elapsed = time.monotonic() - started
         if len(verdicts) != len(items):
             raise TaskError("failed", f"validator returned {len(verdicts)} verdicts for {len(items)} contributions")
-        day.check()
+        guarded.check()
         path = analysis_path(data_dir, partition_key)
         previous = set(read_parquet(path, columns=["id"])["id"].astype(str)) if path.exists() else set()
         pairs = list(zip(items, verdicts))
@@ -411,8 +422,8 @@ def contributions_analysis(
         approved = sum(1 for _, v in pairs if v.is_valid is True)
         if pending:
             first = _error_text(pending[0][1].error or "unknown error")
-            day.warn(f"{len(pending)} contribution(s) could not be judged; first error: {first}")
-            day.defer("contributions_pending")
+            guarded.warn(f"{len(pending)} contribution(s) could not be judged; first error: {first}")
+            guarded.defer("contributions_pending")
         return without_empty({
             "fetched": dg.MetadataValue.int(len(items)),
             "validated": dg.MetadataValue.int(len(items) - len(pending)),
@@ -447,12 +458,12 @@ def contributions_analysis(
 def _analysis_tables(data_dir: DataDirResource, days: list[str]) -> tuple[dict[str, "pd.DataFrame"], list[str]]:
 
     tables, missing = {}, []
-    for day in days:
-        path = analysis_path(data_dir, day)
+    for partition_key in days:
+        path = analysis_path(data_dir, partition_key)
         if path.exists():
-            tables[day] = read_parquet(path)
+            tables[partition_key] = read_parquet(path)
         else:
-            missing.append(day)
+            missing.append(partition_key)
     return tables, missing
 
 
@@ -464,9 +475,9 @@ def every_row_judged_or_pending_with_error(context: dg.AssetCheckExecutionContex
     days = days_of_check_run(context, contributions_analysis.key)
     tables, missing = _analysis_tables(data_dir, days)
     bad: list[dict[str, str]] = []
-    for day, frame in tables.items():
+    for partition_key, frame in tables.items():
         unexplained = frame[frame["is_valid"].isna() & (frame["error"].isna() | (frame["error"].astype(str).str.strip() == ""))]
-        bad += [{"day": day, "id": row_id} for row_id in unexplained["id"].astype(str)]
+        bad += [{"day": partition_key, "id": row_id} for row_id in unexplained["id"].astype(str)]
     return dg.AssetCheckResult(
         passed=bool(days) and not bad and not missing,
         severity=dg.AssetCheckSeverity.ERROR if bad else dg.AssetCheckSeverity.WARN,

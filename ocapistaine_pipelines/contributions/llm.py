@@ -8,7 +8,7 @@ or parsed gets a pending verdict (``is_valid=None``) carrying the error. Rate-li
 move to the next model of the list and park the limited model for a cool-down. Each checked answer
 (charter or category) is cached on its own, by prompt kind and a hash of the exact prompt, whatever
 model gave it: a re-run never sends a prompt that was already answered, even when the other prompt
-of the same contribution failed. ``validate_many(..., check=day.check)`` stops sending requests once
+of the same contribution failed. ``validate_many(..., check=guarded.check)`` stops sending requests once
 the task's lock is lost: ``check`` runs before every request and its exception ends the batch
 (requests in flight finish; their answers are cached, never written as the day's results).
 """
@@ -369,7 +369,7 @@ class LLMValidator:
     def validate_many(
         self, contributions: list[Contribution], check: Optional[Callable[[], None]] = None
     ) -> list[Verdict]:
-        """``check`` (the guard's ``day.check``) is asked before every request; what it raises ends
+        """``check`` (the guard's ``guarded.check``) is asked before every request; what it raises ends
         the batch: the other workers send nothing more."""
         if not contributions:
             return []

@@ -64,7 +64,7 @@ class RawItem:
 class DayBatch:
     """One day's contributions, its quarantine and the items whose category must be re-classified."""
 
-    day: str
+    partition_key: str
     contributions: list[Contribution] = field(default_factory=list)
     quarantine: list[dict] = field(default_factory=list)
     reclassified: list[dict] = field(default_factory=list)
@@ -444,7 +444,7 @@ def split_by_day(items: list[RawItem], days: Iterable[str], *, now: Optional[dt.
     ``date out of range``. Raw values reaching a quarantine table are capped (prefix + hash).
     """
     wanted = list(days)
-    batches = DaySplit({day: DayBatch(day) for day in wanted})
+    batches = DaySplit({partition_key: DayBatch(partition_key) for partition_key in wanted})
     accounting = Accounting(fetched=len(items))
     first_day, last_day = run_horizon(now)
     first_seen: dict[str, str] = {}
@@ -463,8 +463,8 @@ def split_by_day(items: list[RawItem], days: Iterable[str], *, now: Optional[dt.
             else:
                 first_seen[contribution.id] = item.origin
         placed = False
-        for day in targets:
-            batch = batches.get(day)
+        for partition_key in targets:
+            batch = batches.get(partition_key)
             if batch is None:
                 continue
             placed = True

@@ -186,7 +186,7 @@ def crawled_documents(
 ):
     force = is_forced(context)
 
-    def work(day: GuardedDay, partition_key: str) -> dict:
+    def work(guarded: GuardedDay, partition_key: str) -> dict:
         if not firecrawl.configured:
             raise TaskSkipped("firecrawl_not_configured", NOT_CONFIGURED_MESSAGE)
         sources_file = firecrawl.sources_file or "(default: audierne.bzh sources)"
@@ -198,7 +198,7 @@ def crawled_documents(
 
         def check() -> None:
             try:
-                day.check()
+                guarded.check()
             except TaskError as error:
                 raise CrawlInterrupted(error.message) from None
 
@@ -227,7 +227,7 @@ def crawled_documents(
         metadata["firecrawl_retries"] = dg.MetadataValue.int(gateway.stats.retries)
         for report in night.sources:
             for failure in report.failures[:5]:
-                day.warn(f"{report.name}: {failure}")
+                guarded.warn(f"{report.name}: {failure}")
         failed = night.failed
         if failed:
             detail = "; ".join(f"{s.name}: {s.error or s.status}" for s in failed)

@@ -56,7 +56,7 @@ class SourceReport:
 
 @dataclass
 class NightReport:
-    day: str
+    partition_key: str
     sources: list[SourceReport]
     seconds: float = 0.0
     aborted: Optional[str] = None
@@ -73,8 +73,8 @@ class NightReport:
         return sum(getattr(s, name) for s in self.sources)
 
 
-def day_ordinal(day: str) -> int:
-    return dt.date.fromisoformat(day).toordinal()
+def day_ordinal(partition_key: str) -> int:
+    return dt.date.fromisoformat(partition_key).toordinal()
 
 
 class SourceCrawl:
@@ -85,14 +85,14 @@ class SourceCrawl:
         source: CrawlSource,
         gateway: FirecrawlGateway,
         store: SourceStore,
-        day: str,
+        partition_key: str,
         force: bool,
         report: Optional[SourceReport] = None,
     ):
         self.source = source
         self.gateway = gateway
         self.store = store
-        self.day = day
+        self.partition_key = partition_key
         self.force = force
         self.report = report or SourceReport(name=source.name, mode=source.mode)
         self.options = scrape_kwargs(dict(source.scrape_options))
@@ -103,7 +103,7 @@ class SourceCrawl:
             self.report.count("failed", "(no URL)", "an answer without sourceURL or url")
             return
         crawled_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        outcome = self.store.save(page, self.day, crawled_at)
+        outcome = self.store.save(page, self.partition_key, crawled_at)
         self._received.add(page.url)
         reason = ""
         if outcome == "failed":
@@ -123,7 +123,7 @@ class SourceCrawl:
         for url in requested:
             if url not in self._received:
                 reason = reasons.get(url) or "not returned by the batch job"
-                self.store.record_failure(url, reason, self.day)
+                self.store.record_failure(url, reason, self.partition_key)
                 self.report.count("failed", url, reason)
         self.store.flush()
 
@@ -142,7 +142,7 @@ class SourceCrawl:
             known = set(self.store.index)
             new = [u for u in candidates if u not in known][: source.limit]
             skip = {source.url} if source.discovery == "listing" else set()
-            due = [u for u in self.store.due(day_ordinal(self.day), self.force) if u not in skip]
+            due = [u for u in self.store.due(day_ordinal(self.partition_key), self.force) if u not in skip]
             todo = list(dict.fromkeys(new + due))
             self.report.plan = f"{source.discovery}: {len(new)} new + {len(set(due) - set(new))} refresh"
             if todo:
@@ -184,7 +184,7 @@ def crawl_sources(
     sources: list[CrawlSource],
     gateway: FirecrawlGateway,
     data_root: Path,
-    day: str,
+    partition_key: str,
     *,
     force: bool = False,
     pdf_settings: Any = None,
@@ -198,10 +198,12 @@ def crawl_sources(
     With ``pdf_settings`` (``PdfSettings``), the PDFs linked from each source's pages are read too.
     """
     started = time.monotonic()
-    night = NightReport(day=day, sources=[SourceReport(name=s.name, mode=s.mode) for s in sources])
+    night = NightReport(
+        partition_key=partition_key, sources=[SourceReport(name=s.name, mode=s.mode) for s in sources]
+    )
     for index, source in enumerate(sources):
         gateway.check()
-        report, stop = _crawl_one(source, gateway, data_root, day, force, pdf_settings)
+        report, stop = _crawl_one(source, gateway, data_root, partition_key, force, pdf_settings)
         night.sources[index] = report
         pdf = report.pdf
         log(
@@ -227,7 +229,7 @@ def _crawl_one(
     source: CrawlSource,
     gateway: FirecrawlGateway,
     data_root: Path,
-    day: str,
+    partition_key: str,
     force: bool,
     pdf_settings: Any = None,
 ) -> tuple[SourceReport, Optional[BaseException]]:
@@ -244,12 +246,12 @@ def _crawl_one(
     store: Optional[SourceStore] = None
     try:
         store = SourceStore(data_root, source)
-        crawl = SourceCrawl(source, gateway, store, day, force, report)
+        crawl = SourceCrawl(source, gateway, store, partition_key, force, report)
         report.failures.extend(store.notes)
         crawl.run()
         report.status = "success"
         if pdf_settings is not None:
-            _read_pdfs(source, store, gateway, day, force, pdf_settings, report)
+            _read_pdfs(source, store, gateway, partition_key, force, pdf_settings, report)
     except (CrawlInterrupted, FirecrawlFatal) as error:
         report.status, report.error = "failed", gateway.redact(str(error))
         stop = error
@@ -275,10 +277,11 @@ def _crawl_one(
     return report, stop
 
 
-def _read_pdfs(source: CrawlSource, store: SourceStore, gateway: FirecrawlGateway, day: str, force: bool,
+def _read_pdfs(source: CrawlSource, store: SourceStore, gateway: FirecrawlGateway, partition_key: str,
+               force: bool,
                settings: Any, report: SourceReport) -> None:
     """The PDF step of a source whose pages were crawled; its problems are warnings, not failures."""
-    step = PdfDocuments(source, store, day, force, settings, gateway=gateway, check=gateway.check)
+    step = PdfDocuments(source, store, partition_key, force, settings, gateway=gateway, check=gateway.check)
     try:
         step.run()
     except (CrawlInterrupted, FirecrawlFatal):

@@ -90,7 +90,7 @@ class PdfDocuments:
         self,
         source: CrawlSource,
         store: SourceStore,
-        day: str,
+        partition_key: str,
         force: bool,
         settings: Any,
         gateway: Any = None,
@@ -98,7 +98,7 @@ class PdfDocuments:
     ):
         self.source = source
         self.store = store
-        self.day = day
+        self.partition_key = partition_key
         self.force = force
         self.settings = settings
         self.gateway = gateway
@@ -110,7 +110,7 @@ class PdfDocuments:
     # -- planning -------------------------------------------------------------------------------------
     def plan(self) -> list[str]:
         """New links first (in the order found), then retries of transient failures, then refresh slots."""
-        ordinal = dt.date.fromisoformat(self.day).toordinal()
+        ordinal = dt.date.fromisoformat(self.partition_key).toordinal()
         new, retry, due = [], [], []
         for url in self.store.pdfs:
             if not self.source.allows(url):
@@ -298,7 +298,7 @@ class PdfDocuments:
 
     def _record(self, outcome: Outcome) -> None:
         """The document's index row (and text files): a failure keeps the stored text of an earlier night."""
-        report, store, day = self.report, self.store, self.day
+        report, store, partition_key = self.report, self.store, self.partition_key
         url = outcome.url
         link = store.pdfs.get(url) or {}
         row = dict(store.pdf_row(url) or {})
@@ -310,8 +310,8 @@ class PdfDocuments:
             "final_url": (fetched.final_url if fetched else None) or row.get("final_url") or url,
             "title": link.get("title") or row.get("title"),
             "source_page": link.get("source_page") or row.get("source_page"),
-            "first_seen": row.get("first_seen") or day,
-            "last_checked": day,
+            "first_seen": row.get("first_seen") or partition_key,
+            "last_checked": partition_key,
         }
         if fetched is not None and fetched.http_status == 200 and outcome.state not in TRANSIENT:
             # the server's validators for what we read: a refresh of an unchanged document is a 304,
@@ -339,7 +339,7 @@ class PdfDocuments:
                 "characters": extracted.get("characters"),
                 "extractor": self._extractor(),
                 "fetched_at": now,
-                "crawl_date": day,
+                "crawl_date": partition_key,
                 "first_seen": base["first_seen"],
                 "etag": base.get("etag"),
                 "last_modified": base.get("last_modified"),
@@ -355,7 +355,7 @@ class PdfDocuments:
                     "state": "stored",
                     "sha256": digest,
                     "file": file,
-                    "crawl_date": day,
+                    "crawl_date": partition_key,
                     "attempts": 0,
                     "error": None,
                     "pages": sidecar["pages"],

@@ -214,7 +214,7 @@ class SourceStore:
         return len(self.stored_urls)
 
     # -- writing ------------------------------------------------------------------------------------------
-    def save(self, page: Page, day: str, crawled_at: str) -> str:
+    def save(self, page: Page, partition_key: str, crawled_at: str) -> str:
         """Store one page; returns ``new``, ``changed``, ``unchanged``, ``failed`` or ``foreign``.
 
         Nothing of a page outside the allowed domains is written; a page of ours that redirects
@@ -228,29 +228,32 @@ class SourceStore:
             self.index[page.url] = {
                 "url": page.url, "final_url": page.final_url, "title": None, "status_code": page.status_code,
                 "state": "foreign", "sha256": None, "file": None, "source": self.source.name,
-                "first_seen": (row or {}).get("first_seen") or day, "crawl_date": None, "last_checked": day,
+                "first_seen": (row or {}).get("first_seen") or partition_key, "crawl_date": None,
+                "last_checked": partition_key,
                 "attempts": 0, "error": f"redirected outside the allowed domains {list(self.source.domains)}",
             }
             return "foreign"
         failure = page.failure
         if failure:
-            self._record_failure(page.url, failure, day, title=page.title, status_code=page.status_code)
+            self._record_failure(
+                page.url, failure, partition_key, title=page.title, status_code=page.status_code
+            )
             return "failed"
         digest = content_hash(page.markdown)
         stem = file_stem(page.url)
         self._dirty = True
-        self._collect_pdfs(page, day)
+        self._collect_pdfs(page, partition_key)
         if row is not None and row.get("state") == "stored" and row.get("sha256") == digest:
-            row.update(last_checked=day, attempts=0, error=None, status_code=page.status_code)
+            row.update(last_checked=partition_key, attempts=0, error=None, status_code=page.status_code)
             return "unchanged"
         outcome = "changed" if row is not None and row.get("state") == "stored" else "new"
-        first_seen = (row or {}).get("first_seen") or day
+        first_seen = (row or {}).get("first_seen") or partition_key
         sidecar = {
             "url": page.url,
             "final_url": page.final_url,
             "title": page.title,
             "status_code": page.status_code,
-            "crawl_date": day,
+            "crawl_date": partition_key,
             "crawled_at": crawled_at,
             "sha256": digest,
             "source": self.source.name,
@@ -272,39 +275,40 @@ class SourceStore:
             "file": f"pages/{stem}.md",
             "source": self.source.name,
             "first_seen": first_seen,
-            "crawl_date": day,
-            "last_checked": day,
+            "crawl_date": partition_key,
+            "last_checked": partition_key,
             "attempts": 0,
             "error": None,
         }
         return outcome
 
-    def record_failure(self, url: str, error: str, day: str) -> None:
-        self._record_failure(normalize_url(url), error, day)
+    def record_failure(self, url: str, error: str, partition_key: str) -> None:
+        self._record_failure(normalize_url(url), error, partition_key)
 
     def _record_failure(
-        self, url: str, error: str, day: str, title: str = "", status_code: Optional[int] = None
+        self, url: str, error: str, partition_key: str, title: str = "", status_code: Optional[int] = None
     ) -> None:
         """A failed page keeps its stored copy (if any); a new one is remembered to be retried."""
         self._dirty = True
         row = self.index.get(url)
         if row is not None and row.get("state") == "stored":
-            row.update(last_checked=day, error=error, attempts=int(row.get("attempts") or 0) + 1)
+            row.update(last_checked=partition_key, error=error, attempts=int(row.get("attempts") or 0) + 1)
             return
         attempts = int((row or {}).get("attempts") or 0) + 1
         self.index[url] = {
             "url": url, "final_url": url, "title": title, "status_code": status_code, "state": "failed",
             "sha256": None, "file": None, "source": self.source.name,
-            "first_seen": (row or {}).get("first_seen") or day, "crawl_date": None,
-            "last_checked": day, "attempts": attempts, "error": error[:500],
+            "first_seen": (row or {}).get("first_seen") or partition_key, "crawl_date": None,
+            "last_checked": partition_key, "attempts": attempts, "error": error[:500],
         }
 
-    def _collect_pdfs(self, page: Page, day: str) -> None:
+    def _collect_pdfs(self, page: Page, partition_key: str) -> None:
         for url, title in pdf_links(page.markdown, page.links, page.final_url or page.url).items():
             if url in self.pdfs or not self.source.allows(url):
                 continue
             self.pdfs[url] = {
-                "url": url, "title": title, "source_page": page.url, "first_seen": day, "source": self.source.name,
+                "url": url, "title": title, "source_page": page.url, "first_seen": partition_key,
+                "source": self.source.name,
             }
 
     # -- PDF documents ----------------------------------------------------------------------------------

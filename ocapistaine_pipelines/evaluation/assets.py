@@ -152,7 +152,8 @@ def opik_experiment(
         day_key = day_string(partition_key)
         labelled = _labelled_set(evaluation_settings, guarded)
         model_dir = data_dir.root / MODEL_FOLDER
-        outcome = _evaluate(context, labelled, _validator_under_test(validator, model_dir), opik, day_key, guarded)
+        backend = _validator_under_test(validator, model_dir)
+        outcome = _evaluate(context, labelled, backend, opik, day_key, guarded)
         guarded.check()
         side_by_side = _side_by_side(labelled, validator, model_dir, evaluation_settings, outcome)
         guarded.check()
@@ -163,7 +164,12 @@ def opik_experiment(
         status = _experiment_status(outcome)
         latest_written = write_experiment_latest(
             redis,
-            {"experiment_id": outcome.experiment_id, "date": day_key, "metrics": _rounded(summary), "status": status},
+            {
+                "experiment_id": outcome.experiment_id,
+                "date": day_key,
+                "metrics": _rounded(summary),
+                "status": status,
+            },
         )
         for warning in outcome.warnings:
             guarded.warn(warning)
@@ -278,7 +284,10 @@ def _scores_metadata(summary: dict[str, Any], labelled: "LabelledSet") -> dict[s
 
 
 def _tables_metadata(
-    summary: dict[str, Any], outcome: "EvaluationOutcome", side_by_side: list[dict[str, Any]], labelled: "LabelledSet"
+    summary: dict[str, Any],
+    outcome: "EvaluationOutcome",
+    side_by_side: list[dict[str, Any]],
+    labelled: "LabelledSet",
 ) -> dict[str, Any]:
     """The tables the UI shows: confusion matrix, worst misses, validators side by side, rejected records."""
     matrix = ConfusionMatrix(**summary["confusion_matrix"])
@@ -290,7 +299,9 @@ def _tables_metadata(
     }
     if labelled.rejected:
         tables["rejected"] = table(
-            REJECTED_SCHEMA, [{"record": where, "reason": reason} for where, reason in labelled.rejected], limit=20
+            REJECTED_SCHEMA,
+            [{"record": where, "reason": reason} for where, reason in labelled.rejected],
+            limit=20,
         )
     return tables
 
@@ -310,7 +321,9 @@ def _record_metadata(
     if status == "local":
         opik_shown = "not configured"
     else:
-        opik_shown = f"failed: {outcome.opik_error}" if outcome.opik_error else f"recorded at {opik.location()}"
+        opik_shown = (
+            f"failed: {outcome.opik_error}" if outcome.opik_error else f"recorded at {opik.location()}"
+        )
     metadata: dict[str, Any] = {
         "validator": f"{outcome.validator} ({outcome.model})",
         "labelled_set": labelled.source,

@@ -204,8 +204,12 @@ class ConfusionMatrix:
         """Expected class -> predicted class -> count (invalid is the positive class: TP is
         invalid/invalid, FN invalid/valid, FP valid/invalid, TN valid/valid)."""
         return {
-            "invalid": {"invalid": self.true_positive, "valid": self.false_negative, "pending": self.pending_positive},
-            "valid": {"invalid": self.false_positive, "valid": self.true_negative, "pending": self.pending_negative},
+            "invalid": {
+                "invalid": self.true_positive, "valid": self.false_negative, "pending": self.pending_positive
+            },
+            "valid": {
+                "invalid": self.false_positive, "valid": self.true_negative, "pending": self.pending_negative
+            },
         }
 
 

@@ -110,7 +110,7 @@ class TaskGuard(dg.ConfigurableResource):
     def day(
         self,
         task_name: str,
-        day: str,
+        partition_key: str,
         task_id: str,
         *,
         skip_success_check: bool = False,
@@ -120,7 +120,8 @@ class TaskGuard(dg.ConfigurableResource):
         """``predecessors``: the runs this one re-executes, with what the instance says of them. Only
         a holder that is provably gone loses its lock: a failed, cancelled or finished run at once, a
         maybe-running one (a bare id means that) once it has missed its renewals. The completion of a
-        failed predecessor (an earlier attempt) is recognised as this run's own."""
+        failed predecessor (an earlier attempt) is recognised as this run's own. ``partition_key``:
+        ``YYYY-MM-DD`` (a ``YYYYMMDD`` day key or a date is accepted too)."""
         if task_name not in TASK_NAMES:
             raise ValueError(f"unknown task {task_name!r}; expected one of {', '.join(TASK_NAMES)}")
         if not isinstance(predecessors, Mapping):
@@ -131,7 +132,7 @@ class TaskGuard(dg.ConfigurableResource):
         return GuardedDay(
             self,
             task_name,
-            day_string(day),
+            day_string(partition_key),
             task_id,
             check_success=not (skip_success_check or force),
             predecessors=kinds,
@@ -164,16 +165,16 @@ class TaskGuard(dg.ConfigurableResource):
             )
         return warnings
 
-    def history(self, day: str) -> list[dict[str, Any]]:
+    def history(self, partition_key: str) -> list[dict[str, Any]]:
         """The legacy ``get_task_history(date)``: per task, completed, running, holder and TTLs."""
         client = self._scheduler()
-        date = day_string(day)
+        day_key = day_string(partition_key)
         pipe = client.pipeline(transaction=False)
         for task in TASK_NAMES:
-            pipe.exists(success_key(task, date))
-            pipe.get(lock_key(task, date))
-            pipe.ttl(success_key(task, date))
-            pipe.ttl(lock_key(task, date))
+            pipe.exists(success_key(task, day_key))
+            pipe.get(lock_key(task, day_key))
+            pipe.ttl(success_key(task, day_key))
+            pipe.ttl(lock_key(task, day_key))
         values = self._call(pipe.execute)
         rows = []
         for i, task in enumerate(TASK_NAMES):
@@ -181,7 +182,7 @@ class TaskGuard(dg.ConfigurableResource):
             rows.append(
                 {
                     "task": task,
-                    "date": date,
+                    "date": day_key,
                     "completed": bool(done),
                     "running": holder is not None,
                     "lock_holder": holder,
@@ -198,14 +199,14 @@ class GuardedDay:
     Inside the block, the work asks ``keep_going()`` (or calls ``check()``, which raises) before each
     costly step, so it stops within seconds of a lost lock; ``defer()`` ends without marking the day
     successful (status ``pending``); ``warn()`` and ``error()`` add to the legacy result. Hand
-    ``day.check`` (or ``day.keep_going``) to long work, not the guard itself.
+    ``guarded.check`` (or ``guarded.keep_going``) to long work, not the guard itself.
     """
 
     def __init__(
         self,
         guard: TaskGuard,
         task: str,
-        date: str,
+        day_key: str,
         task_id: str,
         check_success: bool,
         predecessors: Optional[Mapping[str, Predecessor]] = None,
@@ -213,10 +214,10 @@ class GuardedDay:
         self.guard = guard
         self.predecessors: dict[str, Predecessor] = dict(predecessors or {})
         self.task = task
-        self.date = date
+        self.day_key = day_key  # YYYYMMDD, as in the Redis keys
         self.task_id = task_id
         self.check_success = check_success
-        self.result = TaskResult(task=task, date=date, task_id=task_id)
+        self.result = TaskResult(task=task, date=day_key, task_id=task_id)
         self.acquired = False
         self.holder: Optional[str] = None
         #: Set when the claim found the day completed by this run or an earlier attempt of it.
@@ -238,15 +239,15 @@ class GuardedDay:
     # -- keys ---------------------------------------------------------------------------------------
     @property
     def lock_key(self) -> str:
-        return lock_key(self.task, self.date)
+        return lock_key(self.task, self.day_key)
 
     @property
     def success_key(self) -> str:
-        return success_key(self.task, self.date)
+        return success_key(self.task, self.day_key)
 
     @property
     def completed_by_key(self) -> str:
-        return completed_by_key(self.task, self.date)
+        return completed_by_key(self.task, self.day_key)
 
     @property
     def lost(self) -> bool:
@@ -352,7 +353,9 @@ class GuardedDay:
                 return
             sent_at = time.monotonic()
             try:
-                renewed = guard._script(redis_scripts.RENEW, [self.lock_key], [self.task_id, ttl_ms], retries=0)
+                renewed = guard._script(
+                    redis_scripts.RENEW, [self.lock_key], [self.task_id, ttl_ms], retries=0
+                )
             except Exception as error:  # noqa: BLE001 - any failure: retry soon, the lease clock decides
                 self.renew_failures += 1
                 if self.renew_failures == 1 or self.renew_failures % 10 == 0:

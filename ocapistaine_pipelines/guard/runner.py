@@ -42,7 +42,7 @@ def run_guarded_days(
 ) -> Iterator[GuardEvent]:
     """Claim, work and complete each partition of the run; yield one event per day.
 
-    ``work(day, partition_key)`` returns the day's metadata. Redis being unreachable fails the whole
+    ``work(guarded, partition_key)`` returns the day's metadata. Redis being unreachable fails the whole
     run at once (fail closed); any other failure of a day fails the run after the other days ran.
     """
     force = is_forced(context)
@@ -55,7 +55,7 @@ def run_guarded_days(
     outcomes: list[GuardedDay] = []
     single_day = len(context.partition_keys) == 1
     for partition_key in context.partition_keys:
-        day = guard.day(
+        guarded = guard.day(
             task_name,
             partition_key,
             context.run_id,
@@ -64,23 +64,25 @@ def run_guarded_days(
             predecessors=predecessors,
         )
         for warning in server_warnings:
-            day.warn(warning)
+            guarded.warn(warning)
         metadata: Mapping[str, Any] = {}
         try:
-            with day:
-                if day.acquired:
-                    context.log.info(f"{task_name} {day.date}: acquired {day.lock_key} as {day.task_id}")
-                    metadata = work(day, partition_key) or {}
+            with guarded:
+                if guarded.acquired:
+                    context.log.info(
+                        f"{task_name} {guarded.day_key}: acquired {guarded.lock_key} as {guarded.task_id}"
+                    )
+                    metadata = work(guarded, partition_key) or {}
         except RedisUnavailable:
             raise
         except Exception as error:  # noqa: BLE001 - reported per day, then the run fails
-            context.log.error(f"{task_name} {day.date} failed: {guard.redis.redact(str(error))}")
-            failures.append((partition_key, error, day))
+            context.log.error(f"{task_name} {guarded.day_key} failed: {guard.redis.redact(str(error))}")
+            failures.append((partition_key, error, guarded))
             continue
-        if day.completed_by is not None:
-            _own_completion(context, day, partition_key)
-        outcomes.append(day)
-        yield _day_event(context, day, partition_key, metadata, as_output=single_day)
+        if guarded.completed_by is not None:
+            _own_completion(context, guarded, partition_key)
+        outcomes.append(guarded)
+        yield _day_event(context, guarded, partition_key, metadata, as_output=single_day)
 
     _tag_run(context, outcomes, failures)
     if failures:
@@ -109,15 +111,17 @@ def _predecessors(context: dg.AssetExecutionContext) -> dict[str, Predecessor]:
     return kinds
 
 
-def _own_completion(context: dg.AssetExecutionContext, day: GuardedDay, partition_key: str) -> None:
+def _own_completion(context: dg.AssetExecutionContext, guarded: GuardedDay, partition_key: str) -> None:
     """The day was completed by this run or the attempt it retries: skip it if Dagster recorded it,
     else report it now (its completion's reply was lost), without doing the work again."""
-    if _materialized_by(context, partition_key, day.completed_by):
-        day.result.status, day.result.reason = TaskStatus.SKIPPED.value, SkipReason.ALREADY_COMPLETED.value
+    if _materialized_by(context, partition_key, guarded.completed_by):
+        guarded.result.status = TaskStatus.SKIPPED.value
+        guarded.result.reason = SkipReason.ALREADY_COMPLETED.value
         return
-    who = "this run" if day.completed_by == context.run_id else f"run {day.completed_by} (the attempt retried)"
-    day.warn(f"{day.date} was completed by {who} but never recorded (the reply was lost): "
-             "recorded now, not redone")
+    by = guarded.completed_by
+    who = "this run" if by == context.run_id else f"run {by} (the attempt retried)"
+    guarded.warn(f"{guarded.day_key} was completed by {who} but never recorded (the reply was lost): "
+                 "recorded now, not redone")
 
 
 def _materialized_by(context: dg.AssetExecutionContext, partition_key: str, run_id: str) -> bool:
@@ -130,19 +134,20 @@ def _materialized_by(context: dg.AssetExecutionContext, partition_key: str, run_
 
 def _day_event(
     context: dg.AssetExecutionContext,
-    day: GuardedDay,
+    guarded: GuardedDay,
     partition_key: str,
     metadata: Mapping[str, Any],
     *,
     as_output: bool,
 ) -> GuardEvent:
-    result = day.result
+    result = guarded.result
     full_metadata = {**metadata, **result.to_metadata()}
     if result.status == TaskStatus.SKIPPED.value:
-        holder = f" (lock held by {day.holder})" if day.holder else ""
-        context.log.info(f"{day.task} {day.date} skipped: {result.reason}{holder}")
+        holder = f" (lock held by {guarded.holder})" if guarded.holder else ""
+        context.log.info(f"{guarded.task} {guarded.day_key} skipped: {result.reason}{holder}")
         return dg.AssetObservation(asset_key=context.asset_key, partition=partition_key, metadata=full_metadata)
-    context.log.info(f"{day.task} {day.date}: {result.status}" + (f" ({result.reason})" if result.reason else ""))
+    reason = f" ({result.reason})" if result.reason else ""
+    context.log.info(f"{guarded.task} {guarded.day_key}: {result.status}{reason}")
     if as_output:
         return dg.MaterializeResult(metadata=full_metadata)
     return dg.AssetMaterialization(asset_key=context.asset_key, partition=partition_key, metadata=full_metadata)
@@ -150,12 +155,13 @@ def _day_event(
 
 def _tag_run(context: dg.AssetExecutionContext, outcomes: list[GuardedDay], failures: list) -> None:
     """Tag the run with the day's status so skipped runs stand out in the runs list."""
-    statuses = {day.result.status for day in outcomes} | ({TaskStatus.FAILED.value} if failures else set())
+    statuses = {guarded.result.status for guarded in outcomes}
+    statuses |= {TaskStatus.FAILED.value} if failures else set()
     if len(statuses) != 1:
         status, reason = "mixed", ""
     else:
         status = statuses.pop()
-        reasons = {day.result.reason or "" for day in outcomes}
+        reasons = {guarded.result.reason or "" for guarded in outcomes}
         reason = reasons.pop() if len(reasons) == 1 else ""
     tags = {STATUS_TAG: status}
     if reason:
@@ -170,25 +176,25 @@ def _failure(task_name: str, failures: list[tuple[str, BaseException, GuardedDay
     """One failure for the run; retried by the asset's RetryPolicy unless a day's error says it is final."""
     allow_retries = all(getattr(error, "retryable", True) for _, error, _ in failures)
     if len(failures) == 1:
-        partition_key, error, day = failures[0]
+        partition_key, error, guarded = failures[0]
         if isinstance(error, TaskError):  # both legacy fields travel: status and message
             extra = {**error.metadata, "task_error_status": error.status}
             message = f"[{error.status}] {error.message}"
         else:
             extra, message = {}, f"{type(error).__name__}: {error}"
         return dg.Failure(
-            description=guard.redis.redact(f"{task_name} {day.date}: {message}"),
-            metadata={**extra, **day.result.to_metadata()},
+            description=guard.redis.redact(f"{task_name} {guarded.day_key}: {message}"),
+            metadata={**extra, **guarded.result.to_metadata()},
             allow_retries=allow_retries,
         )
-    lines = [f"{day.date}: {guard.redis.redact(str(error))}" for _, error, day in failures]
+    lines = [f"{guarded.day_key}: {guard.redis.redact(str(error))}" for _, error, guarded in failures]
     first = failures[0][2].result
     return dg.Failure(
         description=f"{task_name}: {len(failures)} day(s) failed\n" + "\n".join(lines),
         metadata={
             **first.to_metadata(),  # the legacy keys, for the first failed day
             "errors": dg.MetadataValue.json(lines),
-            "failed_days": dg.MetadataValue.json([day.result.to_dict() for _, _, day in failures]),
+            "failed_days": dg.MetadataValue.json([guarded.result.to_dict() for _, _, guarded in failures]),
         },
         allow_retries=allow_retries,
     )

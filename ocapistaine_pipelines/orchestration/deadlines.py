@@ -88,18 +88,18 @@ def redis_skip_ticks(environ: Optional[Mapping[str, str]] = None) -> int:
     return int(env_number(env, REDIS_SKIP_TICKS_ENV, DEFAULT_REDIS_SKIP_TICKS, integer=True, positive=True))
 
 
-def deadline_moment(day: str, deadline: dt.time) -> dt.datetime:
+def deadline_moment(partition_key: str, deadline: dt.time) -> dt.datetime:
     """The deadline of one day, as an aware datetime (Europe/Paris: a daylight-saving day has its offset)."""
-    return dt.datetime.combine(dt.date.fromisoformat(day), deadline).replace(tzinfo=PARIS)
+    return dt.datetime.combine(dt.date.fromisoformat(partition_key), deadline).replace(tzinfo=PARIS)
 
 
 def latest_passed(deadline: dt.time, now: dt.datetime) -> tuple[str, dt.datetime]:
     """The day whose deadline passed last at ``now``: today once today's deadline is over, else yesterday."""
     today = now.astimezone(PARIS).date()
-    for day in (today, today - dt.timedelta(days=1)):
-        moment = deadline_moment(day.isoformat(), deadline)
+    for date in (today, today - dt.timedelta(days=1)):
+        moment = deadline_moment(date.isoformat(), deadline)
         if moment <= now:
-            return day.isoformat(), moment
+            return date.isoformat(), moment
     raise AssertionError("yesterday's deadline is always past")  # pragma: no cover
 
 
@@ -146,7 +146,7 @@ def read_redis_streak(instance: dg.DagsterInstance) -> dict[str, Any]:
 
 
 def record_chain_tick(
-    instance: dg.DagsterInstance, scheduled: dt.datetime, day: str, redis_error: Optional[str]
+    instance: dg.DagsterInstance, scheduled: dt.datetime, partition_key: str, redis_error: Optional[str]
 ) -> dict[str, Any]:
     """Count a chain tick that could not read Redis (``redis_error``), or end the streak.
 
@@ -166,7 +166,7 @@ def record_chain_tick(
         "count": count,
         "since": streak.get("since") if count > 1 else stamp,
         "last_tick": stamp,
-        "day": day,
+        "day": partition_key,
         "error": redis_error,
     }
     instance.run_storage.set_cursor_values({REDIS_STREAK_KEY: json.dumps(streak)})
@@ -180,23 +180,24 @@ def current_time() -> dt.datetime:
 
 
 def _day_done(
-    context: dg.SensorEvaluationContext, guard: TaskGuard, name: str, day: str
+    context: dg.SensorEvaluationContext, guard: TaskGuard, name: str, partition_key: str
 ) -> tuple[bool, dict]:
     """Whether the task's day succeeded: its success key; when Redis cannot be read, a Dagster
     materialization of the day's partition of the task's last asset stands in."""
     try:
-        row = next(row for row in guard.history(day) if row["task"] == name)
+        row = next(row for row in guard.history(partition_key) if row["task"] == name)
     except Exception as error:  # noqa: BLE001 - Redis down is exactly when this alert matters
         cause = guard.redis.redact(f"{type(error).__name__}: {error}")
         records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=TASKS[name].assets[-1], asset_partitions=[day]), limit=1
+            dg.AssetRecordsFilter(asset_key=TASKS[name].assets[-1], asset_partitions=[partition_key]),
+            limit=1,
         ).records
         return bool(records), {"redis_error": cause, "materialized_in_dagster": bool(records)}
     return row["completed"], {"lock_holder": row["lock_holder"]}
 
 
-def _payload_base(kind: str, name: str, day: str) -> dict[str, Any]:
-    return {"kind": kind, "task": name, "date": day}
+def _payload_base(kind: str, name: str, partition_key: str) -> dict[str, Any]:
+    return {"kind": kind, "task": name, "date": partition_key}
 
 
 def due_alerts(
@@ -206,25 +207,25 @@ def due_alerts(
     sent: Mapping[str, Any],
     environ: Optional[Mapping[str, str]] = None,
 ) -> dict[str, dict[str, Any]]:
-    """The alerts to send now, by alert key (``deadline:{task}:{day}`` or ``redis:{task}:{day}``)."""
+    """The alerts to send now, by alert key: ``deadline:{task}:{YYYY-MM-DD}``, ``redis:{task}:{YYYY-MM-DD}``."""
     alerts: dict[str, dict[str, Any]] = {}
     for name, deadline in task_deadlines(environ).items():
         if deadline is None:
             continue
-        day, moment = latest_passed(deadline, now)
-        key = f"deadline:{name}:{day}"
-        if day < FIRST_DAY or key in sent:
+        partition_key, moment = latest_passed(deadline, now)
+        key = f"deadline:{name}:{partition_key}"
+        if partition_key < FIRST_DAY or key in sent:
             continue
-        done, details = _day_done(context, guard, name, day)
+        done, details = _day_done(context, guard, name, partition_key)
         if done:
             continue
-        in_flight = runs_of_task(context.instance, TASKS[name], day, IN_FLIGHT_STATUSES)
+        in_flight = runs_of_task(context.instance, TASKS[name], partition_key, IN_FLIGHT_STATUSES)
         late = int((now - moment).total_seconds() // 60)
         alerts[key] = {
-            **_payload_base("deadline_missed", name, day),
+            **_payload_base("deadline_missed", name, partition_key),
             "deadline": moment.isoformat(),
             "minutes_late": late,
-            "error": f"{name} {day} not done at its deadline {deadline:%H:%M} Europe/Paris "
+            "error": f"{name} {partition_key} not done at its deadline {deadline:%H:%M} Europe/Paris "
             "(success key missing)",
             "runs_in_flight": [f"{run.run_id} ({run.status.value.lower()})" for run in in_flight[:5]],
             **details,
@@ -233,17 +234,17 @@ def due_alerts(
     streak = read_redis_streak(context.instance)
     threshold = redis_skip_ticks(environ)
     if int(streak.get("count") or 0) >= threshold:
-        day = str(streak.get("day"))
+        partition_key = str(streak.get("day"))
         for chain_task in DAILY_CHAIN:
-            key = f"redis:{chain_task.name}:{day}"
+            key = f"redis:{chain_task.name}:{partition_key}"
             if key not in sent:
                 alerts[key] = {
-                    **_payload_base("redis_unreachable", chain_task.name, day),
+                    **_payload_base("redis_unreachable", chain_task.name, partition_key),
                     "ticks_skipped": int(streak["count"]),
                     "since": streak.get("since"),
                     "error": f"the chain skipped {streak['count']} ticks in a row "
                     f"since {streak.get('since')}, "
-                    f"{chain_task.name} {day} is not requested: {streak.get('error')}",
+                    f"{chain_task.name} {partition_key} is not requested: {streak.get('error')}",
                 }
     return alerts
 

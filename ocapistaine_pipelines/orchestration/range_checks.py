@@ -71,20 +71,20 @@ def check_range_days(context: dg.SensorEvaluationContext) -> dg.SensorResult | d
             if len(requests) >= MAX_REQUESTS_PER_TICK:
                 break
             cursor[name] = record.storage_id
-            day = record.partition_key
+            partition_key = record.partition_key
             if record.timestamp < oldest:
                 continue
             if record.run_id not in runs:
                 runs[record.run_id] = instance.get_run_by_id(record.run_id)
-            if not day or not is_range_run(runs[record.run_id]):
+            if not partition_key or not is_range_run(runs[record.run_id]):
                 continue  # a one-day run evaluated its checks in its own step
             requests.append(
                 dg.RunRequest(
-                    run_key=f"checks:{name}:{day}:{record.storage_id}",
+                    run_key=f"checks:{name}:{partition_key}:{record.storage_id}",
                     asset_selection=[],
                     asset_check_keys=check_keys,
                     tags={
-                        PARTITION_TAG: day,
+                        PARTITION_TAG: partition_key,
                         CHECKS_OF_RUN_TAG: record.run_id,
                         "dagster/priority": CHECK_RUN_PRIORITY,
                     },
