@@ -44,7 +44,7 @@ def contribution_key(contribution_id: str) -> str:
 
 
 def validated_key(partition_key: str) -> str:
-    return f"contributions:validated:{day_string(day)}"
+    return f"contributions:validated:{day_string(partition_key)}"
 
 
 def contributions_path(data_dir: DataDirResource, partition_key: str) -> Path:
