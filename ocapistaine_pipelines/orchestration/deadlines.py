@@ -207,7 +207,7 @@ def due_alerts(
     sent: Mapping[str, Any],
     environ: Optional[Mapping[str, str]] = None,
 ) -> dict[str, dict[str, Any]]:
-    """The alerts to send now, by alert key: ``deadline:{task}:{YYYY-MM-DD}``, ``redis:{task}:{YYYY-MM-DD}``."""
+    """The alerts to send now, by key (``deadline:{task}:{YYYY-MM-DD}``, ``redis:{task}:{YYYY-MM-DD}``)."""
     alerts: dict[str, dict[str, Any]] = {}
     for name, deadline in task_deadlines(environ).items():
         if deadline is None:
