@@ -92,6 +92,12 @@ class Scenario:
             self.loss_at = time.monotonic() + left
 
     def run(self, work) -> dict:
+        try:
+            return self._measure(work)
+        finally:
+            self.close()  # the servers die with the scenario, whatever happened
+
+    def _measure(self, work) -> dict:
         fault = threading.Thread(target=self.inject, daemon=True)
         self.started_at = time.monotonic()
         outcome = "finished"
@@ -113,7 +119,6 @@ class Scenario:
             "last_request_minus_loss": (max(after) - self.loss_at) if after else None,
             "costly_after_loss": len([t for t in self.costly if t >= self.loss_at]),
         }
-        self.close()
         return result
 
     def close(self) -> None:
