@@ -1,4 +1,5 @@
-"""Shared fixtures: one private redis-server for the session, flushed before each test."""
+"""Shared fixtures: one private redis-server for the session, flushed before each test; one Dagster
+test instance per module, wiped before each test."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import os
 # failures; tests of the retry behaviour build their own policy.
 os.environ.setdefault("OCAPISTAINE_TASK_RETRIES", "0")
 
+import dagster as dg  # noqa: E402
 import pytest  # noqa: E402
 
 from ocapistaine_pipelines.guard import TaskGuard  # noqa: E402
 from ocapistaine_pipelines.redis_connection import RedisResource  # noqa: E402
 from ocapistaine_pipelines.settings import DataDirResource  # noqa: E402
 
+from . import dagster_instances  # noqa: E402
 from .services import RedisServer  # noqa: E402
 
 
@@ -60,3 +63,16 @@ def data_dir(tmp_path) -> DataDirResource:
 def base_resources(redis_resource, guard, data_dir) -> dict:
     """The resources every asset needs, pointed at the private Redis and a temporary data dir."""
     return {"redis": redis_resource, "guard": guard, "data_dir": data_dir}
+
+
+@pytest.fixture(scope="module")
+def module_instance():
+    """One persistent (sqlite) Dagster test instance for the module's tests: a new one costs 1-10 s."""
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def instance(module_instance) -> dg.DagsterInstance:
+    """The module's Dagster test instance, emptied for this test (runs, events, schedule state, cursors)."""
+    return dagster_instances.wipe(module_instance)

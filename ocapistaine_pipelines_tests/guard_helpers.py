@@ -11,6 +11,7 @@ import pytest
 from ocapistaine_pipelines.guard import GuardedDay, TaskGuard, run_guarded_days
 from ocapistaine_pipelines.partitions import daily_partitions
 
+from . import dagster_instances
 from .services import RedisServer
 
 
@@ -51,7 +52,7 @@ def materialize(asset, guard, *, partition_key: Optional[str] = None, partition_
         run_tags["dagster/asset_partition_range_start"], run_tags["dagster/asset_partition_range_end"] = partition_range
     return dg.materialize(
         [asset],
-        instance=instance or dg.DagsterInstance.ephemeral(),
+        instance=instance or dagster_instances.ephemeral(),
         partition_key=partition_key,
         resources={"guard": guard},
         tags=run_tags,

@@ -12,6 +12,7 @@ import pytest
 from ocapistaine_pipelines.crawl.assets import crawled_documents
 from ocapistaine_pipelines.crawl.resources import FirecrawlResource
 
+from .. import dagster_instances
 from ..guard_helpers import plain_value
 from .fake_firecrawl import FakeFirecrawl
 
@@ -50,7 +51,7 @@ def materialize(resources: dict, day: str, tags: Optional[dict] = None, instance
         resources=resources,
         tags=tags or {},
         raise_on_error=False,
-        instance=instance or dg.DagsterInstance.ephemeral(),
+        instance=instance or dagster_instances.ephemeral(),
     )
 
 

@@ -1,4 +1,7 @@
-"""Fixtures of the orchestration tests: a persistent Dagster instance and the stand-in code location."""
+"""Fixtures of the orchestration tests: the stand-in code location and a PostgreSQL for the deployment test.
+
+The Dagster test instance (``instance``) is the top-level conftest's, shared by a module and wiped per test.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +18,6 @@ from ocapistaine_pipelines.orchestration.schedules import SCHEDULES
 from ocapistaine_pipelines.orchestration.sensors import SENSORS
 
 from .standin_assets import ASSETS
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as test_instance:
-        yield test_instance
 
 
 @pytest.fixture
