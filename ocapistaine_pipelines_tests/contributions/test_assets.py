@@ -10,6 +10,7 @@ import pandas as pd
 from ocapistaine_pipelines.contributions import assets as A
 from ocapistaine_pipelines.guard import TASK_CONTRIBUTIONS_ANALYSIS, success_key
 
+from ..dagster_instances import ephemeral
 from .conftest import llm_resource
 
 DAY = "2026-03-02"
@@ -26,7 +27,8 @@ def export(tmp_path, records, name="export.json", generated_at="2026-03-02T08:00
 
 
 def materialize(resources, selection=ALL, day=DAY, tags=None, raise_on_error=True):
-    return dg.materialize(selection, partition_key=day, resources=resources, tags=tags or {}, raise_on_error=raise_on_error)
+    return dg.materialize(selection, partition_key=day, resources=resources, tags=tags or {},
+                          raise_on_error=raise_on_error, instance=ephemeral())
 
 
 def materializations(result, key):
@@ -161,6 +163,7 @@ def test_analysis_alone_reads_a_missing_days_table_from_the_source_first(tmp_pat
         [A.contributions, A.contributions_analysis], selection=[A.contributions_analysis],
         resources=domain_resources(str(path)),
         tags={"dagster/asset_partition_range_start": "2026-03-01", "dagster/asset_partition_range_end": "2026-03-03"},
+        instance=ephemeral(),
     )
     assert result.success
     for day, ids in (("2026-03-01", ["d1"]), ("2026-03-02", []), ("2026-03-03", ["d3"])):
@@ -269,6 +272,7 @@ def test_a_backfill_range_runs_each_day_under_the_guard(tmp_path, domain_resourc
     result = dg.materialize(
         [A.contributions, A.contributions_analysis], resources=domain_resources(str(path)),
         tags={"dagster/asset_partition_range_start": "2026-03-01", "dagster/asset_partition_range_end": "2026-03-03"},
+        instance=ephemeral(),
     )
     assert result.success
     for day, ids in (("2026-03-01", ["d1"]), ("2026-03-02", []), ("2026-03-03", ["d3"])):

@@ -12,6 +12,7 @@ from ocapistaine_pipelines.contributions import assets as A
 from ocapistaine_pipelines.guard import TaskGuard
 from ocapistaine_pipelines.redis_connection import RedisResource
 
+from ..dagster_instances import ephemeral
 from ..guard_helpers import private_redis  # noqa: F401 - a fixture
 from .conftest import llm_resource
 from .test_assets import DAY, export
@@ -30,7 +31,8 @@ def test_a_lost_lock_stops_the_llm_requests_within_seconds(
     guard = TaskGuard(redis=redis)  # production settings: TTL 300 s, heartbeat 2 s
     validator = llm_resource(fake_llm, models="openai/primary", concurrency=2)
     resources = {**domain_resources(str(path), validator=validator), "redis": redis, "guard": guard}
-    assert dg.materialize([A.contributions], partition_key=DAY, resources=resources).success
+    assert dg.materialize([A.contributions], partition_key=DAY, resources=resources,
+                          instance=ephemeral()).success
 
     sent_at: list[float] = []
     original = fake_llm.handle
@@ -53,7 +55,7 @@ def test_a_lost_lock_stops_the_llm_requests_within_seconds(
     fault = threading.Thread(target=restart_after_four_requests)
     fault.start()
     result = dg.materialize([A.contributions_analysis], partition_key=DAY, resources=resources,
-                            raise_on_error=False)
+                            raise_on_error=False, instance=ephemeral())
     fault.join()
 
     assert not result.success

@@ -9,6 +9,8 @@ from ocapistaine_pipelines.contributions.resources import resources_from_env
 from ocapistaine_pipelines.contributions.rules import RulesValidator
 from ocapistaine_pipelines.contributions.validators import Validator, ValidatorResource
 
+from ..dagster_instances import ephemeral
+
 
 def test_defaults_are_offline():
     resources = resources_from_env({})
@@ -58,7 +60,8 @@ def test_the_source_env_var_is_resolved_when_the_asset_runs(monkeypatch, tmp_pat
     source = resources_from_env()["contributions_source"]
     assert isinstance(source.source, dg.EnvVar)
     result = dg.materialize([A.contributions], partition_key="2026-03-02",
-                            resources={**base_resources, "contributions_source": source})
+                            resources={**base_resources, "contributions_source": source},
+                            instance=ephemeral())
     assert result.success
     assert list(pd.read_parquet(A.contributions_path(data_dir, "2026-03-02"))["id"]) == ["env-1"]
 

@@ -11,6 +11,7 @@ import pytest
 from ocapistaine_pipelines.contributions import assets as A
 from ocapistaine_pipelines.contributions.sources import ContributionsSourceResource, SourceUnavailable, split_by_day
 
+from ..dagster_instances import ephemeral
 from .servers import FakeGitHub, FakeN8N
 
 DAY = "2026-03-02"
@@ -79,7 +80,8 @@ def test_n8n_through_the_asset_with_bad_items(domain_resources, data_dir, app_db
     server = FakeN8N(issues)
     try:
         result = dg.materialize([A.contributions, A.contributions_analysis], partition_key=DAY,
-                                resources=domain_resources(f"{server.url}/webhook/participons/issues"))
+                                resources=domain_resources(f"{server.url}/webhook/participons/issues"),
+                                instance=ephemeral())
     finally:
         server.stop()
     assert result.success
@@ -95,7 +97,8 @@ def test_an_unreachable_webhook_fails_the_run_and_writes_nothing(domain_resource
     server = FakeN8N([])
     url = f"{server.url}/webhook/participons/issues?token=n8n-secret-token"
     server.stop()
-    result = dg.materialize([A.contributions], partition_key=DAY, resources=domain_resources(url), raise_on_error=False)
+    result = dg.materialize([A.contributions], partition_key=DAY, resources=domain_resources(url),
+                            raise_on_error=False, instance=ephemeral())
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     message = failure.event_specific_data.error.message
@@ -161,7 +164,8 @@ def test_a_webhook_that_never_ends_fails_at_the_page_cap_and_writes_nothing(doma
     server = EndlessN8N([])
     try:
         result = dg.materialize([A.contributions], partition_key=DAY, raise_on_error=False,
-                                resources=domain_resources(f"{server.url}/webhook/endless-secret", max_pages=7))
+                                resources=domain_resources(f"{server.url}/webhook/endless-secret", max_pages=7),
+                                instance=ephemeral())
     finally:
         server.stop()
     assert not result.success and len(server.requests) == 7

@@ -21,13 +21,15 @@ from ocapistaine_pipelines.evaluation.metrics import METRIC_NAMES
 from ocapistaine_pipelines.evaluation.resources import EvaluationSettings, OpikResource
 from ocapistaine_pipelines.guard import TASK_OPIK_EXPERIMENT, lock_key, success_key
 
+from ..dagster_instances import ephemeral
 from ..guard_helpers import plain_value
 from .conftest import ScriptedValidatorResource
 
 
 def materialize(resources: dict, day: str, **kwargs) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [opik_experiment, opik_experiment_accuracy], partition_key=day, resources=resources, **kwargs
+        [opik_experiment, opik_experiment_accuracy], partition_key=day, resources=resources,
+        **{"instance": ephemeral(), **kwargs},
     )
 
 
@@ -259,7 +261,8 @@ def test_a_backfill_range_evaluates_each_day_once(eval_resources, data_dir, app_
         "dagster/asset_partition_range_start": "2026-03-01",
         "dagster/asset_partition_range_end": "2026-03-03",
     }
-    result = dg.materialize([opik_experiment, opik_experiment_accuracy], resources=eval_resources, tags=tags)
+    result = dg.materialize([opik_experiment, opik_experiment_accuracy], resources=eval_resources, tags=tags,
+                            instance=ephemeral())
     assert result.success
     events = result.asset_materializations_for_node("opik_experiment")
     assert sorted(e.partition for e in events) == ["2026-03-01", "2026-03-02", "2026-03-03"]

@@ -15,6 +15,7 @@ from ocapistaine_pipelines.evaluation.metrics import METRIC_NAMES
 from ocapistaine_pipelines.evaluation.resources import OpikResource
 from ocapistaine_pipelines.guard import TASK_OPIK_EXPERIMENT, success_key
 
+from ..dagster_instances import ephemeral
 from .conftest import OPIK_KEY, ScriptedValidatorResource, small_export
 
 PRIVATE = "/api/v1/private"
@@ -36,7 +37,8 @@ def opik_resource(server, api_key: str = OPIK_KEY) -> OpikResource:
 
 def materialize(resources: dict, day: str, **kwargs) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [opik_experiment, opik_experiment_accuracy], partition_key=day, resources=resources, **kwargs
+        [opik_experiment, opik_experiment_accuracy], partition_key=day, resources=resources,
+        **{"instance": ephemeral(), **kwargs},
     )
 
 

@@ -14,6 +14,7 @@ from ocapistaine_pipelines.evaluation.dataset import load_labelled_set
 from ocapistaine_pipelines.evaluation.resources import EvaluationSettings, OpikResource
 from ocapistaine_pipelines.learning.assets import labelled_contributions, validator_model
 
+from ..dagster_instances import ephemeral
 from ..guard_helpers import plain_value
 
 PACKAGED = load_labelled_set(None)
@@ -50,7 +51,8 @@ def extra_file(tmp_path, flip: bool = False):
 
 
 def run(resources):
-    result = dg.materialize([labelled_contributions, validator_model], resources=resources)
+    result = dg.materialize([labelled_contributions, validator_model], resources=resources,
+                            instance=ephemeral())
     assert result.success
     meta = {}
     for event in result.get_asset_materialization_events():
@@ -132,6 +134,7 @@ def test_the_opik_dataset_is_one_of_the_sources(tmp_path, data_dir, opik_server)
     result = dg.materialize(
         [labelled_contributions],
         resources={"data_dir": data_dir, "validator": ValidatorResource(), "opik": opik},
+        instance=ephemeral(),
     )
     assert result.success
     meta = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
@@ -146,11 +149,13 @@ def test_missing_inputs_fail_with_what_to_do(tmp_path, data_dir, opik_env):
         "validator": ValidatorResource(labelled_data=str(missing)),
         "opik": OpikResource(),
     }
-    result = dg.materialize([labelled_contributions], resources=resources, raise_on_error=False)
+    result = dg.materialize([labelled_contributions], resources=resources, raise_on_error=False,
+                            instance=ephemeral())
     assert not result.success and str(missing) in str(
         result.get_step_failure_events()[0].step_failure_data.error
     )
-    result = dg.materialize([validator_model], resources=resources, raise_on_error=False)
+    result = dg.materialize([validator_model], resources=resources, raise_on_error=False,
+                            instance=ephemeral())
     assert "materialize `labelled_contributions` first" in str(
         result.get_step_failure_events()[0].step_failure_data.error
     )
@@ -193,7 +198,7 @@ def test_opik_experiment_scores_each_validator_side_by_side_never_on_training_ro
             "opik": OpikResource(),
             "validator": ValidatorResource(backend="learned"),
             "evaluation_settings": EvaluationSettings(compare="rules,learned,nanoe6"),
-        },
+        }, instance=ephemeral(),
     )
     assert result.success
     meta = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
