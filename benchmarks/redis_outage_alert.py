@@ -32,6 +32,7 @@ from ocapistaine_pipelines.guard import TaskGuard  # noqa: E402
 from ocapistaine_pipelines.orchestration import deadlines, schedules  # noqa: E402
 from ocapistaine_pipelines.orchestration.sensors import ALERT_WEBHOOK_ENV  # noqa: E402
 from ocapistaine_pipelines.redis_connection import RedisResource  # noqa: E402
+from ocapistaine_pipelines.orchestration.jobs import task_jobs  # noqa: E402
 from ocapistaine_pipelines.resources import build_resources  # noqa: E402
 from ocapistaine_pipelines_tests.orchestration.standin_assets import ASSETS  # noqa: E402
 from ocapistaine_pipelines_tests.orchestration.webhook import Webhook  # noqa: E402
@@ -42,7 +43,8 @@ CHAIN_PERIOD = dt.timedelta(minutes=7)
 SENSOR_PERIOD = dt.timedelta(seconds=deadlines.SENSOR_INTERVAL_SECONDS)
 REPOSITORY = dg.Definitions(
     assets=ASSETS,
-    schedules=schedules.SCHEDULES,
+    jobs=task_jobs(),
+    schedules=schedules.task_schedules(),
     resources=build_resources({"REDIS_URL": "redis://127.0.0.1:9"}),
 ).get_repository_def()
 

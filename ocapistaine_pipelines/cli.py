@@ -1,8 +1,10 @@
 """``ocapistaine-pipelines``: the operators' view of the Redis markers.
 
-``status`` shows what the legacy ``get_task_history`` showed, ``rerun`` deletes a success key so the
-next tick runs the day again, ``unlock`` deletes a stuck lock and says whose it was. The runbook with
-``redis-cli -n 6`` keeps working: these commands only read and write the same keys.
+``status`` shows what the legacy ``get_task_history`` showed (``--days N``: the last N days, with each
+day's last run from Dagster when the webserver answers), ``rerun`` deletes a success key so the next
+tick runs the day again, ``unlock`` deletes a stuck lock and says whose it was. The runbook with
+``redis-cli -n 6`` keeps working: these commands only read and write the same keys. Tasks come from
+their declarations (tasks.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Optional, Sequence
 
 from .guard.contract import TASK_NAMES, day_string, lock_key, success_key
 from .partitions import PARIS
+
+#: How long ``status --days`` waits for the Dagster webserver before showing Redis alone.
+DAGSTER_TIMEOUT_SECONDS = 3
 
 
 def _today() -> str:
@@ -33,17 +38,108 @@ def _format_ttl(ttl: Optional[int]) -> str:
     return "-" if ttl is None else f"{ttl}s"
 
 
+def _days(last: str, count: int) -> list[str]:
+    """``count`` days ending with ``last`` (``YYYY-MM-DD``), newest first."""
+    end = dt.date.fromisoformat(dt.datetime.strptime(day_string(last), "%Y%m%d").strftime("%Y-%m-%d"))
+    return [(end - dt.timedelta(days=n)).isoformat() for n in range(count)]
+
+
+_RUNS_QUERY = """
+query OcapistaineRuns($filter: RunsFilter!) {
+  runsOrError(filter: $filter, limit: 500) {
+    __typename
+    ... on Runs { results { runId status creationTime tags { key value } } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def last_runs(days: list[str], *, client=None) -> dict[tuple[str, str], dict]:
+    """``{(task, day): {run_id, status, outcome}}``: the latest run of each task's job for each day.
+
+    Asks the Dagster webserver (``DAGSTER_GRAPHQL_URL``...); raises ``DagsterUnavailable`` when it
+    does not answer.
+    """
+    from .client import _graphql_call, graphql_client
+
+    client = client or graphql_client(timeout=DAGSTER_TIMEOUT_SECONDS)
+    wanted = set(days)
+    since = dt.datetime.combine(dt.date.fromisoformat(min(days)), dt.time(), PARIS) - dt.timedelta(days=1)
+    found: dict[tuple[str, str], dict] = {}
+    for task in TASK_NAMES:
+        data = _graphql_call(
+            client,
+            client._execute,
+            _RUNS_QUERY,
+            {"filter": {"pipelineName": task, "createdAfter": since.timestamp()}},
+        )["runsOrError"]
+        if data["__typename"] != "Runs":
+            raise RuntimeError(f"Dagster could not list the runs: {data.get('message', data['__typename'])}")
+        for run in sorted(data["results"], key=lambda r: r["creationTime"]):  # the latest wins
+            tags = {t["key"]: t["value"] for t in run["tags"]}
+            day = tags.get("dagster/partition")
+            if day in wanted:
+                found[(task, day)] = {
+                    "run_id": run["runId"],
+                    "status": run["status"],
+                    "outcome": tags.get("ocapistaine/status", ""),
+                }
+    return found
+
+
+def _run_cell(run: Optional[dict]) -> str:
+    if run is None:
+        return "-"
+    outcome = f" {run['outcome']}" if run["outcome"] and run["outcome"] != run["status"].lower() else ""
+    return f"{run['status'].lower()}{outcome} {run['run_id'][:8]}"
+
+
 def cmd_status(args) -> int:
     guard = _guard()
-    rows = guard.history(args.date)
+    where = f"Redis {guard.redis.location(guard.redis.scheduler_db)} (task markers)"
+    if args.days is None:
+        rows = guard.history(args.date)
+        if args.json:
+            print(where, file=sys.stderr)
+            print(json.dumps(rows, indent=2))
+            return 0
+        print(where)
+        print(f"{'task':<30} {'date':<9} {'completed':<10} {'running':<8} {'lock holder':<38} {'success ttl':>11} {'lock ttl':>9}")
+        for row in rows:
+            print(
+                f"{row['task']:<30} {row['date']:<9} {str(row['completed']).lower():<10} {str(row['running']).lower():<8} "
+                f"{row['lock_holder'] or '-':<38} {_format_ttl(row['success_ttl']):>11} {_format_ttl(row['lock_ttl']):>9}"
+            )
+        return 0
+
+    days = _days(args.date, args.days)
+    rows = [row for day in days for row in guard.history(day)]
+    from .client import DagsterUnavailable, graphql_url
+
+    try:
+        runs = last_runs(days)
+        dagster = f"Dagster {graphql_url()} (last run of each task's job and day)"
+    except DagsterUnavailable:
+        runs = {}
+        dagster = f"Dagster unreachable at {graphql_url()}: last runs not shown"
+    for row in rows:
+        row["last_run"] = runs.get((row["task"], f"{row['date'][:4]}-{row['date'][4:6]}-{row['date'][6:]}"))
     if args.json:
+        print(where, file=sys.stderr)
+        print(dagster, file=sys.stderr)
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'task':<30} {'date':<9} {'completed':<10} {'running':<8} {'lock holder':<38} {'success ttl':>11} {'lock ttl':>9}")
+    print(where)
+    print(dagster)
+    print("success keys expire after 24 h: for older days, the last run tells what happened")
+    width = max(len(name) for name in TASK_NAMES)
+    print(f"{'day':<10}  {'task':<{width}}  {'done':<4}  {'lock holder':<36}  last run")
     for row in rows:
+        day = f"{row['date'][:4]}-{row['date'][4:6]}-{row['date'][6:]}"
         print(
-            f"{row['task']:<30} {row['date']:<9} {str(row['completed']).lower():<10} {str(row['running']).lower():<8} "
-            f"{row['lock_holder'] or '-':<38} {_format_ttl(row['success_ttl']):>11} {_format_ttl(row['lock_ttl']):>9}"
+            f"{day:<10}  {row['task']:<{width}}  {'yes' if row['completed'] else '-':<4}  "
+            f"{row['lock_holder'] or '-':<36}  {_run_cell(row['last_run'])}"
         )
     return 0
 
@@ -80,9 +176,29 @@ def cmd_ping(args) -> int:
     return 0
 
 
+def cmd_where(args) -> int:
+    """Where the code would read and write, from the same environment: Redis (never the password), data."""
+    from .settings import data_dir_resource_from_env
+
+    redis = _guard().redis
+    print(f"Redis   {redis.location(redis.scheduler_db)} (task markers), db {redis.app_db} (app data)")
+    print(f"data    {data_dir_resource_from_env(dict(os.environ)).root}")
+    return 0
+
+
 def _date(text: str) -> str:
     day_string(text)  # validates
     return text
+
+
+def _day_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 366:
+        raise argparse.ArgumentTypeError(f"--days takes a number of days from 1 to 366, not {text!r}")
+    return count
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="per task: completed, running, lock holder, TTLs")
     status.add_argument("--date", type=_date, default=_today(), help="YYYY-MM-DD (default: today, Europe/Paris)")
+    status.add_argument(
+        "--days", type=_day_count, metavar="N", help="the N days ending with --date, with each day's last run"
+    )
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(func=cmd_status)
 
@@ -105,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ping = sub.add_parser("ping", help="exit 0 when Redis answers")
     ping.set_defaults(func=cmd_ping)
+    where = sub.add_parser("where", help="the Redis endpoint and dbs, and the data folder, this environment uses")
+    where.set_defaults(func=cmd_where)
     return parser
 
 

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
 from .guard.contract import FORCE_TAG, day_string
-from .orchestration.chain import PARTITION_TAG, task, task_run_tags
+from .orchestration.chain import PARTITION_TAG, task_run_tags
 from .partitions import PARIS, daily_partitions
+from .tasks import task
 
 if TYPE_CHECKING:
     from dagster_graphql import DagsterGraphQLClient
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 DEFAULT_GRAPHQL_URL = "http://localhost:3000"
 CODE_LOCATION = os.environ.get("OCAPISTAINE_CODE_LOCATION", "ocapistaine_pipelines")
 REPOSITORY = "__repository__"
+#: Dagster's implicit job of all assets: what a GraphQL launch of an asset selection names.
 ASSET_JOB = "__ASSET_JOB"
 
 DayLike = Union[str, dt.date, None]
@@ -99,26 +101,25 @@ def partition_key(date: DayLike = None) -> str:
 
 
 def run_task_now(task_name: str, date: DayLike = None, force: bool = False, *, client=None) -> str:
-    """Launch one run of the task's assets for the day; returns the Dagster run id.
+    """Launch one run of the task's job (named after the task) for the day; returns the Dagster run id.
 
     The run goes through the queue like a scheduled one, with the same tags (one run per task and
     day, the task's max runtime). ``force=True`` tags the run ``ocapistaine/force=true``: the guard
     ignores the success key but still takes the lock.
     """
-    chain_task = task(task_name)
+    daily_task = task(task_name)
     day = partition_key(date)
-    tags = {PARTITION_TAG: day, **task_run_tags(chain_task, day)}
+    tags = {PARTITION_TAG: day, **task_run_tags(daily_task, day)}
     if force:
         tags[FORCE_TAG] = "true"
     client = client or graphql_client()
     return _graphql_call(
         client,
         client.submit_job_execution,
-        ASSET_JOB,
+        daily_task.job_name,
         repository_location_name=CODE_LOCATION,
         repository_name=REPOSITORY,
         tags=tags,
-        asset_selection=[key.path for key in chain_task.assets],
     )
 
 

@@ -77,3 +77,49 @@ def test_the_legacy_runbook_with_redis_cli(env, redis_server, scheduler_db, guar
     assert guard.day("task_firecrawl", "2026-03-15", "third").claim() is False
     subprocess.run(cli + ["DEL", "success:task_firecrawl:20260315"], check=True, capture_output=True)
     assert guard.day("task_firecrawl", "2026-03-15", "forced").claim() is True
+
+
+def test_status_names_the_redis_it_read(env, redis_server, capsys):
+    assert main(["status", "--date", "2026-03-15"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"Redis 127.0.0.1:{redis_server.port} db 6 (task markers)"
+    assert main(["status", "--date", "2026-03-15", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert f"127.0.0.1:{redis_server.port} db 6" in captured.err
+    json.loads(captured.out)  # stdout stays plain JSON
+
+
+def test_status_days_is_the_morning_table(env, scheduler_db, monkeypatch, capsys):
+    from ocapistaine_pipelines_tests.services import free_port
+
+    monkeypatch.setenv("DAGSTER_GRAPHQL_URL", f"http://127.0.0.1:{free_port()}")  # Dagster down: Redis alone
+    scheduler_db.set("success:task_firecrawl:20260315", "completed", ex=86400)
+    scheduler_db.set("success:task_contributions_analysis:20260314", "completed", ex=86400)
+    scheduler_db.set("lock:task_opik_experiment:20260315", "0f1e2d3c-run", ex=300)
+    assert main(["status", "--days", "3", "--date", "2026-03-15"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "Dagster unreachable at http://127.0.0.1:" in out[1]
+    rows = [line.split() for line in out if line[:4] == "2026"]
+    assert [row[:3] for row in rows] == [
+        ["2026-03-15", "task_contributions_analysis", "-"],
+        ["2026-03-15", "task_firecrawl", "yes"],
+        ["2026-03-15", "task_opik_experiment", "-"],
+        ["2026-03-14", "task_contributions_analysis", "yes"],
+        ["2026-03-14", "task_firecrawl", "-"],
+        ["2026-03-14", "task_opik_experiment", "-"],
+        ["2026-03-13", "task_contributions_analysis", "-"],
+        ["2026-03-13", "task_firecrawl", "-"],
+        ["2026-03-13", "task_opik_experiment", "-"],
+    ]
+    assert rows[2][3] == "0f1e2d3c-run"
+    assert main(["status", "--days", "2", "--date", "2026-03-15", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["date"], r["task"], r["last_run"]) for r in listed][:2] == [
+        ("20260315", "task_contributions_analysis", None),
+        ("20260315", "task_firecrawl", None),
+    ]
+
+
+@pytest.mark.parametrize("days", ["0", "-2", "x", "367"])
+def test_status_days_refuses_nonsense(days):
+    with pytest.raises(SystemExit):
+        main(["status", "--days", days])

@@ -25,8 +25,10 @@ fi
 VENV_PY="$ROOT/.venv/bin/python"
 stamp=".venv/.installed-$(cat pyproject.toml setup.cfg | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
+  # Not quiet: a first install takes about 2 minutes, and pip's own lines show what is being installed.
+  echo "installing the project and its pinned dependencies into .venv (first run or pyproject.toml changed)" >&2
   "$VENV_PY" -m pip install -q --upgrade pip
-  "$VENV_PY" -m pip install -q -e '.[test]'
+  "$VENV_PY" -m pip install --progress-bar on -e '.[test]' >&2
   "$VENV_PY" -m pip check
   rm -f .venv/.installed-*
   touch "$stamp"

@@ -133,7 +133,6 @@ def without_empty(metadata: dict[str, Any]) -> dict[str, Any]:
 # -- contributions --------------------------------------------------------------------------------
 @dg.asset(
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "pandas", "parquet"},
@@ -329,7 +328,6 @@ def write_app_data(
 @dg.asset(
     partitions_def=daily_partitions,
     deps=[contributions],
-    backfill_policy=dg.BackfillPolicy.single_run(),
     output_required=False,
     retry_policy=task_retry_policy(),
     group_name=GROUP,

@@ -163,7 +163,6 @@ def _metadata(night: NightReport, sources_file: str) -> dict:
     partitions_def=daily_partitions,
     output_required=False,
     retry_policy=task_retry_policy(),
-    backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="crawl",
     owners=["team:ocapistaine"],
     kinds={"firecrawl", "parquet", "redis"},

@@ -124,7 +124,6 @@ def write_experiment_latest(redis: RedisResource, record: dict[str, Any]) -> boo
     partitions_def=daily_partitions,
     output_required=False,
     retry_policy=task_retry_policy(),
-    backfill_policy=dg.BackfillPolicy.single_run(),
     deps=["contributions_analysis"],
     group_name="evaluation",
     owners=["team:ocapistaine"],
@@ -191,7 +190,7 @@ def opik_experiment(
             )
         return metadata
 
-    yield from run_guarded_days(context, guard, TASK_OPIK_EXPERIMENT, work, skip_success_check=True)
+    yield from run_guarded_days(context, guard, TASK_OPIK_EXPERIMENT, work)  # recurring: tasks.py
 
 
 def _labelled_set(settings: EvaluationSettings, guarded: GuardedDay) -> "LabelledSet":

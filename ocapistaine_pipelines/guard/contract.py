@@ -11,10 +11,9 @@ import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
-TASK_CONTRIBUTIONS_ANALYSIS = "task_contributions_analysis"
-TASK_FIRECRAWL = "task_firecrawl"
-TASK_OPIK_EXPERIMENT = "task_opik_experiment"
-TASK_NAMES: tuple[str, ...] = (TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT)
+# The task names come from their declarations (ocapistaine_pipelines/tasks.py, below the guard);
+# TASK_NAMES is a live view, so a task declared there is known to the guard without an edit here.
+from ..tasks import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_NAMES, TASK_OPIK_EXPERIMENT  # noqa: F401
 
 LOCK_TTL_SECONDS = 300
 SUCCESS_TTL_SECONDS = 86400

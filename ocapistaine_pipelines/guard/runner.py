@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Union
 import dagster as dg
 
 from ..redis_connection import RedisUnavailable
+from ..tasks import task as declared_task
 from .contract import FORCE_TAG, REASON_TAG, STATUS_TAG, SkipReason, TaskError, TaskStatus
 from .resource import GuardedDay, Predecessor, TaskGuard
 
@@ -38,14 +39,17 @@ def run_guarded_days(
     task_name: str,
     work: DayWork,
     *,
-    skip_success_check: bool = False,
+    skip_success_check: Optional[bool] = None,
 ) -> Iterator[GuardEvent]:
     """Claim, work and complete each partition of the run; yield one event per day.
 
-    ``work(guarded, partition_key)`` returns the day's metadata. Redis being unreachable fails the whole
+    ``work(guarded, partition_key)`` returns the day's metadata. ``skip_success_check`` defaults to the
+    task's declaration (``recurring``, in tasks.py). Redis being unreachable fails the whole
     run at once (fail closed); any other failure of a day fails the run after the other days ran.
     """
     force = is_forced(context)
+    if skip_success_check is None:
+        skip_success_check = declared_task(task_name).recurring
     predecessors = _predecessors(context)
     server_warnings = guard.server_warnings()
     for warning in server_warnings:

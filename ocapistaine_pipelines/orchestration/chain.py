@@ -1,21 +1,21 @@
-"""Which assets make up each legacy task, and what each task waits for.
+"""The run tags of the project's runs, and how to find a task's runs of a day.
 
-The legacy scheduler knew tasks by name (``task_contributions_analysis`` ...); Dagster knows assets.
-This module is the one mapping between the two, so schedules, the failure sensor and the API client
-agree. Assets are named by key only: nothing here imports a domain, so this loads before (and
-without) the asset modules.
+The tasks themselves (name, assets, when) are declared in ``ocapistaine_pipelines/tasks.py``; this
+module turns a declaration into what Dagster and the run queue read: asset keys, run tags, and the
+lookups the schedules use to avoid launching a run that would only skip.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 import dagster as dg
 
-from ..guard.contract import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT, day_string
+from ..guard.contract import day_string
+from ..tasks import TASKS, DailyTask, task  # noqa: F401 - TASKS, task: read through this module too
 
+# The project's asset keys, for readers that name one (the declarations in tasks.py hold them as text).
 CONTRIBUTIONS = dg.AssetKey("contributions")
 CONTRIBUTIONS_ANALYSIS = dg.AssetKey("contributions_analysis")
 CRAWLED_DOCUMENTS = dg.AssetKey("crawled_documents")
@@ -53,44 +53,8 @@ FINISHED_STATUSES = (
 )
 
 
-@dataclass(frozen=True)
-class ChainTask:
-    """One legacy task: the assets one run materializes, the tasks that must succeed first, and how
-    long one day's run may take before run monitoring gives up on it."""
-
-    name: str
-    assets: tuple[dg.AssetKey, ...]
-    depends_on: tuple[str, ...] = ()
-    max_runtime_seconds: int = 900
-    queue: str = "dagster"
-
-    @property
-    def selection(self) -> dg.AssetSelection:
-        """Exact keys that resolve to nothing (not an error) while an asset is not defined yet."""
-        return dg.AssetSelection.from_string(" or ".join(f'key:"{key.to_user_string()}"' for key in self.assets))
-
-
-TASKS: dict[str, ChainTask] = {
-    TASK_CONTRIBUTIONS_ANALYSIS: ChainTask(TASK_CONTRIBUTIONS_ANALYSIS, (CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS)),
-    TASK_FIRECRAWL: ChainTask(
-        TASK_FIRECRAWL, (CRAWLED_DOCUMENTS,), max_runtime_seconds=2 * 3600, queue="crawl"
-    ),
-    TASK_OPIK_EXPERIMENT: ChainTask(TASK_OPIK_EXPERIMENT, (OPIK_EXPERIMENT,)),
-}
-
-#: What ``orchestrate_task_chain`` runs, in order, every 7 minutes (crawl and Opik have fixed times).
-DAILY_CHAIN: tuple[ChainTask, ...] = (TASKS[TASK_CONTRIBUTIONS_ANALYSIS],)
-
-#: The task re-run (forced) for yesterday at the chain's first tick of a day: contributions belong to
-#: the day of their ``created_at``, and those that arrived after the day's success would never be read.
-DAY_CLOSE_TASK: ChainTask = TASKS[TASK_CONTRIBUTIONS_ANALYSIS]
-
-
-def task(name: str) -> ChainTask:
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}") from None
+def asset_keys(daily_task: DailyTask) -> list[dg.AssetKey]:
+    return [dg.AssetKey.from_user_string(key) for key in daily_task.assets]
 
 
 def task_day(task_name: str, partition_key: str) -> str:
@@ -98,14 +62,18 @@ def task_day(task_name: str, partition_key: str) -> str:
     return f"{task_name}:{day_string(partition_key)}"
 
 
-def task_run_tags(chain_task: ChainTask, partition_key: str) -> dict[str, str]:
-    """Tags of every run the project requests for one task and day (schedules, day close, client)."""
+def job_tags(daily_task: DailyTask) -> dict[str, str]:
+    """Tags every run of the task's job carries, however it was launched."""
     return {
-        TASK_TAG: chain_task.name,
-        TASK_DAY_TAG: task_day(chain_task.name, partition_key),
-        MAX_RUNTIME_TAG: str(chain_task.max_runtime_seconds),
-        CELERY_QUEUE_TAG: chain_task.queue,
+        TASK_TAG: daily_task.name,
+        MAX_RUNTIME_TAG: str(daily_task.max_runtime_seconds),
+        CELERY_QUEUE_TAG: daily_task.queue,
     }
+
+
+def task_run_tags(daily_task: DailyTask, partition_key: str) -> dict[str, str]:
+    """Tags of every run of one task and day (schedules, day close, client, the job's partitions)."""
+    return {**job_tags(daily_task), TASK_DAY_TAG: task_day(daily_task.name, partition_key)}
 
 
 def run_days(run: dg.DagsterRun) -> list[str]:
@@ -123,9 +91,9 @@ def run_days(run: dg.DagsterRun) -> list[str]:
 def task_for_assets(keys: Optional[Iterable[dg.AssetKey]]) -> Optional[str]:
     """The task a run belongs to, from the assets it selected (``None`` for other runs)."""
     selected = set(keys or ())
-    for chain_task in TASKS.values():
-        if selected & set(chain_task.assets):
-            return chain_task.name
+    for declared in TASKS.values():
+        if selected & set(asset_keys(declared)):
+            return declared.name
     return None
 
 
@@ -140,17 +108,22 @@ def run_covers_day(run: dg.DagsterRun, partition_key: str) -> bool:
 
 def runs_of_task(
     instance: dg.DagsterInstance,
-    chain_task: ChainTask,
+    daily_task: DailyTask,
     partition_key: str,
     statuses: Sequence[dg.DagsterRunStatus],
     limit: int = 200,
 ) -> list[dg.DagsterRun]:
-    """Runs with one of ``statuses`` that materialize an asset of the task on that day (ranges included)."""
+    """Runs with one of ``statuses`` of the task on that day (ranges included): runs of its job, or
+    UI launches that selected one of its assets."""
     runs = instance.get_runs(filters=dg.RunsFilter(statuses=list(statuses)), limit=limit)
-    wanted = set(chain_task.assets)
+    wanted = set(asset_keys(daily_task))
     return [
         run
         for run in runs
         if run_covers_day(run, partition_key)
-        and (run.tags.get(TASK_TAG) == chain_task.name or wanted & set(run.asset_selection or ()))
+        and (
+            run.tags.get(TASK_TAG) == daily_task.name
+            or run.job_name == daily_task.job_name
+            or wanted & set(run.asset_selection or ())
+        )
     ]

@@ -13,7 +13,7 @@ off) no run fails and nobody would know. So each task has a deadline:
   It also alerts when the chain has skipped ``OCAPISTAINE_REDIS_SKIP_TICKS`` ticks in a row because
   Redis could not be read (the chain records its streak in the Dagster instance, which stays up).
 
-``DEFAULT_DEADLINES`` is keyed by task name so that it can move into the task declaration as is.
+Each task declares its deadline (``deadline`` in tasks.py); ``OCAPISTAINE_DEADLINES`` overrides it.
 """
 
 from __future__ import annotations
@@ -25,19 +25,13 @@ from typing import Any, Mapping, Optional
 
 import dagster as dg
 
-from ..guard import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT, TaskGuard
+from ..guard import TaskGuard
 from ..partitions import FIRST_DAY, PARIS, TIMEZONE
 from ..settings import env_number
-from .chain import DAILY_CHAIN, IN_FLIGHT_STATUSES, TASKS, runs_of_task
+from .chain import IN_FLIGHT_STATUSES, TASKS, asset_keys, runs_of_task
 
 DEADLINES_ENV = "OCAPISTAINE_DEADLINES"
 REDIS_SKIP_TICKS_ENV = "OCAPISTAINE_REDIS_SKIP_TICKS"
-#: By when (Europe/Paris) each task's day must be done: what the API and n8n expect to find.
-DEFAULT_DEADLINES: dict[str, str] = {
-    TASK_FIRECRAWL: "06:00",  # crawled at 03:00, three hours to finish
-    TASK_OPIK_EXPERIMENT: "08:00",  # evaluated at 05:00
-    TASK_CONTRIBUTIONS_ANALYSIS: "23:00",  # the chain retries every 7 minutes from 06:00
-}
 DEFAULT_REDIS_SKIP_TICKS = 3  # 3 chain ticks: 14 to 21 minutes of Redis outage
 #: Key in the Dagster instance's key-value store: the chain's streak of ticks skipped for Redis.
 REDIS_STREAK_KEY = "ocapistaine/chain_redis_skips"
@@ -65,10 +59,10 @@ def parse_deadline(task_name: str, text: str) -> Optional[dt.time]:
 
 
 def task_deadlines(environ: Optional[Mapping[str, str]] = None) -> dict[str, Optional[dt.time]]:
-    """Each task's deadline: ``DEFAULT_DEADLINES`` overridden by ``OCAPISTAINE_DEADLINES``
+    """Each task's deadline: its declaration's (tasks.py), overridden by ``OCAPISTAINE_DEADLINES``
     (``task_firecrawl=07:30,task_opik_experiment=off``); ``None`` means no deadline."""
     env = os.environ if environ is None else environ
-    texts = dict(DEFAULT_DEADLINES)
+    texts = {name: f"{declared.deadline:%H:%M}" for name, declared in TASKS.items()}
     for part in (env.get(DEADLINES_ENV) or "").split(","):
         if not part.strip():
             continue
@@ -121,7 +115,7 @@ def with_deadlines(
     policies: dict[dg.AssetKey, dg.FreshnessPolicy] = {}
     for name, deadline in task_deadlines(environ).items():
         if deadline is not None:
-            policies[TASKS[name].assets[-1]] = freshness_policy(deadline)
+            policies[asset_keys(TASKS[name])[-1]] = freshness_policy(deadline)
 
     def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
         policy = policies.get(spec.key)
@@ -189,7 +183,7 @@ def _day_done(
     except Exception as error:  # noqa: BLE001 - Redis down is exactly when this alert matters
         cause = guard.redis.redact(f"{type(error).__name__}: {error}")
         records = context.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=TASKS[name].assets[-1], asset_partitions=[partition_key]),
+            dg.AssetRecordsFilter(asset_key=asset_keys(TASKS[name])[-1], asset_partitions=[partition_key]),
             limit=1,
         ).records
         return bool(records), {"redis_error": cause, "materialized_in_dagster": bool(records)}
@@ -235,7 +229,7 @@ def due_alerts(
     threshold = redis_skip_ticks(environ)
     if int(streak.get("count") or 0) >= threshold:
         partition_key = str(streak.get("day"))
-        for chain_task in DAILY_CHAIN:
+        for chain_task in (declared for declared in TASKS.values() if declared.in_chain):
             key = f"redis:{chain_task.name}:{partition_key}"
             if key not in sent:
                 alerts[key] = {
@@ -268,9 +262,7 @@ def evaluate_deadline_alerts(
     for key, payload in alerts.items():
         context.log.error(f"{payload['kind']}: {payload['error']}")
         if base_url:
-            payload["dagster_url"] = (
-                f"{base_url.rstrip('/')}/assets/{TASKS[payload['task']].assets[-1].to_user_string()}"
-            )
+            payload["dagster_url"] = f"{base_url.rstrip('/')}/assets/{TASKS[payload['task']].assets[-1]}"
         if url:
             try:
                 post_alert(url, payload)

@@ -1,4 +1,5 @@
-"""The legacy APScheduler jobs as Dagster schedules, in Europe/Paris, ON by default.
+"""The legacy APScheduler jobs as Dagster schedules, in Europe/Paris, ON by default: one schedule a
+declared task (``tasks.py``), launching the task's job.
 
 The day a tick works on comes from the tick's scheduled time read in Europe/Paris (never a worker's
 clock), so a tick at 23:56 or on a daylight-saving day lands on the right partition. The chain reads
@@ -9,34 +10,37 @@ each run stays the authority, these checks only avoid launching runs that would 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from typing import Iterator, Optional, Union
 
 import dagster as dg
 
 from ..guard import TaskGuard
-from ..guard.contract import FORCE_TAG, STATUS_TAG, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT, TaskStatus, lock_key
+from ..guard.contract import (
+    FORCE_TAG,
+    STATUS_TAG,
+    TASK_CONTRIBUTIONS_ANALYSIS,
+    TASK_FIRECRAWL,
+    TASK_OPIK_EXPERIMENT,
+    TaskStatus,
+    lock_key,
+)
 from ..partitions import FIRST_DAY, TIMEZONE, partition_key_for
 from ..redis_connection import RedisUnavailable
+from ..tasks import CHAIN_CRON, TASKS, DailyTask, task  # noqa: F401 - CHAIN_CRON: for readers of this module
 from .chain import (
-    DAILY_CHAIN,
     DAY_CLOSE_TAG,
-    DAY_CLOSE_TASK,
     FINISHED_STATUSES,
     IN_FLIGHT_STATUSES,
     PARTITION_TAG,
     TASK_TAG,
-    TASKS,
-    ChainTask,
     run_days,
     runs_of_task,
     task_run_tags,
 )
 from .deadlines import record_chain_tick
-
-CHAIN_CRON = "*/7 6-23 * * *"
-FIRECRAWL_CRON = "0 3 * * *"
-OPIK_CRON = "0 5 * * *"
+from .jobs import task_job
 #: A day close that has not succeeded after this many runs is left to an operator (the skip reason says so).
 DAY_CLOSE_MAX_ATTEMPTS = 5
 
@@ -51,7 +55,7 @@ def tick_partition_key(context: dg.ScheduleEvaluationContext) -> str:
 
 
 def dead_runs(
-    context: dg.ScheduleEvaluationContext, guard: Optional[TaskGuard], chain_task: ChainTask, runs: list[dg.DagsterRun]
+    context: dg.ScheduleEvaluationContext, guard: Optional[TaskGuard], chain_task: DailyTask, runs: list[dg.DagsterRun]
 ) -> dict[str, str]:
     """STARTED runs whose worker is gone, by run id (with why): started longer ago than the lock TTL
     and holding none of their days' locks (``lock:{task}:{day}`` missing or held by another id).
@@ -91,7 +95,7 @@ def dead_runs(
 
 
 def _in_flight_reason(
-    context: dg.ScheduleEvaluationContext, chain_task: ChainTask, day: str, guard: Optional[TaskGuard]
+    context: dg.ScheduleEvaluationContext, chain_task: DailyTask, day: str, guard: Optional[TaskGuard]
 ) -> str | None:
     runs = runs_of_task(context.instance, chain_task, day, IN_FLIGHT_STATUSES)
     dead = dead_runs(context, guard, chain_task, runs)
@@ -107,8 +111,8 @@ def _in_flight_reason(
     return f"{chain_task.name} {day}: a run is already on its way: {listed}"
 
 
-def _run_request(context: dg.ScheduleEvaluationContext, chain_task: ChainTask, day: str) -> dg.RunRequest:
-    """One run of the task's assets for the day.
+def _run_request(context: dg.ScheduleEvaluationContext, chain_task: DailyTask, day: str) -> dg.RunRequest:
+    """One run of the task's job for the day.
 
     The run key names the attempt (runs already finished for the task and day): a tick re-evaluated
     by the daemon asks for the same key and Dagster drops the duplicate, while a day whose run failed
@@ -120,7 +124,6 @@ def _run_request(context: dg.ScheduleEvaluationContext, chain_task: ChainTask, d
     return dg.RunRequest(
         run_key=f"{chain_task.name}:{day}:attempt-{finished + 1}",
         partition_key=day,
-        asset_selection=list(chain_task.assets),
         tags=task_run_tags(chain_task, day),
     )
 
@@ -129,7 +132,9 @@ def previous_day(day: str) -> str:
     return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
 
 
-def _day_close_due(context: dg.ScheduleEvaluationContext, day: str) -> tuple[Optional[str], int, Optional[str]]:
+def _day_close_due(
+    context: dg.ScheduleEvaluationContext, closing: DailyTask, day: str
+) -> tuple[Optional[str], int, Optional[str]]:
     """``(yesterday, attempt)`` while yesterday's day close has not succeeded, else ``(None, 0, why not)``.
 
     Done means a close run ended with the guard's tag ``ocapistaine/status=success``: a close that
@@ -141,21 +146,22 @@ def _day_close_due(context: dg.ScheduleEvaluationContext, day: str) -> tuple[Opt
         return None, 0, None
     instance = context.instance
     finished = list(FINISHED_STATUSES)
+    close_tags = {DAY_CLOSE_TAG: closed, TASK_TAG: closing.name}
     if instance.get_runs_count(
-        dg.RunsFilter(tags={DAY_CLOSE_TAG: closed, STATUS_TAG: TaskStatus.SUCCESS.value}, statuses=finished)
+        dg.RunsFilter(tags={**close_tags, STATUS_TAG: TaskStatus.SUCCESS.value}, statuses=finished)
     ):
         return None, 0, None
-    attempts = instance.get_runs_count(dg.RunsFilter(tags={DAY_CLOSE_TAG: closed}, statuses=finished))
+    attempts = instance.get_runs_count(dg.RunsFilter(tags=close_tags, statuses=finished))
     if attempts >= DAY_CLOSE_MAX_ATTEMPTS:
         return None, attempts, (
             f"day close of {closed} given up after {attempts} attempts that did not succeed: re-do it with "
-            f"run_task_now({DAY_CLOSE_TASK.name!r}, date={closed!r}, force=True)"
+            f"run_task_now({closing.name!r}, date={closed!r}, force=True)"
         )
     return closed, attempts + 1, None
 
 
 def _day_close(
-    context: dg.ScheduleEvaluationContext, guard: TaskGuard, closed: str, attempt: int
+    context: dg.ScheduleEvaluationContext, guard: TaskGuard, closing: DailyTask, closed: str, attempt: int
 ) -> tuple[Optional[dg.RunRequest], Optional[str]]:
     """The forced run of yesterday's contributions ("day close"), or why it waits for a later tick.
 
@@ -165,17 +171,16 @@ def _day_close(
     Run key ``close:{day}:attempt-{n}`` (n - 1 close runs of that day finished without success); while
     a run of yesterday is queued, running or holds its lock, the next tick asks again.
     """
-    busy = _in_flight_reason(context, DAY_CLOSE_TASK, closed, guard)
+    busy = _in_flight_reason(context, closing, closed, guard)
     if busy:
         return None, f"day close of {closed} waits: {busy}"
-    row = next(row for row in guard.history(closed) if row["task"] == DAY_CLOSE_TASK.name)
+    row = next(row for row in guard.history(closed) if row["task"] == closing.name)
     if row["running"]:
         return None, f"day close of {closed} waits: lock held by {row['lock_holder']}"
     request = dg.RunRequest(
         run_key=f"close:{closed}:attempt-{attempt}",
         partition_key=closed,
-        asset_selection=list(DAY_CLOSE_TASK.assets),
-        tags={**task_run_tags(DAY_CLOSE_TASK, closed), FORCE_TAG: "true", DAY_CLOSE_TAG: closed},
+        tags={**task_run_tags(closing, closed), FORCE_TAG: "true", DAY_CLOSE_TAG: closed},
     )
     return request, None
 
@@ -193,16 +198,20 @@ def _record_chain_tick(context: dg.ScheduleEvaluationContext, day: str, redis_er
         return 0
 
 
-def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day: str) -> Evaluation:
-    """Each chain task whose success key is missing and whose dependencies' keys exist gets a run;
-    at the first tick of a day, yesterday's day close too."""
+def evaluate_chain(
+    context: dg.ScheduleEvaluationContext, guard: TaskGuard, day: str, chain_task: Optional[DailyTask] = None
+) -> Evaluation:
+    """The chain task gets a run when its success key is missing and its dependencies' keys exist;
+    at the first tick of a day, when it closes its days, yesterday's day close too."""
+    chain_task = chain_task or task(TASK_CONTRIBUTIONS_ANALYSIS)
     close_request: Optional[dg.RunRequest] = None
     close_reason: Optional[str] = None
     try:
         history = {row["task"]: row for row in guard.history(day)}
-        closed, attempt, close_reason = _day_close_due(context, day)
-        if closed is not None:
-            close_request, close_reason = _day_close(context, guard, closed, attempt)
+        if chain_task.closes_day:
+            closed, attempt, close_reason = _day_close_due(context, chain_task, day)
+            if closed is not None:
+                close_request, close_reason = _day_close(context, guard, chain_task, closed, attempt)
     except Exception as error:  # noqa: BLE001 - a tick never crashes; the reason says what happened
         if isinstance(error, RedisUnavailable):
             cause = error.description or "Redis unavailable"
@@ -216,21 +225,20 @@ def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day:
 
     requests: list[dg.RunRequest] = []
     reasons: list[str] = []
-    for chain_task in DAILY_CHAIN:
-        row = history[chain_task.name]
-        waiting = [dep for dep in chain_task.depends_on if not history[dep]["completed"]]
-        if row["completed"]:
-            reasons.append(f"{chain_task.name} {row['date']}: already completed (success key set)")
-        elif waiting:
-            reasons.append(f"{chain_task.name} {row['date']}: waiting for {', '.join(waiting)} to succeed first")
-        elif row["running"]:
-            reasons.append(f"{chain_task.name} {row['date']}: lock held by {row['lock_holder']}")
+    row = history[chain_task.name]
+    waiting = [dep for dep in chain_task.depends_on if not history[dep]["completed"]]
+    if row["completed"]:
+        reasons.append(f"{chain_task.name} {row['date']}: already completed (success key set)")
+    elif waiting:
+        reasons.append(f"{chain_task.name} {row['date']}: waiting for {', '.join(waiting)} to succeed first")
+    elif row["running"]:
+        reasons.append(f"{chain_task.name} {row['date']}: lock held by {row['lock_holder']}")
+    else:
+        busy = _in_flight_reason(context, chain_task, day, guard)
+        if busy:
+            reasons.append(busy)
         else:
-            busy = _in_flight_reason(context, chain_task, day, guard)
-            if busy:
-                reasons.append(busy)
-            else:
-                requests.append(_run_request(context, chain_task, day))
+            requests.append(_run_request(context, chain_task, day))
     if close_request is not None:
         requests.append(close_request)
     if close_reason:
@@ -242,57 +250,70 @@ def evaluate_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard, day:
             context.log.info(f"requesting {request.tags[TASK_TAG]} for {request.partition_key} ({request.run_key})")
             yield request
     else:
-        yield dg.SkipReason("; ".join(reasons) or "the chain is empty")
+        yield dg.SkipReason("; ".join(reasons))
 
 
-@dg.schedule(
-    name="orchestrate_task_chain",
-    cron_schedule=CHAIN_CRON,
-    execution_timezone=TIMEZONE,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    target=dg.AssetSelection.from_string(
-        " or ".join(f'key:"{key.to_user_string()}"' for chain_task in DAILY_CHAIN for key in chain_task.assets)
-    ),
-    description="Every 7 minutes from 06:00 to 23:56 (Europe/Paris): runs today's chain tasks whose success key "
-    "is missing and whose dependencies succeeded (today: contributions -> contributions_analysis); from the first "
-    "tick of a day until it succeeds (5 attempts at most), a forced run of yesterday's contributions (day close: "
-    "items that arrived after its success).",
-)
-def orchestrate_task_chain(context: dg.ScheduleEvaluationContext, guard: TaskGuard) -> Evaluation:
-    yield from evaluate_chain(context, guard, tick_partition_key(context))
-
-
-def _fixed_time_schedule(task_name: str, cron: str, description: str) -> dg.ScheduleDefinition:
-    """A daily task at a fixed time: the run itself takes the lock and reports a Redis outage (and alerts).
-
-    Redis is read only to tell a dead run from a live one (a STARTED run older than the lock TTL).
-    """
-    chain_task = TASKS[task_name]
+def _chain_schedule(chain_task: DailyTask) -> dg.ScheduleDefinition:
+    after = f" once {', '.join(chain_task.depends_on)} succeeded," if chain_task.depends_on else ""
+    close = (
+        "; from the first tick of a day until it succeeds (5 attempts at most), a forced run of yesterday "
+        "(day close: items that arrived after its success)"
+        if chain_task.closes_day
+        else ""
+    )
 
     @dg.schedule(
-        name=task_name,
-        cron_schedule=cron,
+        name=chain_task.schedule,
+        cron_schedule=CHAIN_CRON,
         execution_timezone=TIMEZONE,
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        target=chain_task.selection,
-        description=description,
+        target=task_job(chain_task),
+        description=f"Every 7 minutes from 06:00 to 23:56 (Europe/Paris): runs {chain_task.name} for today "
+        f"while its success key is missing,{after} with a new attempt after a failure{close}.",
     )
     def _schedule(context: dg.ScheduleEvaluationContext, guard: TaskGuard) -> Evaluation:
-        day = tick_partition_key(context)
-        busy = _in_flight_reason(context, chain_task, day, guard)
-        if busy:
-            yield dg.SkipReason(busy)
-            return
-        yield _run_request(context, chain_task, day)
+        yield from evaluate_chain(context, guard, tick_partition_key(context), chain_task)
 
     return _schedule
 
 
-task_firecrawl = _fixed_time_schedule(
-    TASK_FIRECRAWL, FIRECRAWL_CRON, "03:00 Europe/Paris: crawls today's municipal documents (crawled_documents)."
-)
-task_opik_experiment = _fixed_time_schedule(
-    TASK_OPIK_EXPERIMENT, OPIK_CRON, "05:00 Europe/Paris: evaluates the validator with Opik (opik_experiment)."
-)
+def _fixed_time_schedule(daily_task: DailyTask) -> dg.ScheduleDefinition:
+    """A daily task at a fixed time: the run itself takes the lock and reports a Redis outage (and alerts).
 
-SCHEDULES: list[dg.ScheduleDefinition] = [orchestrate_task_chain, task_firecrawl, task_opik_experiment]
+    Redis is read only to tell a dead run from a live one (a STARTED run older than the lock TTL).
+    """
+
+    @dg.schedule(
+        name=daily_task.schedule,
+        cron_schedule=daily_task.cron,
+        execution_timezone=TIMEZONE,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        target=task_job(daily_task),
+        description=f"{daily_task.cron} (Europe/Paris): runs {daily_task.name} for today"
+        + (f": {daily_task.description}." if daily_task.description else "."),
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext, guard: TaskGuard) -> Evaluation:
+        day = tick_partition_key(context)
+        busy = _in_flight_reason(context, daily_task, day, guard)
+        if busy:
+            yield dg.SkipReason(busy)
+            return
+        yield _run_request(context, daily_task, day)
+
+    return _schedule
+
+
+@functools.cache
+def task_schedule(daily_task: DailyTask) -> dg.ScheduleDefinition:
+    """The schedule of a declared task (one object per declaration)."""
+    return _chain_schedule(daily_task) if daily_task.in_chain else _fixed_time_schedule(daily_task)
+
+
+def task_schedules() -> list[dg.ScheduleDefinition]:
+    """A schedule for every task declared so far."""
+    return [task_schedule(declared) for declared in TASKS.values()]
+
+
+orchestrate_task_chain = task_schedule(task(TASK_CONTRIBUTIONS_ANALYSIS))
+task_firecrawl = task_schedule(task(TASK_FIRECRAWL))
+task_opik_experiment = task_schedule(task(TASK_OPIK_EXPERIMENT))

@@ -14,7 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ocapistaine_pipelines.orchestration.schedules import SCHEDULES
+from ocapistaine_pipelines.orchestration.jobs import task_jobs
+from ocapistaine_pipelines.orchestration.schedules import task_schedules
 from ocapistaine_pipelines.orchestration.sensors import SENSORS
 
 from .standin_assets import ASSETS
@@ -23,7 +24,9 @@ from .standin_assets import ASSETS
 @pytest.fixture
 def standin_defs(base_resources) -> dg.Definitions:
     """The project's schedules and sensors over stand-in task assets, on the test Redis."""
-    return dg.Definitions(assets=ASSETS, schedules=SCHEDULES, sensors=SENSORS, resources=base_resources)
+    return dg.Definitions(
+        assets=ASSETS, jobs=task_jobs(), schedules=task_schedules(), sensors=SENSORS, resources=base_resources
+    )
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -123,12 +123,12 @@ class DagsterDev:
 
     def run(self, run_id: str) -> dict:
         data = self.graphql(
-            "query R($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status tags { key value } "
+            "query R($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status jobName tags { key value } "
             "startTime endTime } } }",
             {"id": run_id},
         )["runOrError"]
         return {"status": data["status"], "tags": {t["key"]: t["value"] for t in data["tags"]},
-                "start": data["startTime"], "end": data["endTime"]}
+                "start": data["startTime"], "end": data["endTime"], "job": data["jobName"]}
 
     def wait_for_run(self, run_id: str, timeout: float = 90.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -160,7 +160,7 @@ mutation Backfill($params: LaunchBackfillParams!) {
 BACKFILL_QUERY = """
 query B($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
-    ... on PartitionBackfill { status numPartitions runs { id status runConfigYaml tags { key value } } }
+    ... on PartitionBackfill { status numPartitions runs { id status jobName runConfigYaml tags { key value } } }
   }
 }
 """
@@ -182,14 +182,36 @@ def launch_backfill(dev: DagsterDev, days: list[str], run_config: dict | None = 
     return answer["backfillId"]
 
 
-def wait_for_backfill_run(dev: DagsterDev, backfill_id: str, timeout: float = 120.0) -> dict:
+def launch_job_backfill(dev: DagsterDev, job: str, days: list[str], assets: list[str]) -> str:
+    """What the UI sends from a job's Partitions tab ("Launch backfill"): the job's partition set and
+    its assets (the launch dialog's asset selection), the chosen days."""
+    params = {
+        "selector": {
+            "partitionSetName": f"{job}_partition_set",
+            "repositorySelector": {"repositoryLocationName": "ocapistaine_pipelines", "repositoryName": "__repository__"},
+        },
+        "assetSelection": [{"path": [key]} for key in assets],
+        "partitionNames": days,
+        "fromFailure": False,
+        "tags": [],
+    }
+    answer = dev.graphql(BACKFILL_MUTATION, {"params": params})["launchPartitionBackfill"]
+    if answer["__typename"] != "LaunchBackfillSuccess":
+        raise RuntimeError(f"backfill refused: {answer}")
+    return answer["backfillId"]
+
+
+def wait_for_backfill_run(
+    dev: DagsterDev, backfill_id: str, timeout: float = 120.0, expected_runs: int | None = None
+) -> dict:
     """Until the backfill's runs have finished (the daemon marks the backfill done on its next 30 s pass)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         backfill = dev.graphql(BACKFILL_QUERY, {"id": backfill_id})["partitionBackfillOrError"]
         if backfill["status"] in ("FAILED", "CANCELED", "COMPLETED_FAILED"):
             raise AssertionError(f"backfill {backfill_id} ended {backfill['status']}:\n{dev.log_tail()}")
-        if backfill["runs"] and all(run["status"] in ("SUCCESS", "FAILURE", "CANCELED") for run in backfill["runs"]):
+        done = backfill["runs"] and all(run["status"] in ("SUCCESS", "FAILURE", "CANCELED") for run in backfill["runs"])
+        if done and len(backfill["runs"]) >= (expected_runs or 1):
             return backfill
         time.sleep(0.5)
     raise TimeoutError(f"backfill {backfill_id} not done after {timeout}s:\n{dev.log_tail()}")

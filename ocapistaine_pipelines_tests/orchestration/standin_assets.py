@@ -21,7 +21,6 @@ FAIL_DAYS_ENV = "OCAPISTAINE_STANDIN_FAIL_DAYS"
 COMMON = dict(
     partitions_def=daily_partitions,
     output_required=False,
-    backfill_policy=dg.BackfillPolicy.single_run(),
 )
 
 

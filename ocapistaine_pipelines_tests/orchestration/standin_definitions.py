@@ -2,12 +2,18 @@
 
 import dagster as dg
 
-from ocapistaine_pipelines.orchestration.schedules import SCHEDULES
+from ocapistaine_pipelines.orchestration.jobs import task_jobs
+from ocapistaine_pipelines.orchestration.schedules import task_schedules
 from ocapistaine_pipelines.orchestration.sensors import SENSORS
 from ocapistaine_pipelines.resources import build_resources
 
 from .standin_assets import ASSETS
 
 defs = dg.Definitions(
-    assets=ASSETS, schedules=SCHEDULES, sensors=SENSORS, resources=build_resources(), executor=dg.in_process_executor
+    assets=ASSETS,
+    jobs=task_jobs(),
+    schedules=task_schedules(),
+    sensors=SENSORS,
+    resources=build_resources(),
+    executor=dg.in_process_executor,
 )

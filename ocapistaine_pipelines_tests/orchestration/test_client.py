@@ -25,12 +25,12 @@ class RecordingClient:
         return "run-123"
 
 
-def test_run_task_now_sends_the_task_assets_partition_and_force_tags():
+def test_run_task_now_launches_the_task_job_with_partition_and_force_tags():
     recorder = RecordingClient()
     assert client.run_task_now(TASK_CONTRIBUTIONS_ANALYSIS, "20260210", force=True, client=recorder) == "run-123"
     [(job, kwargs)] = recorder.calls
-    assert job == "__ASSET_JOB"
-    assert kwargs["asset_selection"] == [["contributions"], ["contributions_analysis"]]
+    assert job == TASK_CONTRIBUTIONS_ANALYSIS  # the job: contributions + contributions_analysis
+    assert "asset_selection" not in kwargs
     assert kwargs["tags"] == {
         "dagster/partition": "2026-02-10",
         "ocapistaine/task": TASK_CONTRIBUTIONS_ANALYSIS,
@@ -42,7 +42,7 @@ def test_run_task_now_sends_the_task_assets_partition_and_force_tags():
     assert kwargs["repository_location_name"] == "ocapistaine_pipelines"
 
     client.run_task_now(TASK_FIRECRAWL, "2026-03-29", client=recorder)
-    assert recorder.calls[1][1]["asset_selection"] == [["crawled_documents"]]
+    assert recorder.calls[1][0] == TASK_FIRECRAWL
     assert "ocapistaine/force" not in recorder.calls[1][1]["tags"]
     assert recorder.calls[1][1]["tags"]["ocapistaine/task_day"] == f"{TASK_FIRECRAWL}:20260329"
     assert recorder.calls[1][1]["tags"]["dagster/max_runtime"] == "7200"

@@ -33,6 +33,7 @@ from ocapistaine_pipelines.orchestration.deadlines import (
     task_deadlines,
 )
 from ocapistaine_pipelines.redis_connection import RedisResource
+from ocapistaine_pipelines.orchestration.jobs import task_jobs
 from ocapistaine_pipelines.resources import build_resources
 from ocapistaine_pipelines_tests.services import free_port
 
@@ -43,7 +44,8 @@ PARIS = ZoneInfo("Europe/Paris")
 DAY = "2026-11-29"
 _REPOSITORY = dg.Definitions(
     assets=ASSETS,
-    schedules=schedules.SCHEDULES,
+    jobs=task_jobs(),
+    schedules=schedules.task_schedules(),
     resources=build_resources({"REDIS_URL": "redis://127.0.0.1:9"}),
 ).get_repository_def()
 

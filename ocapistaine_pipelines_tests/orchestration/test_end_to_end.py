@@ -13,7 +13,7 @@ import pytest
 from ocapistaine_pipelines import client
 from ocapistaine_pipelines.guard.contract import STATUS_TAG, TASK_CONTRIBUTIONS_ANALYSIS, lock_key, success_key
 
-from .dagster_dev import ROOT, DagsterDev, launch_backfill, wait_for_backfill_run
+from .dagster_dev import ROOT, DagsterDev, launch_job_backfill, wait_for_backfill_run
 from .webhook import Webhook
 
 DAY = "2026-02-10"
@@ -97,6 +97,7 @@ def test_run_task_now_with_force_does_the_day_again(graphql_env, scheduler_db, r
     redis_server.client().flushall()
     first = dev.wait_for_run(client.run_task_now(TASK_CONTRIBUTIONS_ANALYSIS, "20260211"))
     assert first["status"] == "SUCCESS"
+    assert first["job"] == TASK_CONTRIBUTIONS_ANALYSIS  # the runs list reads by task
     assert first["tags"]["dagster/partition"] == "2026-02-11"
     assert first["tags"]["ocapistaine/task"] == TASK_CONTRIBUTIONS_ANALYSIS
     assert first["tags"]["ocapistaine/task_day"] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:20260211"
@@ -135,34 +136,95 @@ def month(year: int, month_: int) -> list[str]:
     return [f"{year}-{month_:02d}-{d:02d}" for d in range(1, calendar.monthrange(year, month_)[1] + 1)]
 
 
-def test_a_month_backfill_is_one_run_guarded_per_day(graphql_env, scheduler_db, redis_server):
+def test_a_week_from_the_job_partitions_is_one_guarded_run_per_day(graphql_env, scheduler_db, redis_server):
+    """The UI's "Launch backfill" on the job task_contributions_analysis: one run of the job per day,
+    each with the task's tags (so the run queue admits one per task and day)."""
     dev = graphql_env
     redis_server.client().flushall()
-    days = month(2026, 3)  # 31 days, with the spring-forward day
-    backfill = wait_for_backfill_run(dev, launch_backfill(dev, days))
-    [run] = backfill["runs"]  # BackfillPolicy.single_run(): the whole month in one run
-    tags = {t["key"]: t["value"] for t in run["tags"]}
-    assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (days[0], days[-1])
-    assert run["status"] == "SUCCESS"
-    assert tags[STATUS_TAG] == "success"
+    days = month(2026, 3)[24:]  # 25th..31st, across the spring-forward day
+    backfill_id = launch_job_backfill(dev, TASK_CONTRIBUTIONS_ANALYSIS, days, ["contributions", "contributions_analysis"])
+    backfill = wait_for_backfill_run(dev, backfill_id, timeout=180, expected_runs=len(days))
+    runs = backfill["runs"]
+    assert sorted({t["key"]: t["value"] for t in run["tags"]}["dagster/partition"] for run in runs) == days
+    for run in runs:
+        tags = {t["key"]: t["value"] for t in run["tags"]}
+        assert run["status"] == "SUCCESS" and run["jobName"] == TASK_CONTRIBUTIONS_ANALYSIS
+        assert tags["ocapistaine/task"] == TASK_CONTRIBUTIONS_ANALYSIS
+        assert tags["ocapistaine/task_day"] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:{tags['dagster/partition'].replace('-', '')}"
+        assert tags[STATUS_TAG] == "success"
     marked = sorted(k.split(":")[-1] for k in scheduler_db.keys(f"success:{TASK_CONTRIBUTIONS_ANALYSIS}:*"))
     assert marked == [d.replace("-", "") for d in days]
     assert scheduler_db.keys("lock:*") == []
 
 
-def test_a_month_backfill_from_the_cli_is_guarded_per_day(dagster_dev, scheduler_db, redis_server):
-    """`dagster asset materialize --partition-range` runs the range in one process, same guard."""
+LAUNCH_DIALOG_QUERY = """
+query Job($selector: PipelineSelector!) {
+  pipelineOrError(params: $selector) {
+    ... on Pipeline { name isJob tags { key value } partitionKeysOrError { ... on PartitionKeys { partitionKeys } } }
+  }
+  assetNodes(pipeline: $selector) { assetKey { path } backfillPolicy { description } }
+}
+"""
+
+
+def test_each_task_job_launches_without_talk_of_varying_backfill_policies(graphql_env):
+    """The launch dialog says "varying backfill policies" when an asset's backfillPolicy is not the
+    first one's (a reference comparison: two equal policies differ); with none on any asset it says nothing."""
+    from ocapistaine_pipelines.tasks import TASKS
+
+    dev = graphql_env
+    for daily_task in TASKS.values():
+        selector = {"repositoryLocationName": "ocapistaine_pipelines", "repositoryName": "__repository__",
+                    "pipelineName": daily_task.name}
+        data = dev.graphql(LAUNCH_DIALOG_QUERY, {"selector": selector})
+        job = data["pipelineOrError"]
+        assert job["name"] == daily_task.name and job["isJob"]
+        assert {"key": "ocapistaine/task", "value": daily_task.name} in job["tags"]
+        keys = job["partitionKeysOrError"]["partitionKeys"]
+        assert keys[0] == "2026-01-01" and "2026-03-29" in keys
+        nodes = data["assetNodes"]
+        assert sorted(node["assetKey"]["path"][0] for node in nodes) == sorted(daily_task.assets)
+        assert [node["backfillPolicy"] for node in nodes] == [None] * len(nodes)
+
+
+RELOAD = """
+mutation Reload($name: String!) {
+  reloadRepositoryLocation(repositoryLocationName: $name) {
+    __typename ... on WorkspaceLocationEntry { loadStatus }
+  }
+}
+"""
+
+
+def test_the_console_shows_no_warning_of_ours_at_start_or_reload(graphql_env):
+    import time
+
+    dev = graphql_env
+    answer = dev.graphql(RELOAD, {"name": "ocapistaine_pipelines"})["reloadRepositoryLocation"]
+    assert answer["__typename"] == "WorkspaceLocationEntry"
+    time.sleep(2)
+    console = dev.log_path.read_text(errors="replace")
+    assert "BetaWarning" not in console and "PreviewWarning" not in console
+    warnings = [line for line in console.splitlines() if "Warning" in line]
+    assert not [line for line in warnings if "ocapistaine" in line], warnings
+
+
+def test_a_month_from_the_cli_is_guarded_per_day(dagster_dev, scheduler_db, redis_server):
+    """`dagster job execute` of the task's job with range tags runs the month in one process, same guard."""
+    import json
     import subprocess
 
     redis_server.client().flushall()
     scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, "2026-04-02"), "completed", ex=86400)
     done = subprocess.run(
         [
-            str(ROOT / ".venv" / "bin" / "dagster"), "asset", "materialize",
+            str(ROOT / ".venv" / "bin" / "dagster"), "job", "execute",
             "-m", "ocapistaine_pipelines.definitions" if "standin" not in workspace()
             else "ocapistaine_pipelines_tests.orchestration.standin_definitions",
-            "--select", "contributions,contributions_analysis",
-            "--partition-range", "2026-04-01...2026-04-30",
+            "-j", TASK_CONTRIBUTIONS_ANALYSIS,
+            "--tags", json.dumps(
+                {"dagster/asset_partition_range_start": "2026-04-01", "dagster/asset_partition_range_end": "2026-04-30"}
+            ),
         ],
         cwd=str(ROOT), env=dagster_dev.env, capture_output=True, text=True, timeout=180,
     )
@@ -210,8 +272,9 @@ def test_the_chain_schedule_ticks_in_the_code_location_with_the_real_redis(graph
     request, close = result["runRequests"]
     tags = {t["key"]: t["value"] for t in request["tags"]}
     assert tags["dagster/partition"] == "2026-05-12"
+    assert tags["ocapistaine/task_day"] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:20260512"
     assert request["runKey"] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:2026-05-12:attempt-1"
-    assert sorted(k["path"][0] for k in request["assetSelection"]) == ["contributions", "contributions_analysis"]
+    assert request["assetSelection"] is None  # the schedule's job: task_contributions_analysis
     close_tags = {t["key"]: t["value"] for t in close["tags"]}
     assert close["runKey"] == "close:2026-05-11:attempt-1" and close_tags["ocapistaine/force"] == "true"
     assert close_tags["dagster/partition"] == "2026-05-11"

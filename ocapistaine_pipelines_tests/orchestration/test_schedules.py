@@ -22,9 +22,11 @@ from ocapistaine_pipelines.orchestration.chain import (
     MAX_RUNTIME_TAG,
     TASK_DAY_TAG,
     TASK_TAG,
-    ChainTask,
+    asset_keys,
 )
+from ocapistaine_pipelines.orchestration.jobs import task_job, task_jobs
 from ocapistaine_pipelines.orchestration.schedules import orchestrate_task_chain, task_firecrawl, task_opik_experiment
+from ocapistaine_pipelines.tasks import TASKS, DailyTask, InChain, task
 from ocapistaine_pipelines.redis_connection import RedisResource
 from ocapistaine_pipelines.resources import build_resources
 from ocapistaine_pipelines_tests.services import free_port
@@ -40,16 +42,23 @@ def paris(*args) -> dt.datetime:
 
 
 # resources of the code location are unused here: each tick passes its own guard
-_REPOSITORY = dg.Definitions(
-    assets=ASSETS, schedules=schedules.SCHEDULES, resources=build_resources({"REDIS_URL": "redis://127.0.0.1:9"})
-).get_repository_def()
+def _repository() -> dg.RepositoryDefinition:
+    return dg.Definitions(
+        assets=ASSETS,
+        jobs=task_jobs(),
+        schedules=schedules.task_schedules(),
+        resources=build_resources({"REDIS_URL": "redis://127.0.0.1:9"}),
+    ).get_repository_def()
 
 
-def tick(schedule: dg.ScheduleDefinition, instance, when: dt.datetime, guard=None):
+_REPOSITORY = _repository()
+
+
+def tick(schedule: dg.ScheduleDefinition, instance, when: dt.datetime, guard=None, repository=None):
     """Evaluate one tick as the daemon does, against the stand-in code location."""
     resources = {"guard": guard} if guard is not None else {}
     with dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=when, resources=resources, repository_def=_REPOSITORY
+        instance=instance, scheduled_execution_time=when, resources=resources, repository_def=repository or _REPOSITORY
     ) as context:
         return schedule.evaluate_tick(context)
 
@@ -99,10 +108,10 @@ def test_every_tick_of_a_day_targets_that_day_including_dst_days(day):
 
 
 def test_schedules_are_on_by_default_in_paris_time():
-    for schedule in schedules.SCHEDULES:
+    for schedule in schedules.task_schedules():
         assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
         assert schedule.execution_timezone == "Europe/Paris"
-    assert {s.name: s.cron_schedule for s in schedules.SCHEDULES} == {
+    assert {s.name: s.cron_schedule for s in schedules.task_schedules()} == {
         "orchestrate_task_chain": "*/7 6-23 * * *",
         TASK_FIRECRAWL: "0 3 * * *",
         TASK_OPIK_EXPERIMENT: "0 5 * * *",
@@ -139,7 +148,8 @@ def test_chain_requests_todays_run_when_the_success_key_is_missing(instance, gua
     data = tick(orchestrate_task_chain, instance, NOON, guard)
     [request] = data.run_requests
     assert request.partition_key == DAY
-    assert set(request.asset_selection) == {CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS}
+    assert orchestrate_task_chain.job_name == TASK_CONTRIBUTIONS_ANALYSIS  # the task's job: both assets
+    assert request.asset_selection is None
     assert request.tags[TASK_TAG] == TASK_CONTRIBUTIONS_ANALYSIS
     assert request.run_key == f"{TASK_CONTRIBUTIONS_ANALYSIS}:{DAY}:attempt-1"
     assert data.skip_message is None
@@ -178,43 +188,65 @@ def test_chain_skips_with_a_clear_message_when_redis_is_down(instance):
     assert secret not in data.skip_message
 
 
-def test_chain_waits_for_dependencies(instance, guard, scheduler_db, monkeypatch, closed_yesterday):
+@pytest.fixture
+def task_after_analysis():
+    """A throwaway chain task that runs after the analysis (declared for this test only)."""
+    declared = TASKS.declare(
+        DailyTask(
+            name="task_after_analysis",
+            assets=("opik_experiment",),
+            runs=InChain(after=(TASK_CONTRIBUTIONS_ANALYSIS,)),
+            deadline=dt.time(23, 30),
+        )
+    )
+    yield declared
+    TASKS.withdraw(declared.name)
+
+
+def test_chain_waits_for_dependencies(instance, guard, scheduler_db, closed_yesterday, task_after_analysis):
     """A task that depends on another runs only once the other's success key exists."""
-    opik = ChainTask(TASK_OPIK_EXPERIMENT, (chain.OPIK_EXPERIMENT,), depends_on=(TASK_CONTRIBUTIONS_ANALYSIS,))
-    monkeypatch.setattr(schedules, "DAILY_CHAIN", (chain.TASKS[TASK_CONTRIBUTIONS_ANALYSIS], opik))
-    first = tick(orchestrate_task_chain, instance, NOON, guard)
+    after = schedules.task_schedule(task_after_analysis)
+    assert (after.name, after.job_name, after.cron_schedule) == (
+        "task_after_analysis", "task_after_analysis", "*/7 6-23 * * *"
+    )
+    repository = _repository()
+    first = tick(orchestrate_task_chain, instance, NOON, guard, repository)
     assert [r.tags[TASK_TAG] for r in first.run_requests] == [TASK_CONTRIBUTIONS_ANALYSIS]
+    waits = tick(after, instance, NOON, guard, repository)
+    assert waits.run_requests == []
+    assert "task_after_analysis 20261129: waiting for task_contributions_analysis" in waits.skip_message
 
     scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
-    second = tick(orchestrate_task_chain, instance, NOON, guard)
-    assert [r.tags[TASK_TAG] for r in second.run_requests] == [TASK_OPIK_EXPERIMENT]
+    second = tick(after, instance, NOON, guard, repository)
+    assert [r.tags[TASK_TAG] for r in second.run_requests] == ["task_after_analysis"]
+    assert tick(orchestrate_task_chain, instance, NOON, guard, repository).run_requests == []
 
     scheduler_db.delete(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY))
     scheduler_db.set(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "someone", ex=300)
-    third = tick(orchestrate_task_chain, instance, NOON, guard)
+    third = tick(after, instance, NOON, guard, repository)
     assert third.run_requests == []
     assert "waiting for task_contributions_analysis" in third.skip_message
-    assert "lock held by someone" in third.skip_message
+    assert "lock held by someone" in tick(orchestrate_task_chain, instance, NOON, guard, repository).skip_message
 
 
 # -- never two queued runs for the same task and day -----------------------------------------
 
 
-def _store_run(instance, tags: dict, assets, status: dg.DagsterRunStatus) -> str:
+def _store_run(instance, tags: dict, assets, status: dg.DagsterRunStatus, job_name: str = "__ASSET_JOB") -> str:
     """A run record as the queue stores an asset run: job, tags, asset selection and status."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
     origin = RemoteJobOrigin(
         RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(python_file=__file__)), "__repository__"),
-        "__ASSET_JOB",
+        job_name,
     )
     run = dg.DagsterRun(
-        job_name="__ASSET_JOB",
+        job_name=job_name,
         run_id=make_new_run_id(),
         status=status,
         tags=tags,
-        asset_selection=frozenset(assets),
+        asset_selection=frozenset(assets) if assets else None,
         remote_job_origin=origin,
     )
     instance.add_run(run)
@@ -339,13 +371,13 @@ def test_a_failed_run_gets_a_new_run_key_on_the_next_tick(instance, guard, close
 def test_fixed_time_schedules_request_their_asset_and_skip_when_one_is_on_its_way(instance, guard):
     crawl = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0), guard)
     [request] = crawl.run_requests
-    assert list(request.asset_selection) == [chain.CRAWLED_DOCUMENTS]
+    assert (task_firecrawl.job_name, request.asset_selection) == (TASK_FIRECRAWL, None)
     assert request.run_key == f"{TASK_FIRECRAWL}:2026-03-29:attempt-1"
     assert request.tags[TASK_DAY_TAG] == f"{TASK_FIRECRAWL}:20260329"
     assert request.tags[MAX_RUNTIME_TAG] == str(2 * 3600)
     assert request.tags[chain.CELERY_QUEUE_TAG] == "crawl"  # long crawls on their own Celery workers
     opik = tick(task_opik_experiment, instance, paris(2026, 10, 25, 5, 0), guard)
-    assert [list(r.asset_selection) for r in opik.run_requests] == [[chain.OPIK_EXPERIMENT]]
+    assert task_opik_experiment.job_name == TASK_OPIK_EXPERIMENT and len(opik.run_requests) == 1
     assert opik.run_requests[0].partition_key == "2026-10-25"
     assert opik.run_requests[0].tags[TASK_DAY_TAG] == f"{TASK_OPIK_EXPERIMENT}:20261025"
     assert opik.run_requests[0].tags[MAX_RUNTIME_TAG] == "900"
@@ -368,7 +400,8 @@ def _launch(instance, request: dg.RunRequest, status: dg.DagsterRunStatus, statu
     tags = {**request.tags, "dagster/partition": request.partition_key, "dagster/run_key": request.run_key}
     if status_tag:
         tags[STATUS_TAG] = status_tag
-    return _store_run(instance, tags, request.asset_selection, status)
+    name = request.tags[TASK_TAG]
+    return _store_run(instance, tags, None, status, job_name=task(name).job_name)
 
 
 def test_first_tick_of_a_day_requests_a_forced_day_close_of_yesterday(instance, guard, scheduler_db):
@@ -378,7 +411,7 @@ def test_first_tick_of_a_day_requests_a_forced_day_close_of_yesterday(instance, 
     [close] = close_requests(data)
     assert close.partition_key == YESTERDAY
     assert close.run_key == f"close:{YESTERDAY}:attempt-1"
-    assert set(close.asset_selection) == {CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS}
+    assert close.asset_selection is None  # the task's job: contributions + contributions_analysis
     assert close.tags[FORCE_TAG] == "true" and close.tags[DAY_CLOSE_TAG] == YESTERDAY
     assert close.tags[TASK_TAG] == TASK_CONTRIBUTIONS_ANALYSIS
     assert close.tags[TASK_DAY_TAG] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:20261128"
@@ -483,9 +516,7 @@ def test_the_day_close_redoes_a_completed_day(instance, standin_defs, guard, sch
     scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, YESTERDAY), "completed", ex=86400)
     [close] = close_requests(tick(orchestrate_task_chain, instance, FIRST_TICK, guard))
     job = standin_defs.get_repository_def().get_job(orchestrate_task_chain.job_name)
-    result = job.execute_in_process(
-        instance=instance, partition_key=close.partition_key, asset_selection=list(close.asset_selection), tags=close.tags
-    )
+    result = job.execute_in_process(instance=instance, partition_key=close.partition_key, tags=close.tags)
     assert result.success
     [materialized] = result.asset_materializations_for_node("contributions_analysis")
     assert materialized.partition == YESTERDAY and materialized.metadata["status"].value == "success"
@@ -503,7 +534,6 @@ def test_the_requested_run_executes_and_the_next_tick_skips(instance, standin_de
     result = job.execute_in_process(
         instance=instance,
         partition_key=request.partition_key,
-        asset_selection=list(request.asset_selection),
         tags=request.tags,
     )
     assert result.success
