@@ -182,7 +182,7 @@ def cmd_where(args) -> int:
 
     redis = _guard().redis
     print(f"Redis   {redis.location(redis.scheduler_db)} (task markers), db {redis.app_db} (app data)")
-    print(f"data    {data_dir_resource_from_env(dict(os.environ)).root}")
+    print(f"data    {data_dir_resource_from_env(dict(os.environ)).describe()}")
     return 0
 
 
