@@ -17,6 +17,7 @@ import dagster as dg
 
 from ..http_policy import HttpFailure, HttpPolicy
 from ..redaction import redact, safe_text, show_url
+from ..settings import env_number
 from .chain import PARTITION_TAG, RANGE_END_TAG, RANGE_START_TAG, TASK_TAG, task_for_assets
 
 ALERT_WEBHOOK_ENV = "OCAPISTAINE_ALERT_WEBHOOK"
@@ -26,6 +27,11 @@ ALERT_ATTEMPTS = 3
 ALERT_TIMEOUT_SECONDS = 5.0
 ALERT_BACKOFF_SECONDS = 0.5
 MAX_ERROR_CHARS = 2000
+#: Seconds between two evaluations of the failure sensor. Dagster's daemon logs two INFO lines at every
+#: evaluation of every sensor ("Checking for new runs for sensor", "No run requests returned ... skipping"):
+#: at its 30 s default they buried the console (69 lines in 17 minutes); an alert 2 minutes late is fine.
+ALERT_INTERVAL_ENV = "OCAPISTAINE_ALERT_INTERVAL_SECONDS"
+ALERT_INTERVAL_SECONDS = int(env_number(os.environ, ALERT_INTERVAL_ENV, 120, integer=True, positive=True))
 
 
 def run_day(run: dg.DagsterRun) -> Optional[str]:
@@ -124,6 +130,7 @@ def _redacted(value: Any) -> Any:
 @dg.run_failure_sensor(
     name="alert_on_run_failure",
     default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=ALERT_INTERVAL_SECONDS,
     description="Logs every failed run of this code location and, when OCAPISTAINE_ALERT_WEBHOOK is set, "
     "POSTs {task, date, run_id, error, asset_keys} to it (n8n).",
 )

@@ -41,6 +41,7 @@ def dagster_dev(redis_server, tmp_path_factory, alert_webhook):
         "REDIS_URL": f"redis://127.0.0.1:{redis_server.port}",
         "OCAPISTAINE_DATA_DIR": str(data_dir),
         "OCAPISTAINE_ALERT_WEBHOOK": alert_webhook.url,
+        "OCAPISTAINE_ALERT_INTERVAL_SECONDS": "30",  # default 120: the alert test would wait 2 minutes
     }
     for name in ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"):
         env[name] = ""
@@ -303,7 +304,7 @@ def test_a_failed_run_reaches_the_webhook_through_the_daemon(graphql_env, alert_
         "__ASSET_JOB", asset_selection=[["contributions_analysis"]], tags={"dagster/partition": "2026-06-01"}
     )
     assert dev.wait_for_run(run_id)["status"] == "FAILURE"
-    deadline = time.monotonic() + 75  # run status sensors are evaluated every 30 s
+    deadline = time.monotonic() + 75  # the failure sensor is evaluated every 30 s here
     while time.monotonic() < deadline and not any(p.get("run_id") == run_id for p in alert_webhook.received):
         time.sleep(0.5)
     [payload] = [p for p in alert_webhook.received if p.get("run_id") == run_id]

@@ -1,5 +1,7 @@
 """The run-failure sensor: logs the failure and POSTs a JSON summary to a loopback webhook."""
 
+import os
+
 import dagster as dg
 import pytest
 
@@ -136,3 +138,18 @@ def test_a_range_run_reports_its_range(instance, base_resources, monkeypatch, we
 
 def test_the_sensor_is_on_by_default():
     assert alert_on_run_failure.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_the_failure_sensor_runs_every_two_minutes_unless_told_otherwise():
+    """Every evaluation of a sensor costs two INFO lines in the daemon's console (Dagster's own)."""
+    import subprocess
+    import sys
+
+    code = "from ocapistaine_pipelines.orchestration.sensors import alert_on_run_failure as s; print(s.minimum_interval_seconds)"
+    env = {k: v for k, v in os.environ.items() if k != "OCAPISTAINE_ALERT_INTERVAL_SECONDS"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "120"
+    env["OCAPISTAINE_ALERT_INTERVAL_SECONDS"] = "45"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "45"
+    env["OCAPISTAINE_ALERT_INTERVAL_SECONDS"] = "soon"
+    failed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert failed.returncode != 0 and "OCAPISTAINE_ALERT_INTERVAL_SECONDS must be a whole number" in failed.stderr
