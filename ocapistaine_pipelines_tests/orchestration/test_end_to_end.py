@@ -6,6 +6,8 @@ then reads the schedules through ``ocapistaine_pipelines.client``. ``OCAPISTAINE
 runs it on the stand-in assets instead (to tell an orchestration bug from a domain one).
 """
 
+import contextlib
+import io
 import os
 
 import pytest
@@ -156,6 +158,24 @@ def test_a_week_from_the_job_partitions_is_one_guarded_run_per_day(graphql_env, 
     marked = sorted(k.split(":")[-1] for k in scheduler_db.keys(f"success:{TASK_CONTRIBUTIONS_ANALYSIS}:*"))
     assert marked == [d.replace("-", "") for d in days]
     assert scheduler_db.keys("lock:*") == []
+
+    # the operators' morning view reads the same days back from Redis and from Dagster
+    import json
+
+    from ocapistaine_pipelines.cli import main as cli
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("REDIS_URL", f"redis://127.0.0.1:{redis_server.port}")
+        patch.delenv("REDIS_DB_SCHEDULER", raising=False)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert cli(["status", "--days", str(len(days)), "--date", days[-1], "--json"]) == 0
+    rows = [r for r in json.loads(out.getvalue()) if r["task"] == TASK_CONTRIBUTIONS_ANALYSIS]
+    assert [r["date"] for r in rows] == [d.replace("-", "") for d in reversed(days)]
+    assert all(r["completed"] for r in rows)
+    by_day = {run["id"]: {t["key"]: t["value"] for t in run["tags"]}["dagster/partition"] for run in runs}
+    assert {r["last_run"]["run_id"]: r["date"] for r in rows} == {k: v.replace("-", "") for k, v in by_day.items()}
+    assert {(r["last_run"]["status"], r["last_run"]["outcome"]) for r in rows} == {("SUCCESS", "success")}
 
 
 LAUNCH_DIALOG_QUERY = """
