@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ping = sub.add_parser("ping", help="exit 0 when Redis answers")
     ping.set_defaults(func=cmd_ping)
-    where = sub.add_parser("where", help="the Redis endpoint and dbs, and the data folder, this environment uses")
+    where = sub.add_parser("where", help="the Redis endpoint and dbs, and the data folder, used here")
     where.set_defaults(func=cmd_where)
     return parser
 

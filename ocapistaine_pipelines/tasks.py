@@ -177,7 +177,7 @@ TASK_CONTRIBUTIONS_ANALYSIS = declare(
         deadline=dt.time(23, 0),
         closes_day=True,
         schedule_name="orchestrate_task_chain",  # the legacy APScheduler job id, which the API shows
-        description="reads the day's contributions, checks each against the charter and files it in a category",
+        description="reads the day's contributions, checks each against the charter, files it in a category",
     )
 ).name
 

@@ -13,7 +13,12 @@ from typing import Any, Mapping, Optional
 
 # The task names come from their declarations (ocapistaine_pipelines/tasks.py, below the guard);
 # TASK_NAMES is a live view, so a task declared there is known to the guard without an edit here.
-from ..tasks import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_NAMES, TASK_OPIK_EXPERIMENT  # noqa: F401
+from ..tasks import (  # noqa: F401 - re-exported: the contract names the tasks
+    TASK_CONTRIBUTIONS_ANALYSIS,
+    TASK_FIRECRAWL,
+    TASK_NAMES,
+    TASK_OPIK_EXPERIMENT,
+)
 
 LOCK_TTL_SECONDS = 300
 SUCCESS_TTL_SECONDS = 86400

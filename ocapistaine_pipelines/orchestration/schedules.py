@@ -55,7 +55,10 @@ def tick_partition_key(context: dg.ScheduleEvaluationContext) -> str:
 
 
 def dead_runs(
-    context: dg.ScheduleEvaluationContext, guard: Optional[TaskGuard], chain_task: DailyTask, runs: list[dg.DagsterRun]
+    context: dg.ScheduleEvaluationContext,
+    guard: Optional[TaskGuard],
+    chain_task: DailyTask,
+    runs: list[dg.DagsterRun],
 ) -> dict[str, str]:
     """STARTED runs whose worker is gone, by run id (with why): started longer ago than the lock TTL
     and holding none of their days' locks (``lock:{task}:{day}`` missing or held by another id).

@@ -42,7 +42,7 @@ def test_the_declaration_makes_a_guarded_job(declared, base_resources, scheduler
     assert NAME in TASK_NAMES  # the guard's list is live
     defs = throwaway_defs(base_resources)
     job = defs.resolve_job_def(NAME)
-    assert job.tags == {"ocapistaine/task": NAME, "dagster/max_runtime": "600"}
+    assert job.tags == {"ocapistaine/task": NAME, "dagster/max_runtime": "600", "dagster-celery/queue": "dagster"}
     with dg.instance_for_test() as instance:
         first = job.execute_in_process(instance=instance, partition_key=DAY)
         assert first.success

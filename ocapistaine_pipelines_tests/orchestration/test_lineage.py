@@ -56,7 +56,11 @@ def test_one_partitioned_job_per_task_named_after_it(repository):
         job = repository.get_job(daily_task.name)
         assert {key.to_user_string() for key in job.asset_layer.selected_asset_keys} == set(daily_task.assets)
         assert job.partitions_def.timezone == "Europe/Paris"
-        assert job.tags == {TASK_TAG: daily_task.name, "dagster/max_runtime": str(daily_task.max_runtime_seconds)}
+        assert job.tags == {
+            TASK_TAG: daily_task.name,
+            "dagster/max_runtime": str(daily_task.max_runtime_seconds),
+            "dagster-celery/queue": daily_task.queue,
+        }
         day_tags = job.partitioned_config.get_tags_for_partition_key("2026-03-29")
         assert day_tags[TASK_DAY_TAG] == f"{daily_task.name}:20260329"
         # one run per day: a month is 31 runs, each with its own partition, guard, checks and alert
