@@ -53,6 +53,11 @@ class RedisResource(dg.ConfigurableResource):
             return parts.scheme or "redis", parts.hostname or "localhost", parts.port or 6379
         return "redis", self.host, self.port
 
+    def endpoint(self) -> tuple[str, int]:
+        """Host and port this resource connects to (scripts/dev reads them to start a private Redis)."""
+        _, host, port = self._parts()
+        return host, port
+
     def location(self, db: int) -> str:
         """``host:port db N``: safe to log, never carries the password."""
         scheme, host, port = self._parts()
