@@ -62,8 +62,13 @@ def data_path(location: Union[str, DataPath]) -> DataPath:
         raise ValueError("OCAPISTAINE_DATA_DIR: the s3:// prefix may not contain . or .. segments")
     from upath import UPath
 
-    # No listing cache: another worker may have written a file since this process last listed.
-    return UPath(f"s3://{parts.netloc}/{prefix}".rstrip("/"), use_listings_cache=False)
+    # No listing cache: another worker may have written a file since this process last listed. The
+    # endpoint is passed explicitly so that fsspec's per-process cache of filesystems is keyed by it.
+    options: dict[str, Any] = {"use_listings_cache": False}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        options["endpoint_url"] = endpoint
+    return UPath(f"s3://{parts.netloc}/{prefix}".rstrip("/"), **options)
 
 
 def is_remote(path: DataPath) -> bool:
