@@ -78,9 +78,9 @@ def last_runs(days: list[str], *, client=None) -> dict[tuple[str, str], dict]:
             raise RuntimeError(f"Dagster could not list the runs: {data.get('message', data['__typename'])}")
         for run in sorted(data["results"], key=lambda r: r["creationTime"]):  # the latest wins
             tags = {t["key"]: t["value"] for t in run["tags"]}
-            day = tags.get("dagster/partition")
-            if day in wanted:
-                found[(task, day)] = {
+            partition_key = tags.get("dagster/partition")
+            if partition_key in wanted:
+                found[(task, partition_key)] = {
                     "run_id": run["runId"],
                     "status": run["status"],
                     "outcome": tags.get("ocapistaine/status", ""),
@@ -114,7 +114,7 @@ def cmd_status(args) -> int:
         return 0
 
     days = _days(args.date, args.days)
-    rows = [row for day in days for row in guard.history(day)]
+    rows = [row for partition_key in days for row in guard.history(partition_key)]
     from .client import DagsterUnavailable, graphql_url
 
     try:
@@ -136,9 +136,9 @@ def cmd_status(args) -> int:
     width = max(len(name) for name in TASK_NAMES)
     print(f"{'day':<10}  {'task':<{width}}  {'done':<4}  {'lock holder':<36}  last run")
     for row in rows:
-        day = f"{row['date'][:4]}-{row['date'][4:6]}-{row['date'][6:]}"
+        partition_key = f"{row['date'][:4]}-{row['date'][4:6]}-{row['date'][6:]}"
         print(
-            f"{day:<10}  {row['task']:<{width}}  {'yes' if row['completed'] else '-':<4}  "
+            f"{partition_key:<10}  {row['task']:<{width}}  {'yes' if row['completed'] else '-':<4}  "
             f"{row['lock_holder'] or '-':<36}  {_run_cell(row['last_run'])}"
         )
     return 0

@@ -108,8 +108,8 @@ def run_task_now(task_name: str, date: DayLike = None, force: bool = False, *, c
     ignores the success key but still takes the lock.
     """
     daily_task = task(task_name)
-    day = partition_key(date)
-    tags = {PARTITION_TAG: day, **task_run_tags(daily_task, day)}
+    partition = partition_key(date)
+    tags = {PARTITION_TAG: partition, **task_run_tags(daily_task, partition)}
     if force:
         tags[FORCE_TAG] = "true"
     client = client or graphql_client()

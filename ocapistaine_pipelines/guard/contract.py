@@ -68,33 +68,34 @@ class TaskError(Exception):
         return f"[{self.status}] {self.message}"
 
 
-def day_string(day: str | dt.date | dt.datetime) -> str:
-    """``YYYYMMDD`` of a partition key (``YYYY-MM-DD``), a date or a ``YYYYMMDD`` string."""
-    if isinstance(day, dt.datetime):
-        return day.strftime("%Y%m%d")
-    if isinstance(day, dt.date):
-        return day.strftime("%Y%m%d")
-    text = str(day).strip()
+def day_string(partition_key: str | dt.date | dt.datetime) -> str:
+    """The day key (``YYYYMMDD``, as in the Redis keys) of a partition key (``YYYY-MM-DD``), a date, or a
+    day key."""
+    if isinstance(partition_key, dt.datetime):
+        return partition_key.strftime("%Y%m%d")
+    if isinstance(partition_key, dt.date):
+        return partition_key.strftime("%Y%m%d")
+    text = str(partition_key).strip()
     for fmt in ("%Y-%m-%d", "%Y%m%d"):
         try:
             return dt.datetime.strptime(text, fmt).strftime("%Y%m%d")
         except ValueError:
             continue
-    raise ValueError(f"not a day: {day!r} (expected YYYY-MM-DD or YYYYMMDD)")
+    raise ValueError(f"not a day: {partition_key!r} (expected YYYY-MM-DD or YYYYMMDD)")
 
 
-def lock_key(task_name: str, day: str | dt.date) -> str:
-    return f"lock:{task_name}:{day_string(day)}"
+def lock_key(task_name: str, partition_key: str | dt.date) -> str:
+    return f"lock:{task_name}:{day_string(partition_key)}"
 
 
-def success_key(task_name: str, day: str | dt.date) -> str:
-    return f"success:{task_name}:{day_string(day)}"
+def success_key(task_name: str, partition_key: str | dt.date) -> str:
+    return f"success:{task_name}:{day_string(partition_key)}"
 
 
-def completed_by_key(task_name: str, day: str | dt.date) -> str:
+def completed_by_key(task_name: str, partition_key: str | dt.date) -> str:
     """The run id that set the success key (written with it, same TTL): lets a run recognise its own
     completion when the reply was lost. Not part of the legacy contract; outside systems ignore it."""
-    return f"completed_by:{task_name}:{day_string(day)}"
+    return f"completed_by:{task_name}:{day_string(partition_key)}"
 
 
 def normalize_timestamp(ts: float | int | str) -> int:

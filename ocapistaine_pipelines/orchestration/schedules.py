@@ -83,7 +83,7 @@ def dead_runs(
     try:
         client = guard.redis.scheduler_client()
         for run, started in stale:
-            keys = [lock_key(chain_task.name, day) for day in run_days(run)]
+            keys = [lock_key(chain_task.name, partition_key) for partition_key in run_days(run)]
             holders = client.mget(keys) if keys else []
             if run.run_id not in holders:
                 since = int((now - started) // 60)
@@ -98,23 +98,28 @@ def dead_runs(
 
 
 def _in_flight_reason(
-    context: dg.ScheduleEvaluationContext, chain_task: DailyTask, day: str, guard: Optional[TaskGuard]
+    context: dg.ScheduleEvaluationContext,
+    chain_task: DailyTask,
+    partition_key: str,
+    guard: Optional[TaskGuard],
 ) -> str | None:
-    runs = runs_of_task(context.instance, chain_task, day, IN_FLIGHT_STATUSES)
+    runs = runs_of_task(context.instance, chain_task, partition_key, IN_FLIGHT_STATUSES)
     dead = dead_runs(context, guard, chain_task, runs)
     for run_id, why in dead.items():
         context.log.warning(
-            f"{chain_task.name} {day}: run {run_id} looks dead ({why}): not counted as on its way; "
+            f"{chain_task.name} {partition_key}: run {run_id} looks dead ({why}): not counted as on its way; "
             "run monitoring fails it at its max runtime"
         )
     runs = [run for run in runs if run.run_id not in dead]
     if not runs:
         return None
     listed = ", ".join(f"{run.run_id[:8]} ({run.status.value.lower()})" for run in runs[:3])
-    return f"{chain_task.name} {day}: a run is already on its way: {listed}"
+    return f"{chain_task.name} {partition_key}: a run is already on its way: {listed}"
 
 
-def _run_request(context: dg.ScheduleEvaluationContext, chain_task: DailyTask, day: str) -> dg.RunRequest:
+def _run_request(
+    context: dg.ScheduleEvaluationContext, chain_task: DailyTask, partition_key: str
+) -> dg.RunRequest:
     """One run of the task's job for the day.
 
     The run key names the attempt (runs already finished for the task and day): a tick re-evaluated
@@ -122,21 +127,23 @@ def _run_request(context: dg.ScheduleEvaluationContext, chain_task: DailyTask, d
     (or skipped, or deferred) gets a new attempt on the next tick, as the legacy chain retried every 7 minutes.
     """
     finished = context.instance.get_runs_count(
-        dg.RunsFilter(tags={TASK_TAG: chain_task.name, PARTITION_TAG: day}, statuses=list(FINISHED_STATUSES))
+        dg.RunsFilter(
+            tags={TASK_TAG: chain_task.name, PARTITION_TAG: partition_key}, statuses=list(FINISHED_STATUSES)
+        )
     )
     return dg.RunRequest(
-        run_key=f"{chain_task.name}:{day}:attempt-{finished + 1}",
-        partition_key=day,
-        tags=task_run_tags(chain_task, day),
+        run_key=f"{chain_task.name}:{partition_key}:attempt-{finished + 1}",
+        partition_key=partition_key,
+        tags=task_run_tags(chain_task, partition_key),
     )
 
 
-def previous_day(day: str) -> str:
-    return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+def previous_day(partition_key: str) -> str:
+    return (dt.date.fromisoformat(partition_key) - dt.timedelta(days=1)).isoformat()
 
 
 def _day_close_due(
-    context: dg.ScheduleEvaluationContext, closing: DailyTask, day: str
+    context: dg.ScheduleEvaluationContext, closing: DailyTask, partition_key: str
 ) -> tuple[Optional[str], int, Optional[str]]:
     """``(yesterday, attempt)`` while yesterday's day close has not succeeded, else ``(None, 0, why not)``.
 
@@ -144,7 +151,7 @@ def _day_close_due(
     failed, was skipped (lock held) or deferred (``pending``: the LLM still down) is asked again on
     later ticks, at most ``DAY_CLOSE_MAX_ATTEMPTS`` times.
     """
-    closed = previous_day(day)
+    closed = previous_day(partition_key)
     if closed < FIRST_DAY:
         return None, 0, None
     instance = context.instance
@@ -188,13 +195,17 @@ def _day_close(
     return request, None
 
 
-def _record_chain_tick(context: dg.ScheduleEvaluationContext, day: str, redis_error: Optional[str]) -> int:
+def _record_chain_tick(
+    context: dg.ScheduleEvaluationContext, partition_key: str, redis_error: Optional[str]
+) -> int:
     """Keep the streak of ticks that could not read Redis (``deadlines.deadline_alerts`` alerts on it).
     The Dagster instance stores it; a failure to store is logged, never fails the tick."""
     if context.scheduled_execution_time is None:
         return 0
     try:
-        streak = record_chain_tick(context.instance, context.scheduled_execution_time, day, redis_error)
+        streak = record_chain_tick(
+            context.instance, context.scheduled_execution_time, partition_key, redis_error
+        )
         return int(streak["count"])
     except Exception as error:  # noqa: BLE001 - the streak is for alerting; the tick goes on
         context.log.warning(f"could not record the chain's Redis streak in the Dagster instance: {error}")
@@ -202,7 +213,10 @@ def _record_chain_tick(context: dg.ScheduleEvaluationContext, day: str, redis_er
 
 
 def evaluate_chain(
-    context: dg.ScheduleEvaluationContext, guard: TaskGuard, day: str, chain_task: Optional[DailyTask] = None
+    context: dg.ScheduleEvaluationContext,
+    guard: TaskGuard,
+    partition_key: str,
+    chain_task: Optional[DailyTask] = None,
 ) -> Evaluation:
     """The chain task gets a run when its success key is missing and its dependencies' keys exist;
     at the first tick of a day, when it closes its days, yesterday's day close too."""
@@ -210,9 +224,9 @@ def evaluate_chain(
     close_request: Optional[dg.RunRequest] = None
     close_reason: Optional[str] = None
     try:
-        history = {row["task"]: row for row in guard.history(day)}
+        history = {row["task"]: row for row in guard.history(partition_key)}
         if chain_task.closes_day:
-            closed, attempt, close_reason = _day_close_due(context, chain_task, day)
+            closed, attempt, close_reason = _day_close_due(context, chain_task, partition_key)
             if closed is not None:
                 close_request, close_reason = _day_close(context, guard, chain_task, closed, attempt)
     except Exception as error:  # noqa: BLE001 - a tick never crashes; the reason says what happened
@@ -220,11 +234,11 @@ def evaluate_chain(
             cause = error.description or "Redis unavailable"
         else:
             cause = guard.redis.redact(f"{type(error).__name__}: {error}")
-        streak = _record_chain_tick(context, day, cause)
+        streak = _record_chain_tick(context, partition_key, cause)
         ticks = f" ({streak} tick(s) in a row)" if streak > 1 else ""
         yield dg.SkipReason(f"cannot read the task markers, nothing requested{ticks}: {cause}")
         return
-    _record_chain_tick(context, day, None)
+    _record_chain_tick(context, partition_key, None)
 
     requests: list[dg.RunRequest] = []
     reasons: list[str] = []
@@ -237,11 +251,11 @@ def evaluate_chain(
     elif row["running"]:
         reasons.append(f"{chain_task.name} {row['date']}: lock held by {row['lock_holder']}")
     else:
-        busy = _in_flight_reason(context, chain_task, day, guard)
+        busy = _in_flight_reason(context, chain_task, partition_key, guard)
         if busy:
             reasons.append(busy)
         else:
-            requests.append(_run_request(context, chain_task, day))
+            requests.append(_run_request(context, chain_task, partition_key))
     if close_request is not None:
         requests.append(close_request)
     if close_reason:
@@ -296,12 +310,12 @@ def _fixed_time_schedule(daily_task: DailyTask) -> dg.ScheduleDefinition:
         + (f": {daily_task.description}." if daily_task.description else "."),
     )
     def _schedule(context: dg.ScheduleEvaluationContext, guard: TaskGuard) -> Evaluation:
-        day = tick_partition_key(context)
-        busy = _in_flight_reason(context, daily_task, day, guard)
+        partition_key = tick_partition_key(context)
+        busy = _in_flight_reason(context, daily_task, partition_key, guard)
         if busy:
             yield dg.SkipReason(busy)
             return
-        yield _run_request(context, daily_task, day)
+        yield _run_request(context, daily_task, partition_key)
 
     return _schedule
 
