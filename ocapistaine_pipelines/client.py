@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 DEFAULT_GRAPHQL_URL = "http://localhost:3000"
 CODE_LOCATION = os.environ.get("OCAPISTAINE_CODE_LOCATION", "ocapistaine_pipelines")
 REPOSITORY = "__repository__"
-#: Dagster's implicit job of all assets: what a GraphQL launch of an asset selection names.
-ASSET_JOB = "__ASSET_JOB"
 
 DayLike = Union[str, dt.date, None]
 
