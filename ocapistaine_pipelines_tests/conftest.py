@@ -28,6 +28,15 @@ def redis_server():
 
 
 @pytest.fixture
+def private_redis():
+    """A redis-server of the test's own without persistence (``save ""``, ``appendonly no``), to freeze
+    (``pause``/``resume``), restart (every key lost) or put behind a proxy."""
+    server = RedisServer("--save", "")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def clean_redis(redis_server):
     """The session's redis-server, emptied for this test."""
     redis_server.client().flushall()

@@ -6,22 +6,11 @@ import threading
 from typing import Callable, Optional
 
 import dagster as dg
-import pytest
 
 from ocapistaine_pipelines.guard import GuardedDay, TaskGuard, run_guarded_days
 from ocapistaine_pipelines.partitions import daily_partitions
 
 from . import dagster_instances
-from .services import RedisServer
-
-
-@pytest.fixture
-def private_redis():
-    """A redis-server of the test's own without persistence (``save ""``, ``appendonly no``), to freeze
-    (``pause``/``resume``), restart (every key lost) or put behind a proxy. Import it into a test module."""
-    server = RedisServer("--save", "")
-    yield server
-    server.stop()
 
 
 def guarded_asset(

@@ -26,7 +26,6 @@ from .guard_helpers import (
     events,
     guarded_asset,
     materialize,
-    private_redis,  # noqa: F401 - a fixture
     reexecution_probe_job,
 )
 

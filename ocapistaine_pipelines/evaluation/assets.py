@@ -154,7 +154,7 @@ def opik_experiment(
         backend = _validator_under_test(validator, model_dir)
         outcome = _evaluate(context, labelled, backend, opik, day_key, guarded)
         guarded.check()
-        side_by_side = _side_by_side(labelled, validator, model_dir, evaluation_settings, outcome)
+        side_by_side = _side_by_side(labelled, validator, model_dir, evaluation_settings, outcome, guarded)
         guarded.check()
 
         summary = {**outcome.summary, "items_unlabelled": len(labelled.unlabelled)}
@@ -245,6 +245,7 @@ def _side_by_side(
     model_dir: Path,
     settings: EvaluationSettings,
     outcome: "EvaluationOutcome",
+    guarded: GuardedDay,
 ) -> list[dict[str, Any]]:
     """Every other configured validator on the same items; the active one's verdicts are reused."""
     active = str(outcome.validator)
@@ -254,6 +255,7 @@ def _side_by_side(
         [name for name in settings.compare_list() if name != active],
         {active: (str(outcome.model), [row["predicted"] for row in outcome.rows],
                   outcome.timings.get("validate_seconds", 0.0))},
+        check=guarded.check,
     )
 
 

@@ -57,8 +57,10 @@ def compare(
     build: Callable[[str], Any],
     names: Sequence[str],
     done: dict[str, tuple[str, list[Optional[bool]], float]],
+    check: Callable[[], None] = lambda: None,
 ) -> list[dict[str, Any]]:
-    """One row per validator name; ``done`` holds the ones already run (the active validator)."""
+    """One row per validator name; ``done`` holds the ones already run (the active validator).
+    ``check`` is the guard's stop hook, handed to every validator (an LLM one asks it per request)."""
     rows = []
     contributions = [item.contribution for item in items]
     for name in dict.fromkeys(list(done) + list(names)):
@@ -72,7 +74,7 @@ def compare(
             rows.append({"validator": name, "model": "", "items": 0, "note": f"not evaluated: {error}"[:200]})
             continue
         started = time.perf_counter()
-        verdicts = validator.validate_many(contributions)
+        verdicts = validator.validate_many(contributions, check=check)
         rows.append(
             score_row(
                 name,

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
+from ..guard.contract import TaskError
 from .dataset import LabelledItem, LabelledSet
 from .metrics import score_charter_accuracy, summarize, verdict_output
 from .resources import OpikResource
@@ -53,11 +54,17 @@ class EvaluationOutcome:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def validate_all(validator: Any, items: Sequence[LabelledItem]) -> list[dict[str, Any]]:
-    """The verdict of every item as a task output dict, in the items' order."""
+def validate_all(
+    validator: Any, items: Sequence[LabelledItem], check: Callable[[], None] = lambda: None
+) -> list[dict[str, Any]]:
+    """The verdict of every item as a task output dict, in the items' order. ``check`` (the guard's
+    stop hook) is asked by the validator before each request: what it raises passes through as it is,
+    so a lost lock ends the day as a lost lock, not as a validator failure."""
     contributions = [item.contribution for item in items]
     try:
-        verdicts = list(validator.validate_many(contributions))
+        verdicts = list(validator.validate_many(contributions, check=check))
+    except TaskError:
+        raise
     except Exception as error:  # noqa: BLE001 - any validator failure fails the day with its cause
         name = getattr(validator, "name", "?")
         raise ValidatorFailed(f"validator {name} failed: {type(error).__name__}: {error}") from error
@@ -218,7 +225,7 @@ def run_evaluation(
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    outputs = validate_all(validator, labelled.items)
+    outputs = validate_all(validator, labelled.items, check)
     timings["validate_seconds"] = time.perf_counter() - started
     check()
 

@@ -13,7 +13,6 @@ from ocapistaine_pipelines.guard import TaskGuard
 from ocapistaine_pipelines.redis_connection import RedisResource
 
 from ..dagster_instances import ephemeral
-from ..guard_helpers import private_redis  # noqa: F401 - a fixture
 from .conftest import llm_resource
 from .test_assets import DAY, export
 

@@ -10,7 +10,6 @@ from ocapistaine_pipelines.crawl.assets import _crawl_status_key
 from ocapistaine_pipelines.guard import TaskGuard
 from ocapistaine_pipelines.redis_connection import RedisResource
 
-from ..guard_helpers import private_redis  # noqa: F401 - a fixture
 from .conftest import SITE, failure, firecrawl_resource, materialize, write_sources
 from .fake_firecrawl import build_site
 

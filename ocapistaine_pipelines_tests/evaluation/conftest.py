@@ -92,7 +92,7 @@ class ScriptedValidator:
         self.fail_with, self.category = fail_with, category
         self.calls = 0
 
-    def validate_many(self, contributions: list[Contribution]) -> list[Verdict]:
+    def validate_many(self, contributions: list[Contribution], check=None) -> list[Verdict]:
         if self.fail_with:
             raise RuntimeError(self.fail_with)
         verdicts = []
