@@ -52,8 +52,12 @@ def check_marked(redis_server: RedisServer, days: list[str]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--month", default="2026-03", help="YYYY-MM (default 2026-03, 31 days with a DST change)")
-    parser.add_argument("--skip-ui", action="store_true", help="skip the job backfill (its daemon ticks every 30 s)")
+    parser.add_argument(
+        "--month", default="2026-03", help="YYYY-MM (default 2026-03, 31 days with a DST change)"
+    )
+    parser.add_argument(
+        "--skip-ui", action="store_true", help="skip the job backfill (its daemon ticks every 30 s)"
+    )
     args = parser.parse_args()
     year, month = map(int, args.month.split("-"))
     days = [f"{year}-{month:02d}-{d:02d}" for d in range(1, calendar.monthrange(year, month)[1] + 1)]
@@ -94,11 +98,16 @@ def main() -> int:
             if any(run["status"] != "SUCCESS" for run in runs):
                 raise RuntimeError(f"a backfill run failed:\n{dev.log_tail()}")
             results["month UI"] = {
-                "wall": wall, "run": sum((r["end"] or 0) - (r["start"] or 0) for r in runs), "runs": len(runs)
+                "wall": wall,
+                "run": sum((r["end"] or 0) - (r["start"] or 0) for r in runs),
+                "runs": len(runs),
             }
             check_marked(redis_server, days)
         for name, r in results.items():
-            print(f"{name:>10}: wall {r['wall']:6.1f} s   runs {r['runs']:3d}   run time {r['run']:6.1f} s", flush=True)
+            print(
+                f"{name:>10}: wall {r['wall']:6.1f} s   runs {r['runs']:3d}   run time {r['run']:6.1f} s",
+                flush=True,
+            )
     finally:
         dev.cleanup()
         redis_server.stop()

@@ -48,8 +48,13 @@ SELECTION = [["contributions"], ["contributions_analysis"]]
 
 def start_postgres(base: Path) -> dict:
     os.chmod(base, 0o711)
-    done = subprocess.run([str(ROOT / "scripts" / "pg.sh"), "start", str(base / "pg")], capture_output=True,
-                          text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "pg.sh"), "start", str(base / "pg")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return dict(line.split("=", 1) for line in done.stdout.split() if "=" in line)
 
 
@@ -80,7 +85,9 @@ def measure(cluster: Cluster, redis: RedisServer, reset_store, week: list[str], 
         reset_store("month run")
         started = time.monotonic()
         run_id = graphql.submit_job_execution(
-            "__ASSET_JOB", repository_location_name="ocapistaine_pipelines", asset_selection=SELECTION,
+            "__ASSET_JOB",
+            repository_location_name="ocapistaine_pipelines",
+            asset_selection=SELECTION,
             tags={
                 "dagster/asset_partition_range_start": month[0],
                 "dagster/asset_partition_range_end": month[-1],
@@ -151,12 +158,20 @@ def main() -> int:
         **s3.env,
         "CELERY_BROKER_URL": f"redis://127.0.0.1:{broker.port}/0",
         "CELERY_RESULT_BACKEND": f"redis://127.0.0.1:{broker.port}/1",
-        "REDIS_URL": guard.url, "REDIS_HOST": "", "REDIS_PORT": "", "REDIS_PASSWORD": "",
-        "OCAPISTAINE_CONTRIBUTIONS_SOURCE": export(base / "export.json", sorted({*month, *week, kill_day}),
-                                                   slow_day=kill_day),
-        "OCAPISTAINE_VALIDATOR": "llm", "OCAPISTAINE_LLM_MODELS": "openai/primary",
-        "OCAPISTAINE_LLM_API_BASE": f"{llm.url}/v1", "OCAPISTAINE_LLM_API_KEY": "sk-loopback",
-        "OCAPISTAINE_TASK_RETRIES": "0", "OPIK_ANALYTICS_ENABLE": "false", "HOME": str(base),
+        "REDIS_URL": guard.url,
+        "REDIS_HOST": "",
+        "REDIS_PORT": "",
+        "REDIS_PASSWORD": "",
+        "OCAPISTAINE_CONTRIBUTIONS_SOURCE": export(
+            base / "export.json", sorted({*month, *week, kill_day}), slow_day=kill_day
+        ),
+        "OCAPISTAINE_VALIDATOR": "llm",
+        "OCAPISTAINE_LLM_MODELS": "openai/primary",
+        "OCAPISTAINE_LLM_API_BASE": f"{llm.url}/v1",
+        "OCAPISTAINE_LLM_API_KEY": "sk-loopback",
+        "OCAPISTAINE_TASK_RETRIES": "0",
+        "OPIK_ANALYTICS_ENABLE": "false",
+        "HOME": str(base),
     }
     results: dict[str, dict] = {}
     kill: dict = {}
@@ -166,8 +181,11 @@ def main() -> int:
             instances.append(("default", "dagster.yaml"))
         for name, yaml_file in instances:
             # every case gets its own S3 prefix; the processes read OCAPISTAINE_DATA_DIR per run from it
-            cluster = Cluster(postgres, {**env, "OCAPISTAINE_DATA_DIR": f"s3://{bucket}/{name}"},
-                              instance_yaml=ROOT / "deploy" / yaml_file)
+            cluster = Cluster(
+                postgres,
+                {**env, "OCAPISTAINE_DATA_DIR": f"s3://{bucket}/{name}"},
+                instance_yaml=ROOT / "deploy" / yaml_file,
+            )
             try:
                 started = time.monotonic()
                 cluster.start_dagster()
@@ -177,11 +195,11 @@ def main() -> int:
                 cluster.wait_ready(workers=workers, timeout=300)
                 print(f"{name}: ready in {time.monotonic() - started:.1f} s", flush=True)
 
-                def next_prefix(case: str) -> None:
+                def next_prefix(case: str, prefix: str = f"{bucket}/{name}") -> None:
                     # the LLM cache and the day's files live under the data dir: empty it between cases
                     fs = s3.filesystem()
-                    if fs.exists(f"{bucket}/{name}"):
-                        fs.rm(f"{bucket}/{name}", recursive=True)
+                    if fs.exists(prefix):
+                        fs.rm(prefix, recursive=True)
 
                 if not args.only_kill:
                     results[name] = measure(cluster, guard, next_prefix, week, month)

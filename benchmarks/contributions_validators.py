@@ -1,12 +1,13 @@
-"""Contributions validators: rules throughput on 100,000 contributions, LLM wall time against a loopback server.
+"""Contributions validators: rules throughput on 100,000 items, LLM wall time against a loopback server.
 
-Run: .venv/bin/python benchmarks/contributions_validators.py [--n 100000] [--llm-n 200] [--delay 0.1] [--concurrency 4]
-     [--only llm-calls] [--rules-baseline GIT_REV [--rounds 3]] [--patterns]   (--llm-n 0 skips the LLM parts)
+Run: .venv/bin/python benchmarks/contributions_validators.py [--n 100000] [--llm-n 200] [--delay 0.1]
+     [--concurrency 4] [--only llm-calls] [--rules-baseline GIT_REV [--rounds 3]] [--patterns]
+     (--llm-n 0 skips the LLM parts)
 
 1. Rules: 100,000 synthetic French contributions (sentences of the labelled set recombined with
    random numbers and places, so no two are equal) judged by RulesValidator: contributions/s, peak
-   memory (max RSS of the process, and its growth while validating), and the ratio to a baseline pass that only folds each text (the floor of any
-   text checker in Python).
+   memory (max RSS of the process, and its growth while validating), and the ratio to a baseline pass
+   that only folds each text (the floor of any text checker in Python).
    With ``--rules-baseline main`` (any git revision), the validator of that revision and the current
    one judge the same contributions, interleaved, best of ``--rounds``, and must give the same verdicts:
    the ratio of their throughputs is measured side by side in one run. ``--patterns`` times each
@@ -39,19 +40,39 @@ sys.path.insert(0, str(ROOT))
 from ocapistaine_pipelines.contributions.model import Contribution  # noqa: E402
 from ocapistaine_pipelines.contributions.rules import RulesValidator, fold_text  # noqa: E402
 
-PLACES = ["Audierne", "Esquibien", "Poulgoazec", "Sainte-Évette", "Trescadec", "le Goyen", "le bourg", "le quai"]
+PLACES = [
+    "Audierne",
+    "Esquibien",
+    "Poulgoazec",
+    "Sainte-Évette",
+    "Trescadec",
+    "le Goyen",
+    "le bourg",
+    "le quai",
+]
 
 
 def synthetic(n: int, seed: int = 7) -> list[Contribution]:
-    labelled = json.loads((ROOT / "ocapistaine_pipelines" / "data" / "labelled_contributions.json").read_text())["contributions"]
+    labelled = json.loads(
+        (ROOT / "ocapistaine_pipelines" / "data" / "labelled_contributions.json").read_text()
+    )["contributions"]
     rng = random.Random(seed)
     out = []
     for i in range(n):
         a, b = rng.choice(labelled), rng.choice(labelled)
-        constat = f"{a['constat_factuel']} Constaté à {rng.choice(PLACES)} le {rng.randint(1, 28)}/{rng.randint(1, 12)}."
+        place, day, month = rng.choice(PLACES), rng.randint(1, 28), rng.randint(1, 12)
+        constat = f"{a['constat_factuel']} Constaté à {place} le {day}/{month}."
         idees = f"{b['idees_ameliorations']} Coût estimé : {rng.randint(1, 900)} 000 euros."
-        out.append(Contribution.from_record({"id": f"s{i}", "constat_factuel": constat, "idees_ameliorations": idees,
-                                             "category": a["category"]}))
+        out.append(
+            Contribution.from_record(
+                {
+                    "id": f"s{i}",
+                    "constat_factuel": constat,
+                    "idees_ameliorations": idees,
+                    "category": a["category"],
+                }
+            )
+        )
     return out
 
 
@@ -69,15 +90,23 @@ def bench_rules(n: int) -> dict:
     elapsed = time.perf_counter() - started
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     flagged = sum(1 for v in verdicts if v.is_valid is False)
-    return {"n": n, "seconds": elapsed, "per_second": n / elapsed, "baseline_seconds": baseline,
-            "ratio_to_fold_only": elapsed / baseline, "peak_rss_mb": rss_after / 1024,
-            "growth_mb": (rss_after - rss_before) / 1024, "flagged_share": flagged / n}
+    return {
+        "n": n,
+        "seconds": elapsed,
+        "per_second": n / elapsed,
+        "baseline_seconds": baseline,
+        "ratio_to_fold_only": elapsed / baseline,
+        "peak_rss_mb": rss_after / 1024,
+        "growth_mb": (rss_after - rss_before) / 1024,
+        "flagged_share": flagged / n,
+    }
 
 
 def baseline_validator(revision: str, into: Path):
     """The RulesValidator of a git revision, imported from a copy of its package under another name."""
-    archive = subprocess.run(["git", "archive", revision, "ocapistaine_pipelines"], cwd=ROOT, check=True,
-                             capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "archive", revision, "ocapistaine_pipelines"], cwd=ROOT, check=True, capture_output=True
+    ).stdout
     tarfile.open(fileobj=io.BytesIO(archive)).extractall(into, filter="data")
     (into / "ocapistaine_pipelines").rename(into / "baseline_ocapistaine_pipelines")
     sys.path.insert(0, str(into))
@@ -95,10 +124,17 @@ def bench_rules_side_by_side(n: int, revision: str, rounds: int) -> dict:
                 started = time.perf_counter()
                 verdicts[name] = validator.validate_many(items)
                 best[name] = min(best[name], time.perf_counter() - started)
-    same = sum(a.to_dict() | {"validator": ""} == b.to_dict() | {"validator": ""}
-               for a, b in zip(verdicts[revision], verdicts["current"]))
-    return {"n": n, "rounds": rounds, "per_second": {k: n / v for k, v in best.items()},
-            "ratio": best["current"] / best[revision], "same_verdicts": same}
+    same = sum(
+        a.to_dict() | {"validator": ""} == b.to_dict() | {"validator": ""}
+        for a, b in zip(verdicts[revision], verdicts["current"])
+    )
+    return {
+        "n": n,
+        "rounds": rounds,
+        "per_second": {k: n / v for k, v in best.items()},
+        "ratio": best["current"] / best[revision],
+        "same_verdicts": same,
+    }
 
 
 def bench_patterns(n: int) -> list[tuple[str, float]]:
@@ -125,9 +161,15 @@ def bench_llm(n: int, delay: float, concurrency: int) -> dict:
 
     server = FakeLLM(delay=delay)
     try:
-        validator = ValidatorResource(backend="llm", models="openai/bench", api_base=f"{server.url}/v1",
-                                      api_key="sk-bench", concurrency=concurrency, timeout_seconds=10,
-                                      llm_calls="two").get_validator()  # the legacy pair: this section's floor
+        validator = ValidatorResource(
+            backend="llm",
+            models="openai/bench",
+            api_base=f"{server.url}/v1",
+            api_key="sk-bench",
+            concurrency=concurrency,
+            timeout_seconds=10,
+            llm_calls="two",
+        ).get_validator()  # the legacy pair: this section's floor
         items = synthetic(n, seed=11)
         validator.validate_many(items[:concurrency])  # warm-up: litellm's first call sets up its client
         server.requests.clear()
@@ -138,9 +180,18 @@ def bench_llm(n: int, delay: float, concurrency: int) -> dict:
         server.stop()
     ideal_brief = n * delay / concurrency
     ideal_two_calls = 2 * n * delay / concurrency
-    return {"n": n, "delay": delay, "concurrency": concurrency, "seconds": elapsed, "requests": len(server.requests),
-            "pending": sum(v.pending for v in verdicts), "ideal_brief": ideal_brief, "ratio_brief": elapsed / ideal_brief,
-            "ideal_two_calls": ideal_two_calls, "ratio_two_calls": elapsed / ideal_two_calls}
+    return {
+        "n": n,
+        "delay": delay,
+        "concurrency": concurrency,
+        "seconds": elapsed,
+        "requests": len(server.requests),
+        "pending": sum(v.pending for v in verdicts),
+        "ideal_brief": ideal_brief,
+        "ratio_brief": elapsed / ideal_brief,
+        "ideal_two_calls": ideal_two_calls,
+        "ratio_two_calls": elapsed / ideal_two_calls,
+    }
 
 
 def bench_llm_calls(n: int, delay: float, concurrency: int) -> dict:
@@ -152,16 +203,28 @@ def bench_llm_calls(n: int, delay: float, concurrency: int) -> dict:
     try:
         items = synthetic(n, seed=13)
         for mode in ("one", "two"):
-            validator = ValidatorResource(backend="llm", models="openai/bench", api_base=f"{server.url}/v1",
-                                          api_key="sk-bench", concurrency=concurrency, timeout_seconds=10,
-                                          llm_calls=mode).get_validator()
-            validator.validate_many(synthetic(concurrency, seed=17))  # warm-up: litellm's client, the tokenizer
+            validator = ValidatorResource(
+                backend="llm",
+                models="openai/bench",
+                api_base=f"{server.url}/v1",
+                api_key="sk-bench",
+                concurrency=concurrency,
+                timeout_seconds=10,
+                llm_calls=mode,
+            ).get_validator()
+            validator.validate_many(
+                synthetic(concurrency, seed=17)
+            )  # warm-up: litellm's client, the tokenizer
             validator.calls = validator.prompt_tokens = validator.completion_tokens = 0
             started = time.perf_counter()
             verdicts = validator.validate_many(items)
-            out[mode] = {"seconds": time.perf_counter() - started, "calls": validator.calls / n,
-                         "prompt": validator.prompt_tokens / n, "completion": validator.completion_tokens / n,
-                         "pending": sum(v.pending for v in verdicts)}
+            out[mode] = {
+                "seconds": time.perf_counter() - started,
+                "calls": validator.calls / n,
+                "prompt": validator.prompt_tokens / n,
+                "completion": validator.completion_tokens / n,
+                "pending": sum(v.pending for v in verdicts),
+            }
     finally:
         server.stop()
     return out
@@ -182,44 +245,60 @@ def main() -> None:
     calls = bench_llm_calls(args.llm_n, args.delay, args.concurrency) if args.llm_n > 0 else {}
     for mode, m in calls.items():
         total = m["prompt"] + m["completion"]
-        print(f"llm {mode} call(s): per contribution {m['calls']:.2f} calls, {m['prompt']:.0f} prompt + "
-              f"{m['completion']:.0f} completion = {total:.0f} tokens; {args.llm_n} in {m['seconds']:.2f} s; "
-              f"pending {m['pending']}")
+        print(
+            f"llm {mode} call(s): per contribution {m['calls']:.2f} calls, {m['prompt']:.0f} prompt + "
+            f"{m['completion']:.0f} completion = {total:.0f} tokens; {args.llm_n} in {m['seconds']:.2f} s; "
+            f"pending {m['pending']}"
+        )
     one, two = calls.get("one"), calls.get("two")
     if calls:
-        print(f"one/two ratios: calls {one['calls'] / two['calls']:.2f}, prompt tokens {one['prompt'] / two['prompt']:.2f}, "
-              f"completion tokens {one['completion'] / two['completion']:.2f}, "
-              f"total tokens {(one['prompt'] + one['completion']) / (two['prompt'] + two['completion']):.2f}, "
-              f"wall {one['seconds'] / two['seconds']:.2f}")
+        print(
+            f"one/two ratios: calls {one['calls'] / two['calls']:.2f}, prompt tokens "
+            f"{one['prompt'] / two['prompt']:.2f}, "
+            f"completion tokens {one['completion'] / two['completion']:.2f}, "
+            f"total tokens {(one['prompt'] + one['completion']) / (two['prompt'] + two['completion']):.2f}, "
+            f"wall {one['seconds'] / two['seconds']:.2f}"
+        )
     if args.only:
         return
 
     r = bench_rules(args.n)
-    print(f"rules: {r['n']:,} contributions in {r['seconds']:.1f} s = {r['per_second']:,.0f} contributions/s "
-          f"(fold-only baseline {r['baseline_seconds']:.1f} s, ratio {r['ratio_to_fold_only']:.1f}x); "
-          f"peak RSS {r['peak_rss_mb']:.0f} MB (+{r['growth_mb']:.0f} MB while validating, inputs already in memory); "
-          f"{r['flagged_share']:.0%} flagged")
+    print(
+        f"rules: {r['n']:,} contributions in {r['seconds']:.1f} s = {r['per_second']:,.0f} contributions/s "
+        f"(fold-only baseline {r['baseline_seconds']:.1f} s, ratio {r['ratio_to_fold_only']:.1f}x); peak RSS "
+        f"{r['peak_rss_mb']:.0f} MB (+{r['growth_mb']:.0f} MB while validating, inputs already in memory); "
+        f"{r['flagged_share']:.0%} flagged"
+    )
     if args.rules_baseline:
         s = bench_rules_side_by_side(args.n, args.rules_baseline, args.rounds)
         rates = ", ".join(f"{name} {rate:,.0f}/s" for name, rate in s["per_second"].items())
-        print(f"rules side by side on {s['n']:,} (best of {s['rounds']}, interleaved): {rates}; current "
-              f"takes {s['ratio']:.2f}x the time of {args.rules_baseline}; "
-              f"same verdicts {s['same_verdicts']:,}/{s['n']:,}")
+        print(
+            f"rules side by side on {s['n']:,} (best of {s['rounds']}, interleaved): {rates}; current "
+            f"takes {s['ratio']:.2f}x the time of {args.rules_baseline}; "
+            f"same verdicts {s['same_verdicts']:,}/{s['n']:,}"
+        )
     if args.patterns:
         timings = bench_patterns(args.n)
         total = sum(t for _, t in timings)
-        print(f"rules patterns, full scans of {args.n:,} texts: all {total:.2f} s "
-              f"(a validation pass above took {r['seconds']:.2f} s); slowest:")
+        print(
+            f"rules patterns, full scans of {args.n:,} texts: all {total:.2f} s "
+            f"(a validation pass above took {r['seconds']:.2f} s); slowest:"
+        )
         for name, seconds in timings[:8]:
-            print(f"  {name}: {seconds:.2f} s ({seconds / total:.0%}), {seconds / args.n * 1e6:.0f} µs a text")
+            print(
+                f"  {name}: {seconds:.2f} s ({seconds / total:.0%}), {seconds / args.n * 1e6:.0f} µs a text"
+            )
     if args.llm_n <= 0:
         return
     for concurrency in sorted({args.concurrency, args.concurrency * 2}):
-        l = bench_llm(args.llm_n, args.delay, concurrency)
-        print(f"llm: {l['n']} contributions, {l['requests']} requests, server {l['delay'] * 1000:.0f} ms, concurrency "
-              f"{l['concurrency']}: {l['seconds']:.2f} s; ideal per brief {l['ideal_brief']:.1f} s -> ratio "
-              f"{l['ratio_brief']:.2f}; two-call floor {l['ideal_two_calls']:.1f} s -> ratio {l['ratio_two_calls']:.2f}; "
-              f"pending {l['pending']}")
+        llm = bench_llm(args.llm_n, args.delay, concurrency)
+        print(
+            f"llm: {llm['n']} contributions, {llm['requests']} requests, "
+            f"server {llm['delay'] * 1000:.0f} ms, concurrency {llm['concurrency']}: {llm['seconds']:.2f} s; "
+            f"ideal per brief {llm['ideal_brief']:.1f} s -> ratio {llm['ratio_brief']:.2f}; "
+            f"two-call floor {llm['ideal_two_calls']:.1f} s -> ratio {llm['ratio_two_calls']:.2f}; "
+            f"pending {llm['pending']}"
+        )
 
 
 if __name__ == "__main__":

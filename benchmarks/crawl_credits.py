@@ -71,8 +71,17 @@ def main() -> None:
     from ocapistaine_pipelines.crawl.sources import parse_sources
 
     sources = parse_sources(
-        [{"name": "mairie_arretes", "url": f"{SITE}/arretes/", "mode": "crawl", "discovery": "listing",
-          "allowed_domains": ["audierne.bzh"], "refresh_days": args.refresh_days, "limit": 10_000}],
+        [
+            {
+                "name": "mairie_arretes",
+                "url": f"{SITE}/arretes/",
+                "mode": "crawl",
+                "discovery": "listing",
+                "allowed_domains": ["audierne.bzh"],
+                "refresh_days": args.refresh_days,
+                "limit": 10_000,
+            }
+        ],
         "benchmark",
     )
     settings = FirecrawlResource(api_url=api_url, poll_interval_seconds=0.2, batch_size=100)
@@ -112,18 +121,31 @@ def main() -> None:
     rows = [
         ("plan", s1.plan, s2.plan, None),
         ("pages received", s1.pages, s2.pages, s2.pages / s1.pages),
-        ("new / changed / unchanged", f"{s1.new}/{s1.changed}/{s1.unchanged}", f"{s2.new}/{s2.changed}/{s2.unchanged}", None),
+        (
+            "new / changed / unchanged",
+            f"{s1.new}/{s1.changed}/{s1.unchanged}",
+            f"{s2.new}/{s2.changed}/{s2.unchanged}",
+            None,
+        ),
         ("credits recorded", s1.credits, s2.credits, s2.credits / s1.credits),
         ("credits billed by server", billed1, billed2, billed2 / billed1),
         ("wall time (s)", f"{t1:.2f}", f"{t2:.2f}", t2 / t1),
     ]
     for name, a, b, ratio in rows:
         print(f"{name:28}{str(a):>26}{str(b):>32}{'' if ratio is None else f'{ratio:.1%}':>10}")
-    print(f"peak memory of night 1: Python heap {heap_peak:.1f} MB (tracemalloc); "
-          f"RSS growth {peak1:.1f} MB (over a {baseline:.0f} MB baseline after imports; includes lazy imports and allocator pools)")
-    print(f"stored documents after night 2: {s2.documents}; files: {sum(1 for _ in (data_root / 'documents').rglob('*.md'))} markdown")
+    print(
+        f"peak memory of night 1: Python heap {heap_peak:.1f} MB (tracemalloc); RSS growth {peak1:.1f} MB "
+        f"(over a {baseline:.0f} MB baseline after imports; includes lazy imports and allocator pools)"
+    )
+    print(
+        f"stored documents after night 2: {s2.documents}; files: "
+        f"{sum(1 for _ in (data_root / 'documents').rglob('*.md'))} markdown"
+    )
     goal = s2.credits / s1.credits < 0.05
-    print(f"goal credits(night 2) < 5% of night 1: {'met' if goal else 'NOT met'} ({s2.credits / s1.credits:.1%})")
+    print(
+        f"goal credits(night 2) < 5% of night 1: {'met' if goal else 'NOT met'} "
+        f"({s2.credits / s1.credits:.1%})"
+    )
 
 
 if __name__ == "__main__":

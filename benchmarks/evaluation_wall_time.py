@@ -76,11 +76,14 @@ def main() -> None:
     print(f"items: {items} (rules validator, packaged labelled set), repeats: {args.repeat}, medians")
     print(f"import opik (once per process):        {import_seconds:7.3f} s")
     print(f"local evaluation (validate + score):   {local_s * 1000:7.1f} ms")
-    print(f"with Opik (loopback server, flushed):  {recorded_s * 1000:7.1f} ms "
-          f"(of which Opik {statistics.median(opik_part) * 1000:.1f} ms)")
+    print(
+        f"with Opik (loopback server, flushed):  {recorded_s * 1000:7.1f} ms "
+        f"(of which Opik {statistics.median(opik_part) * 1000:.1f} ms)"
+    )
     print(f"ratio Opik / local:                    {recorded_s / local_s:7.1f}x")
-    print(f"feedback scores received by the server: {scores} "
-          f"({items} items x 5 metrics x {args.repeat} runs)")
+    print(
+        f"feedback scores received by the server: {scores} ({items} items x 5 metrics x {args.repeat} runs)"
+    )
 
 
 if __name__ == "__main__":

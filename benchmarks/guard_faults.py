@@ -50,8 +50,9 @@ FAULT_AFTER = 2.0
 def make_guard(url: str, ttl: float, mode: str) -> TaskGuard:
     redis = RedisResource(url=url, socket_timeout_seconds=1.0, connect_timeout_seconds=1.0)
     if mode == "before":
-        return TaskGuard(redis=redis, lock_ttl_seconds=ttl, renew_every_seconds=ttl / 3,
-                         lost_after_seconds=ttl)
+        return TaskGuard(
+            redis=redis, lock_ttl_seconds=ttl, renew_every_seconds=ttl / 3, lost_after_seconds=ttl
+        )
     return TaskGuard(redis=redis, lock_ttl_seconds=ttl)
 
 
@@ -114,8 +115,12 @@ class Scenario:
         fault.join()
         after = [t for t in self.sent if t >= self.loss_at]
         result = {
-            "fault": self.fault, "mode": self.mode, "outcome": outcome, "sent": len(self.sent),
-            "after_loss": len(after), "stop_minus_loss": self.stopped_at - self.loss_at,
+            "fault": self.fault,
+            "mode": self.mode,
+            "outcome": outcome,
+            "sent": len(self.sent),
+            "after_loss": len(after),
+            "stop_minus_loss": self.stopped_at - self.loss_at,
             "last_request_minus_loss": (max(after) - self.loss_at) if after else None,
             "costly_after_loss": len([t for t in self.costly if t >= self.loss_at]),
         }
@@ -144,10 +149,19 @@ def llm_scenario(fault: str, mode: str, ttl: float) -> dict:
 
     llm.handle = timed
     count = int((ttl + FAULT_AFTER + 8) * 16)  # 4 in flight x 4 a second: outlasts every fault
-    items = [Contribution.from_record({"id": f"c{i}", "constat_factuel": f"La plage est sale (n°{i}).",
-                                       "idees_ameliorations": "Plus de poubelles."}) for i in range(count)]
-    validator = LLMValidator(["openai/judge"], api_base=f"{llm.url}/v1", api_key="sk-bench", concurrency=4,
-                             timeout_seconds=10)
+    items = [
+        Contribution.from_record(
+            {
+                "id": f"c{i}",
+                "constat_factuel": f"La plage est sale (n°{i}).",
+                "idees_ameliorations": "Plus de poubelles.",
+            }
+        )
+        for i in range(count)
+    ]
+    validator = LLMValidator(
+        ["openai/judge"], api_base=f"{llm.url}/v1", api_key="sk-bench", concurrency=4, timeout_seconds=10
+    )
 
     def work(day):
         if mode == "before":  # the lock was checked around the batch only
@@ -229,16 +243,24 @@ def main() -> None:
                 result = scenario(fault, mode, args.ttl)
                 rows.append((path, result))
                 print(f"  {path} {fault} {mode}: {result}", file=sys.stderr)
-    print(f"guard faults: lock TTL {args.ttl:.0f} s (scaled from 300 s), "
-          f"fault {FAULT_AFTER:.0f} s into the work")
-    print("| path | fault | guard | paid requests after the loss | all requests after the loss | "
-          "work stopped, s after the loss |")
+    print(
+        f"guard faults: lock TTL {args.ttl:.0f} s (scaled from 300 s), "
+        f"fault {FAULT_AFTER:.0f} s into the work"
+    )
+    print(
+        "| path | fault | guard | paid requests after the loss | all requests after the loss | "
+        "work stopped, s after the loss |"
+    )
     print("|---|---|---|---|---|---|")
     for path, r in rows:
-        print(f"| {path} | {r['fault']} | {r['mode']} | {r['costly_after_loss']} | "
-              f"{r['after_loss']} of {r['sent']} | {r['stop_minus_loss']:+.1f} |")
-    print("paid: LLM calls, Firecrawl job starts (status polls and result pages are free); "
-          "a negative time: the work stopped before another run could claim the day")
+        print(
+            f"| {path} | {r['fault']} | {r['mode']} | {r['costly_after_loss']} | "
+            f"{r['after_loss']} of {r['sent']} | {r['stop_minus_loss']:+.1f} |"
+        )
+    print(
+        "paid: LLM calls, Firecrawl job starts (status polls and result pages are free); "
+        "a negative time: the work stopped before another run could claim the day"
+    )
 
 
 if __name__ == "__main__":

@@ -94,7 +94,10 @@ def main() -> None:
                 calls[name] += RoundTrips.count - before
 
         raw = statistics.median(samples["raw"])
-        print(f"runs: {args.runs} each, interleaved, redis-server {admin.info('server')['redis_version']} on loopback")
+        print(
+            f"runs: {args.runs} each, interleaved, "
+            f"redis-server {admin.info('server')['redis_version']} on loopback"
+        )
         print(f"{'case':<40} {'median':>10} {'p95':>10} {'round trips':>12} {'x raw SET NX':>13}")
         for name, label in (
             ("raw", "raw SET NX (one round trip)"),

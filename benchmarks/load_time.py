@@ -43,24 +43,46 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
 
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0", "DAGSTER_HOME": tempfile.mkdtemp(prefix="ocapistaine-load-")}
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "0",
+        "DAGSTER_HOME": tempfile.mkdtemp(prefix="ocapistaine-load-"),
+    }
     Path(env["DAGSTER_HOME"], "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     empty = Path(env["DAGSTER_HOME"], "empty_location.py")
     empty.write_text("import dagster as dg\ndefs = dg.Definitions()\n")
     empty_ws = Path(env["DAGSTER_HOME"], "empty_workspace.yaml")
-    empty_ws.write_text(f"load_from:\n  - python_file:\n      relative_path: {empty}\n      location_name: empty\n")
+    empty_ws.write_text(
+        f"load_from:\n  - python_file:\n      relative_path: {empty}\n      location_name: empty\n"
+    )
 
     modules = subprocess.run(
         [PY, "-c", "import sys, ocapistaine_pipelines.definitions; print(' '.join(sys.modules))"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     heavy = sorted({m.split(".")[0] for m in modules if m.split(".")[0] in HEAVY})
 
     cases = {
         "import dagster": [PY, "-c", "import dagster"],
         "import ocapistaine_pipelines.definitions": [PY, "-c", "import ocapistaine_pipelines.definitions"],
-        "dagster definitions validate -w workspace.yaml": [DAGSTER, "definitions", "validate", "-w", "workspace.yaml"],
-        "dagster definitions validate (empty location)": [DAGSTER, "definitions", "validate", "-w", str(empty_ws)],
+        "dagster definitions validate -w workspace.yaml": [
+            DAGSTER,
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        "dagster definitions validate (empty location)": [
+            DAGSTER,
+            "definitions",
+            "validate",
+            "-w",
+            str(empty_ws),
+        ],
     }
     for cmd in cases.values():  # warm the file cache and the bytecode
         timed(cmd, env)
@@ -71,7 +93,7 @@ def main() -> int:
 
     shutil.rmtree(env["DAGSTER_HOME"], ignore_errors=True)
     base = statistics.median(samples["import dagster"])
-    print(f"| command | median s | ratio to `import dagster` |")
+    print("| command | median s | ratio to `import dagster` |")
     print("|---|---|---|")
     for name, values in samples.items():
         print(f"| {name} | {statistics.median(values):.2f} | {statistics.median(values) / base:.2f}x |")
@@ -80,7 +102,9 @@ def main() -> int:
     ours = statistics.median(samples["dagster definitions validate -w workspace.yaml"])
     print()
     print(f"definitions import: {defs_ratio:.2f}x (goal < 1.3x): {'OK' if defs_ratio < 1.3 else 'MISSED'}")
-    print(f"validate: {ours / base:.2f}x of import dagster; {ours / cli:.2f}x of validating an empty location")
+    print(
+        f"validate: {ours / base:.2f}x of import dagster; {ours / cli:.2f}x of validating an empty location"
+    )
     print(f"heavy SDKs imported by the definitions: {', '.join(heavy) or 'none'}")
     return 1 if heavy else 0
 

@@ -165,7 +165,7 @@ def part_nights(files: int, new_share: float) -> None:
         fake, site = FakeFirecrawl(page_size=100), PdfSite()
         base = site.url("").rstrip("/")
 
-        def publish(count: int, start: int) -> None:
+        def publish(count: int, start: int, fake=fake, site=site, base=base) -> None:
             build_site(fake, base, count, start=start)
             for i in range(start, start + count):
                 made = make.prose_pdf(1 + i % 5, seed=5000 + i, title=f"Arrêté n°{i}")

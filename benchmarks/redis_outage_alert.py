@@ -30,9 +30,9 @@ import dagster as dg  # noqa: E402
 
 from ocapistaine_pipelines.guard import TaskGuard  # noqa: E402
 from ocapistaine_pipelines.orchestration import deadlines, schedules  # noqa: E402
+from ocapistaine_pipelines.orchestration.jobs import task_jobs  # noqa: E402
 from ocapistaine_pipelines.orchestration.sensors import ALERT_WEBHOOK_ENV  # noqa: E402
 from ocapistaine_pipelines.redis_connection import RedisResource  # noqa: E402
-from ocapistaine_pipelines.orchestration.jobs import task_jobs  # noqa: E402
 from ocapistaine_pipelines.resources import build_resources  # noqa: E402
 from ocapistaine_pipelines_tests.orchestration.standin_assets import ASSETS  # noqa: E402
 from ocapistaine_pipelines_tests.orchestration.webhook import Webhook  # noqa: E402
@@ -107,7 +107,7 @@ def main() -> None:
     )
     webhook = Webhook()
     os.environ[ALERT_WEBHOOK_ENV] = webhook.url
-    print(f"| outage | N ticks | trials | min | median | max | max / bound (N x 7 + 1 min) |")
+    print("| outage | N ticks | trials | min | median | max | max / bound (N x 7 + 1 min) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     try:
         for kind in ("killed", "frozen"):

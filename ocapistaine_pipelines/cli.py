@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import os
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from .guard.contract import TASK_NAMES, day_string, lock_key, success_key
 from .partitions import PARIS
@@ -34,7 +34,7 @@ def _guard():
     return TaskGuard(redis=redis_resource_from_env(dict(os.environ)))
 
 
-def _format_ttl(ttl: Optional[int]) -> str:
+def _format_ttl(ttl: int | None) -> str:
     return "-" if ttl is None else f"{ttl}s"
 
 
@@ -88,7 +88,7 @@ def last_runs(days: list[str], *, client=None) -> dict[tuple[str, str], dict]:
     return found
 
 
-def _run_cell(run: Optional[dict]) -> str:
+def _run_cell(run: dict | None) -> str:
     if run is None:
         return "-"
     outcome = f" {run['outcome']}" if run["outcome"] and run["outcome"] != run["status"].lower() else ""
@@ -105,11 +105,16 @@ def cmd_status(args) -> int:
             print(json.dumps(rows, indent=2))
             return 0
         print(where)
-        print(f"{'task':<30} {'date':<9} {'completed':<10} {'running':<8} {'lock holder':<38} {'success ttl':>11} {'lock ttl':>9}")
+        print(
+            f"{'task':<30} {'date':<9} {'completed':<10} {'running':<8} {'lock holder':<38} "
+            f"{'success ttl':>11} {'lock ttl':>9}"
+        )
         for row in rows:
             print(
-                f"{row['task']:<30} {row['date']:<9} {str(row['completed']).lower():<10} {str(row['running']).lower():<8} "
-                f"{row['lock_holder'] or '-':<38} {_format_ttl(row['success_ttl']):>11} {_format_ttl(row['lock_ttl']):>9}"
+                f"{row['task']:<30} {row['date']:<9} {str(row['completed']).lower():<10} "
+                f"{str(row['running']).lower():<8} "
+                f"{row['lock_holder'] or '-':<38} {_format_ttl(row['success_ttl']):>11} "
+                f"{_format_ttl(row['lock_ttl']):>9}"
             )
         return 0
 
@@ -206,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     status = sub.add_parser("status", help="per task: completed, running, lock holder, TTLs")
-    status.add_argument("--date", type=_date, default=_today(), help="YYYY-MM-DD (default: today, Europe/Paris)")
+    status.add_argument(
+        "--date", type=_date, default=_today(), help="YYYY-MM-DD (default: today, Europe/Paris)"
+    )
     status.add_argument(
         "--days", type=_day_count, metavar="N", help="the N days ending with --date, with each day's last run"
     )
@@ -229,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -1,4 +1,4 @@
-"""What the FastAPI app calls to keep its scheduler endpoints: launch a task, read its history, see the schedules.
+"""What the FastAPI app calls for its scheduler endpoints: launch a task, read its history, see schedules.
 
 ``run_task_now`` and ``get_scheduler_status`` talk to the Dagster webserver's GraphQL API
 (``DAGSTER_GRAPHQL_URL``, or ``DAGSTER_GRAPHQL_HOST``/``DAGSTER_GRAPHQL_PORT``; default
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .guard.contract import FORCE_TAG, day_string
@@ -26,7 +27,7 @@ DEFAULT_GRAPHQL_URL = "http://localhost:3000"
 CODE_LOCATION = os.environ.get("OCAPISTAINE_CODE_LOCATION", "ocapistaine_pipelines")
 REPOSITORY = "__repository__"
 
-DayLike = Union[str, dt.date, None]
+DayLike = str | dt.date | None
 
 
 class DagsterUnavailable(RuntimeError):
@@ -38,7 +39,9 @@ def _unreachable(error: BaseException) -> bool:
 
     seen = error
     while seen is not None:
-        if isinstance(seen, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)):
+        if isinstance(
+            seen, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError)
+        ):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -51,21 +54,25 @@ def _graphql_call(client, fn, *args, **kwargs):
     except Exception as error:  # noqa: BLE001 - re-raised, clearer when the server is unreachable
         if _unreachable(error):
             where = getattr(client, "_url", "the Dagster webserver")
-            raise DagsterUnavailable(f"Dagster webserver unreachable at {where}: is `dagster dev` or the webserver running?") from None
+            raise DagsterUnavailable(
+                f"Dagster webserver unreachable at {where}: is `dagster dev` or the webserver running?"
+            ) from None
         raise
 
 
-def graphql_url(environ: Optional[Mapping[str, str]] = None) -> str:
+def graphql_url(environ: Mapping[str, str] | None = None) -> str:
     """``DAGSTER_GRAPHQL_URL`` first, else ``http://{DAGSTER_GRAPHQL_HOST}:{DAGSTER_GRAPHQL_PORT}``."""
     env = os.environ if environ is None else environ
     if env.get("DAGSTER_GRAPHQL_URL"):
         return env["DAGSTER_GRAPHQL_URL"].rstrip("/")
     if env.get("DAGSTER_GRAPHQL_HOST") or env.get("DAGSTER_GRAPHQL_PORT"):
-        return f"http://{env.get('DAGSTER_GRAPHQL_HOST', 'localhost')}:{env.get('DAGSTER_GRAPHQL_PORT', '3000')}"
+        return (
+            f"http://{env.get('DAGSTER_GRAPHQL_HOST', 'localhost')}:{env.get('DAGSTER_GRAPHQL_PORT', '3000')}"
+        )
     return DEFAULT_GRAPHQL_URL
 
 
-def graphql_client(url: Optional[str] = None, timeout: int = 30) -> "DagsterGraphQLClient":
+def graphql_client(url: str | None = None, timeout: int = 30) -> DagsterGraphQLClient:
     """A ``DagsterGraphQLClient`` for ``url`` (``http[s]://host[:port][/prefix]``)."""
     from dagster_graphql import DagsterGraphQLClient
 
@@ -121,8 +128,11 @@ def run_task_now(task_name: str, date: DayLike = None, force: bool = False, *, c
     )
 
 
-def get_task_history(date: DayLike = None, *, environ: Optional[Mapping[str, str]] = None) -> dict[str, dict[str, Any]]:
-    """The legacy ``get_task_history(date)``, per task: ``{task, date, completed, running, success_ttl, lock_ttl}``
+def get_task_history(
+    date: DayLike = None, *, environ: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The legacy ``get_task_history(date)``, per task: ``{task, date, completed, running, success_ttl,
+    lock_ttl}``
     (plus ``lock_holder``), read from the Redis scheduler db with the same settings as the assets.
     """
     from .guard.resource import TaskGuard
@@ -166,7 +176,7 @@ query OcapistaineSchedulerStatus($selector: RepositorySelector!) {
 """
 
 
-def _paris(timestamp: Optional[float]) -> Optional[str]:
+def _paris(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
     return dt.datetime.fromtimestamp(timestamp, PARIS).isoformat()
@@ -187,7 +197,10 @@ def get_scheduler_status(*, client=None) -> dict[str, Any]:
     )
     schedules_or_error = data["schedulesOrError"]
     if schedules_or_error["__typename"] != "Schedules":
-        raise RuntimeError(f"Dagster could not list the schedules: {schedules_or_error.get('message', schedules_or_error['__typename'])}")
+        raise RuntimeError(
+            f"Dagster could not list the schedules: "
+            f"{schedules_or_error.get('message', schedules_or_error['__typename'])}"
+        )
     daemons = {d["daemonType"]: d for d in data["instance"]["daemonHealth"]["allDaemonStatuses"]}
     scheduler = daemons.get("SCHEDULER") or {}
     schedules = []
@@ -201,7 +214,9 @@ def get_scheduler_status(*, client=None) -> dict[str, Any]:
                 "cron": schedule["cronSchedule"],
                 "timezone": schedule["executionTimezone"],
                 "status": schedule["scheduleState"]["status"],
-                "next_tick": _paris(future[0]["timestamp"]) if future and schedule["scheduleState"]["status"] == "RUNNING" else None,
+                "next_tick": _paris(future[0]["timestamp"])
+                if future and schedule["scheduleState"]["status"] == "RUNNING"
+                else None,
                 "last_tick": None
                 if last is None
                 else {

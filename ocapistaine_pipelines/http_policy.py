@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from .redaction import redact, safe_text, show_url
 
@@ -38,7 +38,7 @@ class HttpFailure(Exception):
     answer came: connection refused, timeout, deadline). The message names method, scheme and host,
     what went wrong and the attempts; never the path, the query or a credential."""
 
-    def __init__(self, message: str, *, status: Optional[int] = None, attempts: int = 1, body: str = ""):
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1, body: str = ""):
         super().__init__(redact(message))
         self.status = status
         self.attempts = attempts
@@ -63,14 +63,15 @@ class HttpPolicy:
     def attempts(self) -> int:
         return 1 + max(0, self.retries)
 
-    def replace(self, **changes: Any) -> "HttpPolicy":
+    def replace(self, **changes: Any) -> HttpPolicy:
         return dataclasses.replace(self, **changes)
 
     def pauses_seconds(self) -> float:
         """The longest total pause between the attempts of one request (a ``Retry-After`` pause
         replaces the backoff, so the larger cap counts)."""
         return sum(
-            max(min(self.backoff * 2**n, self.backoff_max), self.retry_after_max) for n in range(max(0, self.retries))
+            max(min(self.backoff * 2**n, self.backoff_max), self.retry_after_max)
+            for n in range(max(0, self.retries))
         )
 
     def worst_case_seconds(self) -> float:
@@ -113,7 +114,7 @@ class HttpPolicy:
         session.headers["User-Agent"] = USER_AGENT
         return session
 
-    def client(self) -> "HttpClient":
+    def client(self) -> HttpClient:
         return HttpClient(self)
 
 
@@ -138,16 +139,20 @@ class HttpClient:
         where = f"{method} {show_url(url)}"
         remaining = self.remaining()
         if remaining <= 0:
-            raise HttpFailure(f"{where}: gave up, the deadline of {self.policy.deadline:g} s is past",
-                              attempts=0)
+            raise HttpFailure(
+                f"{where}: gave up, the deadline of {self.policy.deadline:g} s is past", attempts=0
+            )
         share = remaining / self.policy.attempts  # every attempt of this request fits in what is left
         timeout = (min(self.policy.connect_timeout, share), min(self.policy.read_timeout, share))
         self.requests += 1
         try:
             response = self.session.request(method, url, timeout=timeout, stream=True, **kwargs)
         except requests.RequestException as error:
-            cut = " (cut short: the deadline of {:g} s was reached)".format(self.policy.deadline) if (
-                share < self.policy.read_timeout and self.remaining() <= 0.05 * self.policy.deadline) else ""
+            cut = (
+                f" (cut short: the deadline of {self.policy.deadline:g} s was reached)"
+                if (share < self.policy.read_timeout and self.remaining() <= 0.05 * self.policy.deadline)
+                else ""
+            )
             raise HttpFailure(
                 f"{where} failed after {self.policy.attempts} attempt(s): {_kind(error)}{cut}",
                 attempts=self.policy.attempts,
@@ -157,11 +162,16 @@ class HttpClient:
             for chunk in response.iter_content(64 * 1024):
                 size += len(chunk)
                 if size > self.policy.max_body_bytes:
-                    raise HttpFailure(f"{where}: answer larger than {self.policy.max_body_bytes:,} bytes",
-                                      status=response.status_code)
+                    raise HttpFailure(
+                        f"{where}: answer larger than {self.policy.max_body_bytes:,} bytes",
+                        status=response.status_code,
+                    )
                 if self.remaining() <= 0:
-                    raise HttpFailure(f"{where}: answer still coming when the deadline of "
-                                      f"{self.policy.deadline:g} s passed", status=response.status_code)
+                    raise HttpFailure(
+                        f"{where}: answer still coming when the deadline of "
+                        f"{self.policy.deadline:g} s passed",
+                        status=response.status_code,
+                    )
                 chunks.append(chunk)
             response._content = b"".join(chunks)  # noqa: SLF001 - what requests does when it reads itself
         except requests.RequestException as error:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # universal-pathlib loads only for an object-store data dir
@@ -27,7 +28,7 @@ DataPath = Union[Path, "UPath"]
 OBJECT_STORE_SCHEMES = ("s3", "s3a")
 
 
-def data_path(location: Union[str, DataPath]) -> DataPath:
+def data_path(location: str | DataPath) -> DataPath:
     """A data dir (``OCAPISTAINE_DATA_DIR``) as a path: a local folder (``Path``), or
     ``s3://bucket/prefix`` (a ``UPath`` on s3fs), so that runs on several hosts share one store.
     Endpoint, credentials and region come from the AWS SDK's own chain (``AWS_ENDPOINT_URL``,
@@ -108,7 +109,7 @@ def atomic_write_parquet(frame: Any, path: DataPath) -> None:
     atomic_write(path, buffer.getvalue())
 
 
-def read_parquet(path: DataPath, columns: Optional[list[str]] = None) -> Any:
+def read_parquet(path: DataPath, columns: list[str] | None = None) -> Any:
     """A parquet file as a pandas DataFrame; an object is fetched whole in one GET (our files are
     small; parquet's many ranged reads would cost a request each)."""
     import pandas as pd
@@ -134,7 +135,7 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
-def redact(text: str, secrets: Iterable[Optional[str]]) -> str:
+def redact(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with ``secrets`` and every secret of the process replaced by ``***``: the one
     redaction path (``redaction.redact``), kept here for the callers that name their own secrets."""
     from .redaction import redact as redact_all

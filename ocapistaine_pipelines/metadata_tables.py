@@ -10,7 +10,8 @@ with a row whose first cell says how many more there are, so the UI never drops 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -45,7 +46,6 @@ def _cell(value: Any) -> str | int | float | bool | None:
     if value is None or isinstance(value, (bool, int, float)):
         return value
     return safe_text(value if isinstance(value, str) else str(value), CELL_CHARS).replace("\n", " ")
-
 
 
 def confusion_table(

@@ -35,7 +35,10 @@ def days_of_check_run(context: dg.AssetCheckExecutionContext, asset_key: dg.Asse
     tags = context.run.tags
     if tags.get("dagster/partition"):
         return [tags["dagster/partition"]]
-    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    start, end = (
+        tags.get("dagster/asset_partition_range_start"),
+        tags.get("dagster/asset_partition_range_end"),
+    )
     if start and end:
         return list(daily_partitions.get_partition_keys_in_range(dg.PartitionKeyRange(start, end)))
     event = context.instance.get_latest_materialization_event(asset_key)

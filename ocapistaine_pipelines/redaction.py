@@ -26,7 +26,8 @@ import logging
 import os
 import re
 import threading
-from typing import Any, Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 MASK = "***"
@@ -39,8 +40,14 @@ SECRET_NAME = re.compile(
 )
 #: URL-valued variables that may carry a credential in their user part or query string.
 URL_VARIABLES = (
-    "REDIS_URL", "OCAPISTAINE_LLM_API_BASE", "OCAPISTAINE_CONTRIBUTIONS_SOURCE", "OCAPISTAINE_ALERT_WEBHOOK",
-    "OCAPISTAINE_GITHUB_API_URL", "FIRECRAWL_API_URL", "OPIK_URL_OVERRIDE", "DAGSTER_POSTGRES_URL",
+    "REDIS_URL",
+    "OCAPISTAINE_LLM_API_BASE",
+    "OCAPISTAINE_CONTRIBUTIONS_SOURCE",
+    "OCAPISTAINE_ALERT_WEBHOOK",
+    "OCAPISTAINE_GITHUB_API_URL",
+    "FIRECRAWL_API_URL",
+    "OPIK_URL_OVERRIDE",
+    "DAGSTER_POSTGRES_URL",
 )
 #: URL variables whose path is itself the secret (n8n webhooks, in n8n's default set-up).
 WEBHOOK_VARIABLES = ("OCAPISTAINE_CONTRIBUTIONS_SOURCE", "OCAPISTAINE_ALERT_WEBHOOK")
@@ -51,7 +58,7 @@ _registered: set[str] = set()
 _registered_lock = threading.Lock()
 
 
-def register_secret(value: Optional[str], *, url: bool = False, webhook: bool = False) -> None:
+def register_secret(value: str | None, *, url: bool = False, webhook: bool = False) -> None:
     """Redact ``value`` from every output of this process from now on (a key or URL given in code,
     not through the environment). ``url``/``webhook``: also its credentials, query (and path)."""
     if not value or not isinstance(value, str):
@@ -98,7 +105,7 @@ def _environment_secrets(environ: Mapping[str, str]) -> list[str]:
 _cache: dict[str, Any] = {"environ": None, "registered": None, "values": []}
 
 
-def secret_values(environ: Optional[Mapping[str, str]] = None) -> list[str]:
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Every secret this process knows, longest first (so a key is never half-replaced by a shorter one).
 
     Read again whenever the environment or the registered values change (tests and the sensor set
@@ -115,12 +122,18 @@ def secret_values(environ: Optional[Mapping[str, str]] = None) -> list[str]:
 
 
 def _forms(secret: str) -> list[str]:
-    forms = [secret, quote(secret, safe=""), quote(secret), unquote(secret), json.dumps(secret)[1:-1],
-             json.dumps(secret, ensure_ascii=False)[1:-1]]
+    forms = [
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        unquote(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    ]
     return [f for f in dict.fromkeys(forms) if f]
 
 
-def redact(text: Any, extra: Iterable[Optional[str]] = (), environ: Optional[Mapping[str, str]] = None) -> str:
+def redact(text: Any, extra: Iterable[str | None] = (), environ: Mapping[str, str] | None = None) -> str:
     """``text`` (made a string) with every secret of the process (and ``extra``) replaced by ``***``,
     and the credentials of any URL in it removed."""
     text = text if isinstance(text, str) else str(text)
@@ -132,7 +145,7 @@ def redact(text: Any, extra: Iterable[Optional[str]] = (), environ: Optional[Map
     return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
 
 
-def clip(text: str, limit: int, *, whole: Optional[str] = None) -> str:
+def clip(text: str, limit: int, *, whole: str | None = None) -> str:
     """At most about ``limit`` characters: a prefix, then how much was cut and a hash of the whole, so
     two different long values stay distinguishable and the original can be found in the source.
     ``whole``: the original value when ``text`` is already a (redacted) part of it."""
@@ -140,7 +153,7 @@ def clip(text: str, limit: int, *, whole: Optional[str] = None) -> str:
     if len(text) <= limit and whole is text:
         return text
     digest = hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    return f"{text[:max(0, limit)]}… [{len(whole):,} chars, sha256 {digest}]"
+    return f"{text[: max(0, limit)]}… [{len(whole):,} chars, sha256 {digest}]"
 
 
 def printable(text: str) -> str:
@@ -156,7 +169,7 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-def safe_text(value: Any, limit: int = 500, extra: Iterable[Optional[str]] = ()) -> str:
+def safe_text(value: Any, limit: int = 500, extra: Iterable[str | None] = ()) -> str:
     """Any value as text fit for an output: encodable, redacted, then clipped (redacting first: a key
     cut in two would escape the redaction). A huge value is never scanned whole: only the part that
     can be shown (plus the longest secret, so none is cut at the edge) is redacted."""

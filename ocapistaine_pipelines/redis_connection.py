@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator, Mapping, Optional
+from collections.abc import Iterator, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dagster as dg
@@ -33,10 +34,10 @@ class RedisUnavailable(dg.Failure):
 class RedisResource(dg.ConfigurableResource):
     """Connection settings for OCapistaine's Redis (``REDIS_URL`` or the legacy host/port/password)."""
 
-    url: Optional[str] = None
+    url: str | None = None
     host: str = "localhost"
     port: int = 6379
-    password: Optional[str] = None
+    password: str | None = None
     scheduler_db: int = SCHEDULER_DB
     app_db: int = APP_DB
     connect_timeout_seconds: float = 2.0
@@ -72,7 +73,7 @@ class RedisResource(dg.ConfigurableResource):
         return redact(text, secrets)
 
     # -- clients ------------------------------------------------------------------------------------
-    def client(self, db: int, *, retries: Optional[int] = None):
+    def client(self, db: int, *, retries: int | None = None):
         """A cached ``redis.Redis`` on ``db`` (thread-safe: it holds a connection pool).
 
         ``retries=0`` gives a client that never resends a command: the guard completes a day with
@@ -119,7 +120,7 @@ class RedisResource(dg.ConfigurableResource):
             raise self.unavailable(db, error) from None
 
     def run_script(
-        self, db: int, source: str, *, keys: list[str], args: list[Any], retries: Optional[int] = None
+        self, db: int, source: str, *, keys: list[str], args: list[Any], retries: int | None = None
     ) -> Any:
         """Run one of ``redis_scripts``' Lua sources on ``db`` by SHA (EVALSHA; redis-py loads it once
         when the server does not know it, e.g. after a restart), failing closed like ``failing_closed``."""
@@ -153,7 +154,7 @@ def _without_db(url: str) -> str:
     return urlunsplit(parts._replace(path="", query=query))
 
 
-def redis_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> RedisResource:
+def redis_resource_from_env(environ: Mapping[str, str] | None = None) -> RedisResource:
     """``REDIS_URL`` first, else the legacy ``REDIS_HOST``/``REDIS_PORT``/``REDIS_PASSWORD``.
 
     Secrets go through ``dg.EnvVar`` so the Dagster UI shows the variable's name, not its value.

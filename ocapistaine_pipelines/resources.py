@@ -1,6 +1,6 @@
 """Resource instances built from the environment, shared by every asset."""
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 from .contributions.resources import resources_from_env as contributions_resources
 from .crawl.resources import resources_from_env as crawl_resources
@@ -10,7 +10,7 @@ from .redis_connection import redis_resource_from_env
 from .settings import data_dir_resource_from_env
 
 
-def build_resources(environ: Optional[Mapping[str, str]] = None) -> dict:
+def build_resources(environ: Mapping[str, str] | None = None) -> dict:
     """Every resource by key; ``environ`` (tests) replaces ``os.environ`` and plain values replace EnvVars."""
     redis = redis_resource_from_env(environ)
     resources = {

@@ -2,7 +2,8 @@
 
 import math
 import os
-from typing import TYPE_CHECKING, Mapping, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -41,7 +42,7 @@ def env_number(
     return int(value) if integer else value
 
 
-def task_retry_policy() -> Optional[dg.RetryPolicy]:
+def task_retry_policy() -> dg.RetryPolicy | None:
     """The retry policy of the task assets: transient failures (a 5xx after the client's own retries,
     Redis restarting) are tried again with exponential backoff; the guard makes a retry safe (a day
     already completed is skipped). ``OCAPISTAINE_TASK_RETRIES`` (default 2) and
@@ -93,8 +94,10 @@ class DataDirResource(dg.ConfigurableResource):
         return str(self.root) + (f" (endpoint {safe_url(endpoint)})" if endpoint else "")
 
 
-def data_dir_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> DataDirResource:
+def data_dir_resource_from_env(environ: Mapping[str, str] | None = None) -> DataDirResource:
     env = os.environ if environ is None else environ
     if env.get("OCAPISTAINE_DATA_DIR"):
-        return DataDirResource(path=dg.EnvVar("OCAPISTAINE_DATA_DIR") if environ is None else env["OCAPISTAINE_DATA_DIR"])
+        return DataDirResource(
+            path=dg.EnvVar("OCAPISTAINE_DATA_DIR") if environ is None else env["OCAPISTAINE_DATA_DIR"]
+        )
     return DataDirResource()

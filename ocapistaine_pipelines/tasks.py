@@ -14,9 +14,8 @@ importing assets or Dagster definitions, and the asset modules import their task
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterator, Union
 
 #: The legacy chain's cadence (Europe/Paris): every chained task is tried on each tick until its day succeeds.
 CHAIN_CRON = "*/7 6-23 * * *"
@@ -37,7 +36,7 @@ class InChain:
     after: tuple[str, ...] = ()
 
 
-When = Union[AtTime, InChain]
+When = AtTime | InChain
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,8 @@
 """Test helpers for the guard: a guarded asset whose work a test supplies, and a faulty TCP proxy."""
 
-
 import socket
 import threading
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -15,10 +14,10 @@ from . import dagster_instances
 
 def guarded_asset(
     task_name: str,
-    work: Callable[[GuardedDay, str], Optional[dict]],
+    work: Callable[[GuardedDay, str], dict | None],
     *,
     skip_success_check: bool = False,
-    retry_policy: Optional[dg.RetryPolicy] = None,
+    retry_policy: dg.RetryPolicy | None = None,
 ):
     """A daily asset that runs ``work`` under the guard, as every task asset does."""
 
@@ -35,10 +34,14 @@ def guarded_asset(
     return _asset
 
 
-def materialize(asset, guard, *, partition_key: Optional[str] = None, partition_range=None, tags=None, instance=None):
+def materialize(
+    asset, guard, *, partition_key: str | None = None, partition_range=None, tags=None, instance=None
+):
     run_tags = dict(tags or {})
     if partition_range:
-        run_tags["dagster/asset_partition_range_start"], run_tags["dagster/asset_partition_range_end"] = partition_range
+        run_tags["dagster/asset_partition_range_start"], run_tags["dagster/asset_partition_range_end"] = (
+            partition_range
+        )
     return dg.materialize(
         [asset],
         instance=instance or dagster_instances.ephemeral(),
@@ -156,8 +159,8 @@ def _held_work(day: GuardedDay, partition_key: str) -> dict:
 
 def reexecution_probe_job():
     """A one-asset job on a persistent instance, so a test can re-execute a run that is still STARTED."""
-    from ocapistaine_pipelines.redis_connection import RedisResource
     from ocapistaine_pipelines.guard import TASK_FIRECRAWL
+    from ocapistaine_pipelines.redis_connection import RedisResource
 
     # EnvVar: read when a run starts (Dagster caches the job definition across tests)
     guard = TaskGuard(redis=RedisResource(url=dg.EnvVar(PROBE_REDIS_ENV)), lock_ttl_seconds=3)
@@ -173,7 +176,7 @@ class BlackholeProxy:
 
     def __init__(self, target_port: int):
         self.target_port = target_port
-        self.cut_at: Optional[float] = None
+        self.cut_at: float | None = None
         self._server = socket.socket()
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._server.bind(("127.0.0.1", 0))

@@ -10,7 +10,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Optional
 
 
 def free_port() -> int:
@@ -33,7 +32,7 @@ def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> 
 class RedisServer:
     """A redis-server process of our own: killable, pausable, configurable per test."""
 
-    def __init__(self, *extra_args: str, port: Optional[int] = None, password: Optional[str] = None):
+    def __init__(self, *extra_args: str, port: int | None = None, password: str | None = None):
         binary = shutil.which("redis-server")
         if not binary:
             raise RuntimeError("redis-server is not installed (scripts/test installs it with apt-get)")
@@ -42,16 +41,24 @@ class RedisServer:
         self.dir = tempfile.mkdtemp(prefix="ocapistaine-redis-")
         args = [
             binary,
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
             # RDB save points in the temp dir, as a production server should have (the guard warns
             # without persistence); a test that wants none passes "--save", "" (later args win).
-            "--save", "3600 1",
-            "--appendonly", "no",
-            "--dir", self.dir,
-            "--maxmemory-policy", "noeviction",
-            "--enable-debug-command", "local",
-            "--logfile", str(Path(self.dir) / "redis.log"),
+            "--save",
+            "3600 1",
+            "--appendonly",
+            "no",
+            "--dir",
+            self.dir,
+            "--maxmemory-policy",
+            "noeviction",
+            "--enable-debug-command",
+            "local",
+            "--logfile",
+            str(Path(self.dir) / "redis.log"),
         ]
         if password:
             args += ["--requirepass", password]
@@ -80,7 +87,9 @@ class RedisServer:
     def client(self, db: int = 0):
         import redis
 
-        return redis.Redis(host="127.0.0.1", port=self.port, db=db, password=self.password, decode_responses=True)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, db=db, password=self.password, decode_responses=True
+        )
 
     def pause(self) -> None:
         os.kill(self.process.pid, signal.SIGSTOP)
@@ -121,7 +130,9 @@ class S3Server:
         self.port = free_port()
         self.process = subprocess.Popen(
             [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             wait_for_port(self.port, timeout=60)
@@ -150,8 +161,11 @@ class S3Server:
         import s3fs
 
         return s3fs.S3FileSystem(
-            endpoint_url=self.url, key=self.ACCESS_KEY, secret=self.SECRET_KEY,
-            use_listings_cache=False, skip_instance_cache=True,
+            endpoint_url=self.url,
+            key=self.ACCESS_KEY,
+            secret=self.SECRET_KEY,
+            use_listings_cache=False,
+            skip_instance_cache=True,
         )
 
     def create_bucket(self, name: str) -> str:
@@ -163,7 +177,7 @@ class S3Server:
         fs = self.filesystem()
         base = f"{bucket}/{prefix}".rstrip("/")
         found = fs.find(base, detail=True)
-        return {name[len(base) + 1:]: info["size"] for name, info in found.items()}
+        return {name[len(base) + 1 :]: info["size"] for name, info in found.items()}
 
     def read(self, bucket: str, key: str) -> bytes:
         return self.filesystem().cat_file(f"{bucket}/{key}")

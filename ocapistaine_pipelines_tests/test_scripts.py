@@ -66,7 +66,9 @@ def test_dev_says_where_it_works_and_its_private_redis_never_outlives_it(tmp_pat
     even a kill -9 of the script (no exit trap) stops that Redis (a watcher in its session)."""
     port = free_port()
     data = tmp_path / "data"
-    process, banner = start_dev({"REDIS_URL": f"redis://127.0.0.1:{port}", "OCAPISTAINE_DATA_DIR": str(data)}, tmp_path)
+    process, banner = start_dev(
+        {"REDIS_URL": f"redis://127.0.0.1:{port}", "OCAPISTAINE_DATA_DIR": str(data)}, tmp_path
+    )
     try:
         text = "\n".join(banner)
         assert f"Redis   127.0.0.1:{port} db 6 (task markers), db 5 (app data)" in text
@@ -103,4 +105,3 @@ def test_where_uses_the_code_s_own_settings(args, monkeypatch, capsys):
     assert "Redis   cache.example.org:6380 db 6 (TLS) (task markers), db 7 (app data)" in out
     assert "data    /srv/ocapistaine" in out
     assert "p@ss" not in out and "p%40ss" not in out
-

@@ -10,17 +10,25 @@ could not be judged, so the next chain tick retries only those.
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from .. import redis_scripts
-from ..guard import TASK_CONTRIBUTIONS_ANALYSIS, GuardedDay, TaskError, TaskGuard, day_string, run_guarded_days
+from ..guard import (
+    TASK_CONTRIBUTIONS_ANALYSIS,
+    GuardedDay,
+    TaskError,
+    TaskGuard,
+    day_string,
+    run_guarded_days,
+)
 from ..io_utils import atomic_write_parquet, read_parquet
 from ..metadata_tables import schema, table
-from ..redaction import safe_text
 from ..partitions import daily_partitions, days_of_check_run
+from ..redaction import safe_text
 from ..redis_connection import RedisResource
 from ..settings import DataDirResource, task_retry_policy
 from .model import CATEGORIES, Contribution, Verdict
@@ -34,8 +42,17 @@ GROUP = "contributions"
 OWNERS = ["team:ocapistaine"]
 APP_TTL_SECONDS = 86400
 ANALYSIS_COLUMNS = (
-    "id", "title", "category_in", "is_valid", "violations", "encouraged_aspects", "reasoning",
-    "confidence", "category", "validator", "error",
+    "id",
+    "title",
+    "category_in",
+    "is_valid",
+    "violations",
+    "encouraged_aspects",
+    "reasoning",
+    "confidence",
+    "category",
+    "validator",
+    "error",
 )
 
 
@@ -114,14 +131,19 @@ def write_day_tables(context: dg.AssetExecutionContext, data_dir: DataDirResourc
     atomic_write_parquet(frame, contributions_path(data_dir, partition_key))
     atomic_write_parquet(quarantine, quarantine_path(data_dir, partition_key))
     if len(quarantine):
-        context.log.warning(f"{partition_key}: {len(quarantine)} item(s) quarantined: " + "; ".join(
-            f"{safe_text(row.id or '?', 60)}: {safe_text(row.reason, 160)}"
-            for row in quarantine.head(5).itertuples()))
+        context.log.warning(
+            f"{partition_key}: {len(quarantine)} item(s) quarantined: "
+            + "; ".join(
+                f"{safe_text(row.id or '?', 60)}: {safe_text(row.reason, 160)}"
+                for row in quarantine.head(5).itertuples()
+            )
+        )
     return {"batch": batch, "frame": frame, "quarantine": quarantine}
 
 
 def without_empty(metadata: dict[str, Any]) -> dict[str, Any]:
     """Metadata without clutter rows: empty lists and mappings (counts, even 0, stay: they are the story)."""
+
     def empty(value: Any) -> bool:
         if isinstance(value, dg.JsonMetadataValue):
             value = value.value
@@ -138,8 +160,8 @@ def without_empty(metadata: dict[str, Any]) -> dict[str, Any]:
     kinds={"python", "pandas", "parquet"},
     description=(
         "Citizen contributions of the day (Europe/Paris), read from OCAPISTAINE_CONTRIBUTIONS_SOURCE (export "
-        "file or folder, n8n webhook, github:OWNER/REPO; default: the sample export shipped with the package). "
-        "Bad items go to a quarantine table with their reason."
+        "file or folder, n8n webhook, github:OWNER/REPO; default: the sample export shipped with the "
+        "package). Bad items go to a quarantine table with their reason."
     ),
 )
 def contributions(
@@ -154,7 +176,9 @@ def contributions(
         items = contributions_source.read()
     except SourceUnavailable as error:
         raise dg.Failure(
-            description=safe_text(f"cannot read contributions from {source}: {error}. Nothing was written.", 2000),
+            description=safe_text(
+                f"cannot read contributions from {source}: {error}. Nothing was written.", 2000
+            ),
             metadata={"source": source},
             allow_retries=False,
         ) from None
@@ -185,12 +209,16 @@ def contributions(
         "categories": _distribution(
             [c for f in frames for c in f["category"].astype(object) if isinstance(c, str)]
         ),
-        "quarantine": table(
-            QUARANTINE_SCHEMA, quarantine_all[["id", "reason", "origin"]].to_dict("records")
-        ) if len(quarantine_all) else None,
+        "quarantine": table(QUARANTINE_SCHEMA, quarantine_all[["id", "reason", "origin"]].to_dict("records"))
+        if len(quarantine_all)
+        else None,
         "unknown_categories": dg.MetadataValue.json(
             [{k: safe_text(v, 100) for k, v in r.items()} for r in reclassified[:METADATA_LIST_LIMIT]]
-            + ([{"more": len(reclassified) - METADATA_LIST_LIMIT}] if len(reclassified) > METADATA_LIST_LIMIT else [])
+            + (
+                [{"more": len(reclassified) - METADATA_LIST_LIMIT}]
+                if len(reclassified) > METADATA_LIST_LIMIT
+                else []
+            )
         ),
         "path": dg.MetadataValue.path(str(contributions_path(data_dir, days[-1]))),
         "dagster/column_schema": dg.TableSchema(
@@ -201,8 +229,10 @@ def contributions(
     if len(days) > 1:
         metadata["days"] = table(
             DAYS_SCHEMA,
-            [{"day": d, "rows": len(v["frame"]), "quarantined": len(v["quarantine"])}
-             for d, v in per_day.items()],
+            [
+                {"day": d, "rows": len(v["frame"]), "quarantined": len(v["quarantine"])}
+                for d, v in per_day.items()
+            ],
             limit=400,
         )
     # One output for the run (one day or a range): every day of it was written, and downstream steps run.
@@ -250,23 +280,40 @@ def analysis_frame(contributions_: list[Contribution], verdicts: list[Verdict]) 
 
     rows = [
         {
-            "id": c.id, "title": c.title, "category_in": c.category, "is_valid": v.is_valid,
-            "violations": list(v.violations), "encouraged_aspects": list(v.encouraged_aspects),
-            "reasoning": v.reasoning, "confidence": float(v.confidence), "category": v.category,
-            "validator": v.validator, "error": _error_text(v.error),
+            "id": c.id,
+            "title": c.title,
+            "category_in": c.category,
+            "is_valid": v.is_valid,
+            "violations": list(v.violations),
+            "encouraged_aspects": list(v.encouraged_aspects),
+            "reasoning": v.reasoning,
+            "confidence": float(v.confidence),
+            "category": v.category,
+            "validator": v.validator,
+            "error": _error_text(v.error),
         }
         for c, v in zip(contributions_, verdicts)
     ]
     frame = pd.DataFrame(rows, columns=list(ANALYSIS_COLUMNS))
-    frame = frame.astype({"id": "string", "title": "string", "reasoning": "string", "validator": "string",
-                          "error": "string", "is_valid": "boolean", "confidence": "float64"})
+    frame = frame.astype(
+        {
+            "id": "string",
+            "title": "string",
+            "reasoning": "string",
+            "validator": "string",
+            "error": "string",
+            "is_valid": "boolean",
+            "confidence": "float64",
+        }
+    )
     frame["category_in"] = frame["category_in"].astype(category_dtype())
     frame["category"] = frame["category"].astype("string")  # as judged: the check must see an unknown value
     return frame
 
 
 def claims_key(contribution_id: str) -> str:
-    """Set of the days (``YYYYMMDD``) whose latest app-db write lists the contribution (see ``write_app_data``)."""
+    """Set of the days (``YYYYMMDD``) whose latest app-db write lists the contribution
+    (``write_app_data``)."""
     return f"contributions:days:{contribution_id}"
 
 
@@ -292,7 +339,8 @@ def write_app_data(
 
     Everything runs in one Lua script (``redis_scripts.WRITE_CONTRIBUTIONS_DAY``), so another day's
     concurrent run lands wholly before or after.
-    Returns the ids deleted, kept for another day, and not overwritten (``deleted``, ``kept``, ``kept_judged``).
+    Returns the ids deleted, kept for another day, and not overwritten (``deleted``, ``kept``,
+    ``kept_judged``).
     """
     now = int(time.time())
     stale = sorted(previous_ids - {c.id for c, _ in pairs})
@@ -334,10 +382,10 @@ def write_app_data(
     owners=OWNERS,
     kinds={"python", "redis", "parquet"},
     description=(
-        "task_contributions_analysis: each contribution of the day judged against the charter and filed in one of "
-        "the 7 categories (OCAPISTAINE_VALIDATOR: rules, llm or learned). Writes the day's parquet file and, "
-        "in the app db, "
-        "contribution:{id} and contributions:validated:{YYYYMMDD}. Guarded: one run per day does the work."
+        "task_contributions_analysis: each contribution of the day judged against the charter and filed in "
+        "one of the 7 categories (OCAPISTAINE_VALIDATOR: rules, llm or learned). Writes the day's parquet "
+        "file and, in the app db, contribution:{id} and contributions:validated:{YYYYMMDD}. Guarded: one run "
+        "per day does the work."
     ),
 )
 def contributions_analysis(
@@ -349,11 +397,17 @@ def contributions_analysis(
     contributions_source: ContributionsSourceResource,
 ) -> Iterator:
 
-    cache_dir = data_dir.folder("contributions_analysis", "llm_cache") if validator.backend.strip().lower() == "llm" else None
+    cache_dir = (
+        data_dir.folder("contributions_analysis", "llm_cache")
+        if validator.backend.strip().lower() == "llm"
+        else None
+    )
     try:
         judge = validator.get_validator(cache_dir=cache_dir, model_dir=data_dir.root / MODEL_FOLDER)
     except (ValueError, FileNotFoundError) as error:  # also: learned chosen but no model trained yet
-        raise dg.Failure(description=safe_text(f"validator not configured: {error}", 1000), allow_retries=False) from None
+        raise dg.Failure(
+            description=safe_text(f"validator not configured: {error}", 1000), allow_retries=False
+        ) from None
 
     from_source: dict[str, Any] = {}  # the source read once per run, only when a day has no table
 
@@ -367,8 +421,11 @@ def contributions_analysis(
             except SourceUnavailable as error:
                 raise TaskError(
                     "failed",
-                    safe_text(f"no contributions table for {partition_key} and the source {source} cannot be "
-                              f"read: {error}. Materialize `contributions` when it answers again", 2000),
+                    safe_text(
+                        f"no contributions table for {partition_key} and the source {source} cannot be "
+                        f"read: {error}. Materialize `contributions` when it answers again",
+                        2000,
+                    ),
                     retryable=False,
                 ) from None
             batches = split_by_day(items, context.partition_keys)
@@ -379,16 +436,19 @@ def contributions_analysis(
             from_source.update(source=source, batches=batches)
         written = write_day_tables(context, data_dir, from_source["batches"][partition_key])
         context.log.info(f"{partition_key}: no contributions table yet: read {from_source['source']} first")
-        context.log_event(dg.AssetMaterialization(
-            asset_key=contributions.key, partition=partition_key,
-            metadata={
-                "source": from_source["source"],
-                "dagster/row_count": dg.MetadataValue.int(len(written["frame"])),
-                "quarantined": dg.MetadataValue.int(len(written["quarantine"])),
-                "written_by": "contributions_analysis (the day had no table)",
-                "path": dg.MetadataValue.path(str(contributions_path(data_dir, partition_key))),
-            },
-        ))
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=contributions.key,
+                partition=partition_key,
+                metadata={
+                    "source": from_source["source"],
+                    "dagster/row_count": dg.MetadataValue.int(len(written["frame"])),
+                    "quarantined": dg.MetadataValue.int(len(written["quarantine"])),
+                    "written_by": "contributions_analysis (the day had no table)",
+                    "path": dg.MetadataValue.path(str(contributions_path(data_dir, partition_key))),
+                },
+            )
+        )
 
     def work(guarded: GuardedDay, partition_key: str) -> dict:
         if not contributions_path(data_dir, partition_key).exists():
@@ -402,7 +462,9 @@ def contributions_analysis(
         verdicts = judge.validate_many(items, check=guarded.check)
         elapsed = time.monotonic() - started
         if len(verdicts) != len(items):
-            raise TaskError("failed", f"validator returned {len(verdicts)} verdicts for {len(items)} contributions")
+            raise TaskError(
+                "failed", f"validator returned {len(verdicts)} verdicts for {len(items)} contributions"
+            )
         guarded.check()
         path = analysis_path(data_dir, partition_key)
         previous = set(read_parquet(path, columns=["id"])["id"].astype(str)) if path.exists() else set()
@@ -412,8 +474,10 @@ def contributions_analysis(
         app_writes = write_app_data(redis, partition_key, pairs, previous)
         atomic_write_parquet(analysis_frame(items, verdicts), path)
         if app_writes["kept"]:
-            context.log.info(f"{partition_key}: left the day, key kept (another day lists it, or none does: TTL): "
-                             + ", ".join(safe_text(i, 60) for i in app_writes["kept"][:20]))
+            context.log.info(
+                f"{partition_key}: left the day, key kept (another day lists it, or none does: TTL): "
+                + ", ".join(safe_text(i, 60) for i in app_writes["kept"][:20])
+            )
 
         pending = [(c, v) for c, v in pairs if v.pending]
         flagged = [(c, v) for c, v in pairs if v.is_valid is False]
@@ -422,38 +486,55 @@ def contributions_analysis(
             first = _error_text(pending[0][1].error or "unknown error")
             guarded.warn(f"{len(pending)} contribution(s) could not be judged; first error: {first}")
             guarded.defer("contributions_pending")
-        return without_empty({
-            "fetched": dg.MetadataValue.int(len(items)),
-            "validated": dg.MetadataValue.int(len(items) - len(pending)),
-            "approved": dg.MetadataValue.int(approved),
-            "flagged": dg.MetadataValue.int(len(flagged)),
-            "quarantined": dg.MetadataValue.int(quarantined),
-            "pending": dg.MetadataValue.int(len(pending)),
-            "stale_deleted": dg.MetadataValue.int(len(app_writes["deleted"])),
-            "stale_kept_for_other_days": dg.MetadataValue.json(_capped_ids(app_writes["kept"])),
-            "pending_kept_judged_by_other_days": dg.MetadataValue.json(_capped_ids(app_writes["kept_judged"])),
-            "validator": safe_text(f"{judge.name}:{judge.model}", 200),
-            "seconds_validating": dg.MetadataValue.float(round(elapsed, 3)),
-            "llm_requests": dg.MetadataValue.int(getattr(judge, "calls", 0) - calls_before),
-            "flagged_contributions": table(
-                FLAGGED_SCHEMA,
-                [{"id": c.id, "title": c.title, "violations": ", ".join(v.violations),
-                  "reason": short_reason(v.reasoning), "confidence": round(float(v.confidence), 2)}
-                 for c, v in flagged],
-            ) if flagged else [],
-            "pending_contributions": table(
-                PENDING_SCHEMA, [{"id": c.id, "error": v.error} for c, v in pending]
-            ) if pending else [],
-            "categories": _distribution([v.category for v in verdicts]),
-            "path": dg.MetadataValue.path(str(path)),
-            "dagster/row_count": dg.MetadataValue.int(len(items)),
-        })
+        return without_empty(
+            {
+                "fetched": dg.MetadataValue.int(len(items)),
+                "validated": dg.MetadataValue.int(len(items) - len(pending)),
+                "approved": dg.MetadataValue.int(approved),
+                "flagged": dg.MetadataValue.int(len(flagged)),
+                "quarantined": dg.MetadataValue.int(quarantined),
+                "pending": dg.MetadataValue.int(len(pending)),
+                "stale_deleted": dg.MetadataValue.int(len(app_writes["deleted"])),
+                "stale_kept_for_other_days": dg.MetadataValue.json(_capped_ids(app_writes["kept"])),
+                "pending_kept_judged_by_other_days": dg.MetadataValue.json(
+                    _capped_ids(app_writes["kept_judged"])
+                ),
+                "validator": safe_text(f"{judge.name}:{judge.model}", 200),
+                "seconds_validating": dg.MetadataValue.float(round(elapsed, 3)),
+                "llm_requests": dg.MetadataValue.int(getattr(judge, "calls", 0) - calls_before),
+                "flagged_contributions": table(
+                    FLAGGED_SCHEMA,
+                    [
+                        {
+                            "id": c.id,
+                            "title": c.title,
+                            "violations": ", ".join(v.violations),
+                            "reason": short_reason(v.reasoning),
+                            "confidence": round(float(v.confidence), 2),
+                        }
+                        for c, v in flagged
+                    ],
+                )
+                if flagged
+                else [],
+                "pending_contributions": table(
+                    PENDING_SCHEMA, [{"id": c.id, "error": v.error} for c, v in pending]
+                )
+                if pending
+                else [],
+                "categories": _distribution([v.category for v in verdicts]),
+                "path": dg.MetadataValue.path(str(path)),
+                "dagster/row_count": dg.MetadataValue.int(len(items)),
+            }
+        )
 
     yield from run_guarded_days(context, guard, TASK_CONTRIBUTIONS_ANALYSIS, work)
 
 
 # -- checks --------------------------------------------------------------------------------------------
-def _analysis_tables(data_dir: DataDirResource, days: list[str]) -> tuple[dict[str, "pd.DataFrame"], list[str]]:
+def _analysis_tables(
+    data_dir: DataDirResource, days: list[str]
+) -> tuple[dict[str, "pd.DataFrame"], list[str]]:
 
     tables, missing = {}, []
     for partition_key in days:
@@ -469,24 +550,31 @@ def _analysis_tables(data_dir: DataDirResource, days: list[str]) -> tuple[dict[s
     asset=contributions_analysis,
     description="Every row has a verdict (is_valid true/false) or is pending with an error.",
 )
-def every_row_judged_or_pending_with_error(context: dg.AssetCheckExecutionContext, data_dir: DataDirResource) -> dg.AssetCheckResult:
+def every_row_judged_or_pending_with_error(
+    context: dg.AssetCheckExecutionContext, data_dir: DataDirResource
+) -> dg.AssetCheckResult:
     days = days_of_check_run(context, contributions_analysis.key)
     tables, missing = _analysis_tables(data_dir, days)
     bad: list[dict[str, str]] = []
     for partition_key, frame in tables.items():
-        unexplained = frame[frame["is_valid"].isna() & (frame["error"].isna() | (frame["error"].astype(str).str.strip() == ""))]
+        unexplained = frame[
+            frame["is_valid"].isna()
+            & (frame["error"].isna() | (frame["error"].astype(str).str.strip() == ""))
+        ]
         bad += [{"day": partition_key, "id": row_id} for row_id in unexplained["id"].astype(str)]
     return dg.AssetCheckResult(
         passed=bool(days) and not bad and not missing,
         severity=dg.AssetCheckSeverity.ERROR if bad else dg.AssetCheckSeverity.WARN,
         description=None if days else "no day to check: run it with a partition",
-        metadata=without_empty({
-            "days": dg.MetadataValue.json(days),
-            "rows": dg.MetadataValue.int(sum(len(f) for f in tables.values())),
-            "unexplained": dg.MetadataValue.int(len(bad)),
-            "missing_days": dg.MetadataValue.json(missing),
-            "examples": table(UNEXPLAINED_SCHEMA, bad, limit=20) if bad else [],
-        }),
+        metadata=without_empty(
+            {
+                "days": dg.MetadataValue.json(days),
+                "rows": dg.MetadataValue.int(sum(len(f) for f in tables.values())),
+                "unexplained": dg.MetadataValue.int(len(bad)),
+                "missing_days": dg.MetadataValue.json(missing),
+                "examples": table(UNEXPLAINED_SCHEMA, bad, limit=20) if bad else [],
+            }
+        ),
     )
 
 
@@ -497,7 +585,9 @@ def every_row_judged_or_pending_with_error(context: dg.AssetCheckExecutionContex
         "pending for a contribution the source gave no category."
     ),
 )
-def categories_are_known(context: dg.AssetCheckExecutionContext, data_dir: DataDirResource) -> dg.AssetCheckResult:
+def categories_are_known(
+    context: dg.AssetCheckExecutionContext, data_dir: DataDirResource
+) -> dg.AssetCheckResult:
     days = days_of_check_run(context, contributions_analysis.key)
     tables, missing = _analysis_tables(data_dir, days)
     unknown: Counter = Counter()
@@ -511,9 +601,11 @@ def categories_are_known(context: dg.AssetCheckExecutionContext, data_dir: DataD
         passed=bool(days) and not unknown and not missing,
         severity=dg.AssetCheckSeverity.ERROR if unknown else dg.AssetCheckSeverity.WARN,
         description=None if days else "no day to check: run it with a partition",
-        metadata=without_empty({
-            "days": dg.MetadataValue.json(days),
-            "unknown": dg.MetadataValue.json(dict(unknown)),
-            "missing_days": dg.MetadataValue.json(missing),
-        }),
+        metadata=without_empty(
+            {
+                "days": dg.MetadataValue.json(days),
+                "unknown": dg.MetadataValue.json(dict(unknown)),
+                "missing_days": dg.MetadataValue.json(missing),
+            }
+        ),
     )

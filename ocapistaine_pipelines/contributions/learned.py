@@ -15,9 +15,10 @@ import io
 import json
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Optional
+from typing import TYPE_CHECKING
 
 from ..io_utils import atomic_write
 from .model import CATEGORIES, Contribution, Verdict
@@ -46,7 +47,7 @@ class LabelledRow:
     text: str
     is_valid: bool
     violations: tuple[str, ...]
-    category: Optional[str]
+    category: str | None
     provenance: str
 
     @property
@@ -92,12 +93,12 @@ def data_hash(rows: list[LabelledRow]) -> str:
 @dataclass
 class LearnedModel:
     encoder: str
-    coef: "np.ndarray"  # (d,) weights of P(invalid)
+    coef: np.ndarray  # (d,) weights of P(invalid)
     intercept: float
-    category_coef: Optional["np.ndarray"]  # (k, d), or None when the vocabulary classifier stays
-    category_intercept: Optional["np.ndarray"]
+    category_coef: np.ndarray | None  # (k, d), or None when the vocabulary classifier stays
+    category_intercept: np.ndarray | None
     category_classes: list[str]
-    embeddings: "np.ndarray"  # (n, d) training rows, for the nearest examples
+    embeddings: np.ndarray  # (n, d) training rows, for the nearest examples
     ids: list[str]
     titles: list[str]
     labels: list[bool]
@@ -106,12 +107,12 @@ class LearnedModel:
     categories_true: list[str]  # each row's labelled category ("" when none)
     metadata: dict = field(default_factory=dict)
 
-    def p_invalid(self, vectors: "np.ndarray") -> "np.ndarray":
+    def p_invalid(self, vectors: np.ndarray) -> np.ndarray:
         import numpy as np
 
         return 1.0 / (1.0 + np.exp(-(vectors @ self.coef + self.intercept)))
 
-    def categories(self, vectors: "np.ndarray") -> list[Optional[str]]:
+    def categories(self, vectors: np.ndarray) -> list[str | None]:
         import numpy as np
 
         if self.category_coef is None:
@@ -143,7 +144,7 @@ class LearnedModel:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "LearnedModel":
+    def from_bytes(cls, raw: bytes) -> LearnedModel:
         import numpy as np
 
         with np.load(io.BytesIO(raw), allow_pickle=False) as data:
@@ -189,7 +190,7 @@ def _folds(labels: list, seed: int = 0):
     return StratifiedKFold(n_splits=max(2, min(CV_FOLDS, smallest)), shuffle=True, random_state=seed)
 
 
-def out_of_fold_p_invalid(vectors: "np.ndarray", invalid: list[int]) -> "np.ndarray":
+def out_of_fold_p_invalid(vectors: np.ndarray, invalid: list[int]) -> np.ndarray:
     """P(invalid) for each row from a model that did not see it (stratified k-fold): the honest
     training score."""
     from sklearn.model_selection import cross_val_predict
@@ -199,7 +200,7 @@ def out_of_fold_p_invalid(vectors: "np.ndarray", invalid: list[int]) -> "np.ndar
     ]
 
 
-def _category_model(vectors: "np.ndarray", rows: list[LabelledRow]) -> Optional[dict]:
+def _category_model(vectors: np.ndarray, rows: list[LabelledRow]) -> dict | None:
     """The category classifier when it beats the vocabulary one out of fold on the labelled categories."""
     from sklearn.model_selection import cross_val_predict
 
@@ -252,9 +253,7 @@ def scores(truth_valid: list[bool], predicted_valid: list[bool]) -> dict:
     }
 
 
-def train(
-    rows: list[LabelledRow], encoder: "Encoder", cache: Optional["EmbeddingCache"] = None
-) -> LearnedModel:
+def train(rows: list[LabelledRow], encoder: Encoder, cache: EmbeddingCache | None = None) -> LearnedModel:
     """Fit on every row; the metadata carries the out-of-fold (cross-validated) scores, never
     training-set ones."""
     _require_sklearn()
@@ -403,10 +402,10 @@ class LearnedValidator:
     def __init__(
         self,
         model: LearnedModel,
-        encoder: "Encoder",
+        encoder: Encoder,
         model_id: str = "",
         threshold: float = 0.5,
-        cache: Optional["EmbeddingCache"] = None,
+        cache: EmbeddingCache | None = None,
     ):
         if encoder.name != model.encoder:
             raise ValueError(
@@ -418,9 +417,9 @@ class LearnedValidator:
         self.threshold = threshold
         self.cache = cache  # embeddings by encoder + text hash: the labelled set is embedded once
         #: text hash -> (P(invalid), category) from a model fitted without that text (``for_evaluation``)
-        self.out_of_fold: dict[str, tuple[float, Optional[str]]] = {}
+        self.out_of_fold: dict[str, tuple[float, str | None]] = {}
 
-    def for_evaluation(self) -> "LearnedValidator":
+    def for_evaluation(self) -> LearnedValidator:
         """The same validator, except that a text the model was trained on is judged by a model fitted
         without it (the stratified folds of the training metadata): an evaluation on the training rows
         then measures cross-validated quality, never the training-set score. Needs scikit-learn."""
@@ -430,7 +429,7 @@ class LearnedValidator:
         m = self.learned
         invalid = [0 if valid else 1 for valid in m.labels]
         p = out_of_fold_p_invalid(m.embeddings, invalid)
-        categories: list[Optional[str]] = [None] * len(m.labels)
+        categories: list[str | None] = [None] * len(m.labels)
         if m.category_coef is not None:
             index = [i for i, c in enumerate(m.categories_true) if c in m.category_classes]
             labels = [m.categories_true[i] for i in index]

@@ -21,13 +21,23 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from ..io_utils import atomic_write
 from ..redaction import redact
-from .model import CATEGORIES, CATEGORY_DESCRIPTIONS, CHARTER, ENCOURAGED_ASPECTS, VIOLATION_KINDS, Contribution, Verdict, fold
+from .model import (
+    CATEGORIES,
+    CATEGORY_DESCRIPTIONS,
+    CHARTER,
+    ENCOURAGED_ASPECTS,
+    VIOLATION_KINDS,
+    Contribution,
+    Verdict,
+    fold,
+)
 
 NAME = "llm"
 #: Part of every cache key: bump it when the way replies are checked changes.
@@ -78,7 +88,9 @@ class ReplyError(ValueError):
 
 
 def _user_message(contribution: Contribution) -> str:
-    given = f"\nCatégorie proposée par le contributeur : {contribution.category}" if contribution.category else ""
+    given = (
+        f"\nCatégorie proposée par le contributeur : {contribution.category}" if contribution.category else ""
+    )
     return f"Titre : {contribution.title}\n\n{contribution.body}{given}"
 
 
@@ -138,7 +150,9 @@ def _checked_charter(reply: dict) -> dict:
     return {
         "is_valid": reply["is_valid"],
         "violations": violations,
-        "encouraged_aspects": _kinds(reply.get("encouraged_aspects", []), ENCOURAGED_ASPECTS, "encouraged_aspects", strict=False),
+        "encouraged_aspects": _kinds(
+            reply.get("encouraged_aspects", []), ENCOURAGED_ASPECTS, "encouraged_aspects", strict=False
+        ),
         "reasoning": reply["reasoning"].strip(),
         "confidence": _confidence(reply["confidence"]),
     }
@@ -191,7 +205,7 @@ class AnswerCache:
     and the model that gave it. Written atomically, shared by every run on the same data dir; a failure
     is never cached, and a stored reply is checked again when read."""
 
-    def __init__(self, folder: Optional[Path]):
+    def __init__(self, folder: Path | None):
         self.folder = folder
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -199,10 +213,12 @@ class AnswerCache:
     @staticmethod
     def key(kind: str, system: str, user: str) -> str:
         """Prompt kind + hash of the exact prompt (so a changed charter text is a new key); no model in it."""
-        digest = hashlib.sha256(f"{PROMPT_VERSION}\x1f{system}\x1f{user}".encode("utf-8", "surrogatepass")).hexdigest()
+        digest = hashlib.sha256(
+            f"{PROMPT_VERSION}\x1f{system}\x1f{user}".encode("utf-8", "surrogatepass")
+        ).hexdigest()
         return f"{kind}-{digest}"
 
-    def get(self, key: str, parse) -> Optional[tuple[Any, str]]:
+    def get(self, key: str, parse) -> tuple[Any, str] | None:
         """(checked answer, model), or ``None`` when absent or unusable (then the prompt is sent)."""
         if self.folder is None:
             return None
@@ -239,13 +255,13 @@ class LLMValidator:
         self,
         models: list[str],
         *,
-        api_base: Optional[str] = None,
-        api_key: Optional[str] = None,
+        api_base: str | None = None,
+        api_key: str | None = None,
         concurrency: int = 4,
         timeout_seconds: float = 60.0,
         cooldown_seconds: float = 60.0,
         malformed_retries: int = 1,
-        cache_dir: Optional[Path] = None,
+        cache_dir: Path | None = None,
         calls: str = "one",
     ):
         if calls not in CALL_MODES:
@@ -282,7 +298,8 @@ class LLMValidator:
         return isinstance(error, self._litellm.RateLimitError) or bool(_RATE_LIMIT_TEXT.search(str(error)))
 
     def _ask(self, system: str, user: str, parse) -> tuple[Any, str, str]:
-        """(parsed reply, model, reply text): tries each available model; rate limits move on, other errors end it."""
+        """(parsed reply, model, reply text): tries each available model; a rate limit moves on to the
+        next, any other error ends the attempt."""
         tried: list[str] = []
         for model in self.chain.available():
             tried.append(model)
@@ -320,9 +337,12 @@ class LLMValidator:
                     return parse(content), model, content
                 except ReplyError as error:
                     if attempt + 1 == attempts:
-                        raise RuntimeError(f"{model}: malformed reply after {attempts} attempt(s): {error}") from None
+                        raise RuntimeError(
+                            f"{model}: malformed reply after {attempts} attempt(s): {error}"
+                        ) from None
         raise RuntimeError(
-            "every model is rate-limited or over quota: " + (", ".join(tried) if tried else ", ".join(self.chain.models))
+            "every model is rate-limited or over quota: "
+            + (", ".join(tried) if tried else ", ".join(self.chain.models))
         )
 
     def _count_tokens(self, response) -> None:
@@ -347,7 +367,9 @@ class LLMValidator:
         user = _user_message(contribution)
         try:
             if self.calls_mode == "one":
-                (charter, category), model = self._answer("verdict", VERDICT_SYSTEM, user, parse_verdict_reply)
+                (charter, category), model = self._answer(
+                    "verdict", VERDICT_SYSTEM, user, parse_verdict_reply
+                )
             else:
                 charter, model = self._answer("charter", CHARTER_SYSTEM, user, parse_charter_reply)
                 category, _ = self._answer("category", CATEGORY_SYSTEM, user, parse_category_reply)
@@ -367,7 +389,7 @@ class LLMValidator:
         )
 
     def validate_many(
-        self, contributions: list[Contribution], check: Optional[Callable[[], None]] = None
+        self, contributions: list[Contribution], check: Callable[[], None] | None = None
     ) -> list[Verdict]:
         """``check`` (the guard's ``guarded.check``) is asked before every request; what it raises ends
         the batch: the other workers send nothing more."""

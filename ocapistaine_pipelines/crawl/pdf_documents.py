@@ -18,9 +18,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from .gateway import CrawlInterrupted, FirecrawlFatal
 from .sources import CrawlSource
@@ -75,10 +76,10 @@ class Outcome:
 
     url: str
     state: str
-    reason: Optional[str] = None
+    reason: str | None = None
     fetched: Any = None
-    extracted: Optional[dict[str, Any]] = None
-    markdown: Optional[str] = None
+    extracted: dict[str, Any] | None = None
+    markdown: str | None = None
     credits: int = 0
     not_modified: bool = False
 
@@ -282,7 +283,7 @@ class PdfDocuments:
         return outcome
 
     @staticmethod
-    def _validators(row: dict[str, Any]) -> tuple[Optional[str], Optional[str]]:
+    def _validators(row: dict[str, Any]) -> tuple[str | None, str | None]:
         """(ETag, Last-Modified) for a conditional request; none after a transient failure (read it again)."""
         if not row or row.get("state") in TRANSIENT:
             return None, None
@@ -304,7 +305,7 @@ class PdfDocuments:
         row = dict(store.pdf_row(url) or {})
         fetched = outcome.fetched
         report.credits += outcome.credits
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         base = {
             "url": url,
             "final_url": (fetched.final_url if fetched else None) or row.get("final_url") or url,

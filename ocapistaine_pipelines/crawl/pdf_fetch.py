@@ -20,8 +20,9 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import urljoin
 
 from .sources import host_of, normalize_url
@@ -100,15 +101,15 @@ class Fetched:
     url: str
     status: str
     final_url: str = ""
-    http_status: Optional[int] = None
-    reason: Optional[str] = None
-    path: Optional[str] = None
+    http_status: int | None = None
+    reason: str | None = None
+    path: str | None = None
     bytes: int = 0
-    sha256: Optional[str] = None
-    etag: Optional[str] = None
-    last_modified: Optional[str] = None
-    content_type: Optional[str] = None
-    content_length: Optional[int] = None
+    sha256: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str | None = None
+    content_length: int | None = None
 
     def discard(self) -> None:
         if self.path:
@@ -155,7 +156,7 @@ class PdfFetcher:
             self.bytes += received
 
     def fetch(
-        self, url: str, etag: Optional[str] = None, last_modified: Optional[str] = None, method: str = "GET"
+        self, url: str, etag: str | None = None, last_modified: str | None = None, method: str = "GET"
     ) -> Fetched:
         """One document; ``method="HEAD"`` checks it without its body (before paying Firecrawl)."""
         import requests

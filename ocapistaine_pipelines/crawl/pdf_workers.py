@@ -13,7 +13,8 @@ import multiprocessing as mp
 import queue
 import threading
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 #: A worker imports the PDF library before its first document (a cold start on a busy machine).
 STARTUP_SECONDS = 60.0
@@ -99,7 +100,7 @@ class ExtractionPool:
         self.timeout = timeout_seconds
         self.memory_mb = memory_mb
         self.check = check
-        self._idle: "queue.Queue[_Worker]" = queue.Queue()
+        self._idle: queue.Queue[_Worker] = queue.Queue()
         self._started = 0
         self._lock = threading.Lock()
         self._all: list[_Worker] = []
@@ -170,8 +171,8 @@ class ExtractionPool:
         for worker in workers:
             worker.stop()
 
-    def __enter__(self) -> "ExtractionPool":
+    def __enter__(self) -> ExtractionPool:
         return self
 
-    def __exit__(self, *exc: Optional[BaseException]) -> None:
+    def __exit__(self, *exc: BaseException | None) -> None:
         self.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 import dagster as dg
 from pydantic import Field
@@ -45,9 +45,9 @@ class FirecrawlResource(dg.ConfigurableResource):
     """Firecrawl (hosted with ``FIRECRAWL_API_KEY``, or self-hosted at ``FIRECRAWL_API_URL``) and the
     crawl's settings. With neither variable the crawl is skipped (``firecrawl_not_configured``)."""
 
-    api_key: Optional[str] = None
-    api_url: Optional[str] = None
-    sources_file: Optional[str] = Field(
+    api_key: str | None = None
+    api_url: str | None = None
+    sources_file: str | None = Field(
         default=None, description="YAML/JSON sources file; default: the three audierne.bzh sources"
     )
     poll_interval_seconds: float = 2.0
@@ -89,9 +89,10 @@ class FirecrawlResource(dg.ConfigurableResource):
         )
 
 
-def firecrawl_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> FirecrawlResource:
+def firecrawl_resource_from_env(environ: Mapping[str, str] | None = None) -> FirecrawlResource:
     """``FIRECRAWL_API_KEY`` and ``FIRECRAWL_API_URL`` (through ``dg.EnvVar``: the UI shows the names, not
-    the key or a URL's credentials) and ``OCAPISTAINE_CRAWL_SOURCES``; plain values when ``environ`` is given."""
+    the key or a URL's credentials) and ``OCAPISTAINE_CRAWL_SOURCES``; plain values when ``environ`` is
+    given."""
     env = os.environ if environ is None else environ
     kwargs: dict = {}
     if env.get("FIRECRAWL_API_KEY"):
@@ -112,5 +113,5 @@ def firecrawl_resource_from_env(environ: Optional[Mapping[str, str]] = None) -> 
     return FirecrawlResource(**kwargs)
 
 
-def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
+def resources_from_env(environ: Mapping[str, str] | None = None) -> dict:
     return {"firecrawl": firecrawl_resource_from_env(environ)}

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
 DEFAULT_SOURCES_FILE = Path(__file__).resolve().parent.parent / "data" / "crawl_sources.yaml"
@@ -34,8 +35,19 @@ DEFAULT_LIMIT = 10_000
 DEFAULT_REFRESH_DAYS = 30
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _KNOWN_KEYS = {
-    "name", "url", "mode", "limit", "include_paths", "exclude_paths", "max_discovery_depth",
-    "scrape_options", "allowed_domains", "refresh_days", "discovery", "crawl_entire_domain", "pdf_text",
+    "name",
+    "url",
+    "mode",
+    "limit",
+    "include_paths",
+    "exclude_paths",
+    "max_discovery_depth",
+    "scrape_options",
+    "allowed_domains",
+    "refresh_days",
+    "discovery",
+    "crawl_entire_domain",
+    "pdf_text",
 }
 
 
@@ -61,7 +73,7 @@ class CrawlSource:
     limit: int = DEFAULT_LIMIT
     include_paths: tuple[str, ...] = ()
     exclude_paths: tuple[str, ...] = ()
-    max_discovery_depth: Optional[int] = None
+    max_discovery_depth: int | None = None
     scrape_options: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_SCRAPE_OPTIONS))
     allowed_domains: tuple[str, ...] = ()
     refresh_days: int = DEFAULT_REFRESH_DAYS
@@ -78,7 +90,7 @@ class CrawlSource:
         """The allowed domains; by default the source URL's host."""
         return self.allowed_domains or (host_of(self.url),)
 
-    def allows(self, url: Optional[str]) -> bool:
+    def allows(self, url: str | None) -> bool:
         return is_allowed(url, self.domains)
 
     def selects(self, url: str) -> bool:
@@ -109,7 +121,7 @@ def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-def is_allowed(url: Optional[str], domains: Iterable[str]) -> bool:
+def is_allowed(url: str | None, domains: Iterable[str]) -> bool:
     """An http(s) URL whose host is one of ``domains`` or a sub-domain of one."""
     if not url:
         return False
@@ -212,7 +224,9 @@ def source_from_mapping(entry: Any, where: str) -> CrawlSource:
         pdf_text=pdf_text,
     )
     if not source.allows(source.url):
-        raise SourcesError(f"{where}: the source url {url} is outside its own allowed_domains {list(domains)}")
+        raise SourcesError(
+            f"{where}: the source url {url} is outside its own allowed_domains {list(domains)}"
+        )
     return source
 
 
@@ -244,7 +258,7 @@ def parse_sources(data: Any, origin: str) -> list[CrawlSource]:
 SOURCES_VARIABLE = "OCAPISTAINE_CRAWL_SOURCES"
 
 
-def load_sources(path: Optional[str | Path] = None) -> list[CrawlSource]:
+def load_sources(path: str | Path | None = None) -> list[CrawlSource]:
     """Sources from a YAML or JSON file (``.json`` is read as JSON, anything else as YAML).
 
     Any problem with the file (unreadable, not UTF-8, not YAML/JSON, invalid entries) is one
@@ -277,7 +291,9 @@ def load_sources(path: Optional[str | Path] = None) -> list[CrawlSource]:
     except SourcesError:
         raise
     except Exception as error:  # noqa: BLE001 - a shape no check foresaw is still a bad file
-        raise SourcesError(f"{named}: unusable sources ({type(error).__name__}: {_short_error(error)})") from None
+        raise SourcesError(
+            f"{named}: unusable sources ({type(error).__name__}: {_short_error(error)})"
+        ) from None
 
 
 def _short_error(error: BaseException) -> str:

@@ -8,7 +8,8 @@
   its row in ``index.parquet`` has ``kind = pdf`` and the PDF's own columns (pages, characters, ...).
 
 Every file is written atomically (``io_utils.atomic_write``: a temporary file moved into place, or one
-whole-object upload on S3), so a reader (or a crash) never sees half a file. A page whose content hash has not changed is not rewritten.
+whole-object upload on S3), so a reader (or a crash) never sees half a file. A page whose content hash
+has not changed is not rewritten.
 """
 
 from __future__ import annotations
@@ -17,21 +18,40 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from ..io_utils import DataPath, atomic_write, data_path, move, read_parquet
-
 from .sources import CrawlSource, normalize_url
 
 INDEX_COLUMNS = [
-    "url", "final_url", "title", "status_code", "state", "sha256", "file", "source",
-    "first_seen", "crawl_date", "last_checked", "attempts", "error",
+    "url",
+    "final_url",
+    "title",
+    "status_code",
+    "state",
+    "sha256",
+    "file",
+    "source",
+    "first_seen",
+    "crawl_date",
+    "last_checked",
+    "attempts",
+    "error",
     # PDF documents (kind = pdf); empty for pages
-    "kind", "source_page", "pages", "characters", "bytes", "pdf_sha256", "etag", "last_modified",
-    "extractor", "fetched_at",
+    "kind",
+    "source_page",
+    "pages",
+    "characters",
+    "bytes",
+    "pdf_sha256",
+    "etag",
+    "last_modified",
+    "extractor",
+    "fetched_at",
 ]
 INT_COLUMNS = ("status_code", "attempts", "pages", "characters", "bytes")
 PDF_COLUMNS = ["url", "title", "source_page", "first_seen", "source"]
@@ -78,14 +98,14 @@ class Page:
     url: str
     final_url: str
     title: str
-    status_code: Optional[int]
+    status_code: int | None
     markdown: str
     links: list[str]
-    error: Optional[str] = None
-    content_type: Optional[str] = None
+    error: str | None = None
+    content_type: str | None = None
 
     @classmethod
-    def from_document(cls, document: Any, requested: Optional[str] = None) -> "Page":
+    def from_document(cls, document: Any, requested: str | None = None) -> Page:
         """From an SDK ``Document``: ``sourceURL`` is the URL asked for, ``url`` where it landed."""
         meta = document.metadata
         get = (lambda name: getattr(meta, name, None)) if meta is not None else (lambda name: None)
@@ -107,7 +127,7 @@ class Page:
         )
 
     @property
-    def failure(self) -> Optional[str]:
+    def failure(self) -> str | None:
         """Why this page cannot be stored, or None."""
         parts = []
         if self.status_code is not None and self.status_code >= 400:
@@ -164,11 +184,19 @@ class SourceStore:
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             rows[url] = {
-                "url": url, "final_url": meta.get("final_url") or url, "title": meta.get("title"),
-                "status_code": meta.get("status_code"), "state": "stored", "sha256": meta.get("sha256"),
-                "file": f"pages/{sidecar.stem}.md", "source": self.source.name,
-                "first_seen": meta.get("first_seen") or meta.get("crawl_date"), "crawl_date": meta.get("crawl_date"),
-                "last_checked": meta.get("crawl_date"), "attempts": 0, "error": None,
+                "url": url,
+                "final_url": meta.get("final_url") or url,
+                "title": meta.get("title"),
+                "status_code": meta.get("status_code"),
+                "state": "stored",
+                "sha256": meta.get("sha256"),
+                "file": f"pages/{sidecar.stem}.md",
+                "source": self.source.name,
+                "first_seen": meta.get("first_seen") or meta.get("crawl_date"),
+                "crawl_date": meta.get("crawl_date"),
+                "last_checked": meta.get("crawl_date"),
+                "attempts": 0,
+                "error": None,
             }
         for sidecar in sorted(self.pdfs_folder.glob("*.json")):
             try:
@@ -177,16 +205,29 @@ class SourceStore:
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             rows[url] = {
-                "url": url, "final_url": meta.get("final_url") or url, "title": meta.get("title"),
-                "status_code": 200, "state": "stored", "sha256": meta.get("text_sha256"),
-                "file": f"pdfs/{sidecar.stem}.md", "source": self.source.name,
-                "first_seen": meta.get("first_seen"), "crawl_date": meta.get("crawl_date"),
-                "last_checked": meta.get("crawl_date"), "attempts": 0, "error": None, "kind": "pdf",
-                "source_page": meta.get("linked_from"), "pages": meta.get("pages"),
-                "characters": meta.get("characters"), "bytes": meta.get("bytes"),
+                "url": url,
+                "final_url": meta.get("final_url") or url,
+                "title": meta.get("title"),
+                "status_code": 200,
+                "state": "stored",
+                "sha256": meta.get("text_sha256"),
+                "file": f"pdfs/{sidecar.stem}.md",
+                "source": self.source.name,
+                "first_seen": meta.get("first_seen"),
+                "crawl_date": meta.get("crawl_date"),
+                "last_checked": meta.get("crawl_date"),
+                "attempts": 0,
+                "error": None,
+                "kind": "pdf",
+                "source_page": meta.get("linked_from"),
+                "pages": meta.get("pages"),
+                "characters": meta.get("characters"),
+                "bytes": meta.get("bytes"),
                 "pdf_sha256": meta.get("sha256"),
-                "etag": meta.get("etag"), "last_modified": meta.get("last_modified"),
-                "extractor": meta.get("extractor"), "fetched_at": meta.get("fetched_at"),
+                "etag": meta.get("etag"),
+                "last_modified": meta.get("last_modified"),
+                "extractor": meta.get("extractor"),
+                "fetched_at": meta.get("fetched_at"),
             }
         self.notes.append(f"index rebuilt from {len(rows)} sidecars")
         return rows
@@ -226,11 +267,19 @@ class SourceStore:
         if not self.source.allows(page.final_url):
             self._dirty = True
             self.index[page.url] = {
-                "url": page.url, "final_url": page.final_url, "title": None, "status_code": page.status_code,
-                "state": "foreign", "sha256": None, "file": None, "source": self.source.name,
-                "first_seen": (row or {}).get("first_seen") or partition_key, "crawl_date": None,
+                "url": page.url,
+                "final_url": page.final_url,
+                "title": None,
+                "status_code": page.status_code,
+                "state": "foreign",
+                "sha256": None,
+                "file": None,
+                "source": self.source.name,
+                "first_seen": (row or {}).get("first_seen") or partition_key,
+                "crawl_date": None,
                 "last_checked": partition_key,
-                "attempts": 0, "error": f"redirected outside the allowed domains {list(self.source.domains)}",
+                "attempts": 0,
+                "error": f"redirected outside the allowed domains {list(self.source.domains)}",
             }
             return "foreign"
         failure = page.failure
@@ -286,7 +335,7 @@ class SourceStore:
         self._record_failure(normalize_url(url), error, partition_key)
 
     def _record_failure(
-        self, url: str, error: str, partition_key: str, title: str = "", status_code: Optional[int] = None
+        self, url: str, error: str, partition_key: str, title: str = "", status_code: int | None = None
     ) -> None:
         """A failed page keeps its stored copy (if any); a new one is remembered to be retried."""
         self._dirty = True
@@ -296,10 +345,19 @@ class SourceStore:
             return
         attempts = int((row or {}).get("attempts") or 0) + 1
         self.index[url] = {
-            "url": url, "final_url": url, "title": title, "status_code": status_code, "state": "failed",
-            "sha256": None, "file": None, "source": self.source.name,
-            "first_seen": (row or {}).get("first_seen") or partition_key, "crawl_date": None,
-            "last_checked": partition_key, "attempts": attempts, "error": error[:500],
+            "url": url,
+            "final_url": url,
+            "title": title,
+            "status_code": status_code,
+            "state": "failed",
+            "sha256": None,
+            "file": None,
+            "source": self.source.name,
+            "first_seen": (row or {}).get("first_seen") or partition_key,
+            "crawl_date": None,
+            "last_checked": partition_key,
+            "attempts": attempts,
+            "error": error[:500],
         }
 
     def _collect_pdfs(self, page: Page, partition_key: str) -> None:
@@ -307,19 +365,26 @@ class SourceStore:
             if url in self.pdfs or not self.source.allows(url):
                 continue
             self.pdfs[url] = {
-                "url": url, "title": title, "source_page": page.url, "first_seen": partition_key,
+                "url": url,
+                "title": title,
+                "source_page": page.url,
+                "first_seen": partition_key,
                 "source": self.source.name,
             }
 
     # -- PDF documents ----------------------------------------------------------------------------------
-    def pdf_row(self, url: str) -> Optional[dict[str, Any]]:
+    def pdf_row(self, url: str) -> dict[str, Any] | None:
         return self.documents.get(url)
 
     def put_pdf_row(self, row: dict[str, Any]) -> None:
         """Insert or replace a PDF document's index row (``kind = pdf``)."""
         self._dirty = True
-        self.documents[row["url"]] = {**{c: None for c in INDEX_COLUMNS}, **row, "kind": "pdf",
-                                      "source": self.source.name}
+        self.documents[row["url"]] = {
+            **{c: None for c in INDEX_COLUMNS},
+            **row,
+            "kind": "pdf",
+            "source": self.source.name,
+        }
 
     def write_pdf_text(self, url: str, markdown: str, sidecar: dict[str, Any]) -> tuple[str, str]:
         """The text and sidecar of a PDF, atomically; returns (file relative to the source folder, sha256)."""
@@ -334,8 +399,11 @@ class SourceStore:
 
     def pdf_counts(self) -> dict[str, int]:
         states = [row.get("state") for row in self.documents.values()]
-        return {"stored": states.count("stored"), "no_text_layer": states.count("no_text_layer"),
-                "known": len(states)}
+        return {
+            "stored": states.count("stored"),
+            "no_text_layer": states.count("no_text_layer"),
+            "known": len(states),
+        }
 
     def flush(self) -> None:
         """Write the index and the PDF table (atomically), if anything changed since the last flush."""
@@ -367,12 +435,7 @@ def _write_rows(path: Path, rows: Iterable[dict[str, Any]], columns: list[str]) 
     import pyarrow.parquet as pq
 
     frame = pd.DataFrame(list(rows), columns=columns)
-    schema = pa.schema(
-        [
-            (c, pa.int64() if c in INT_COLUMNS else pa.string())
-            for c in columns
-        ]
-    )
+    schema = pa.schema([(c, pa.int64() if c in INT_COLUMNS else pa.string()) for c in columns])
     for column in columns:
         if column in INT_COLUMNS:
             frame[column] = frame[column].astype("Int64")

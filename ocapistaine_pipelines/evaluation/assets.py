@@ -12,7 +12,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 EXPERIMENT_LATEST_KEY = "experiment:latest"
 OUTPUT_FOLDER = "evaluation"
 WORST_MISSES = 10
+
 
 def evaluation_path(data_dir: DataDirResource, partition_key: str) -> Path:
     return data_dir.root / OUTPUT_FOLDER / f"{partition_key}.parquet"
@@ -63,7 +64,7 @@ WORST_MISSES_SCHEMA = schema(
 REJECTED_SCHEMA = schema(("record", "string"), ("reason", "string"))
 
 
-def _verdict_word(value: Optional[bool]) -> str:
+def _verdict_word(value: bool | None) -> str:
     return "pending" if value is None else ("valid" if value else "invalid")
 
 
@@ -89,7 +90,7 @@ def worst_misses_table(rows: list[dict[str, Any]], limit: int = WORST_MISSES) ->
     )
 
 
-def _float_or_null(value: Optional[float]) -> dg.MetadataValue:
+def _float_or_null(value: float | None) -> dg.MetadataValue:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return dg.MetadataValue.null()
     return dg.MetadataValue.float(float(value))
@@ -253,8 +254,13 @@ def _side_by_side(
         labelled.items,
         lambda name: validator.get_validator(model_dir=model_dir, backend=name),
         [name for name in settings.compare_list() if name != active],
-        {active: (str(outcome.model), [row["predicted"] for row in outcome.rows],
-                  outcome.timings.get("validate_seconds", 0.0))},
+        {
+            active: (
+                str(outcome.model),
+                [row["predicted"] for row in outcome.rows],
+                outcome.timings.get("validate_seconds", 0.0),
+            )
+        },
         check=guarded.check,
     )
 
@@ -339,7 +345,7 @@ def _record_metadata(
     return metadata
 
 
-def _previous_evaluation(folder: Path, partition_key: str) -> tuple[Optional[Path], str]:
+def _previous_evaluation(folder: Path, partition_key: str) -> tuple[Path | None, str]:
     """The previous day's file, else the latest earlier one; and which of the two it is."""
     day = dt.date.fromisoformat(partition_key)
     previous = folder / f"{(day - dt.timedelta(days=1)).isoformat()}.parquet"
@@ -403,8 +409,12 @@ def accuracy_check_result(
                 f"from the {compared_with}, "
                 f"more than {settings.max_drop_points:g}"
             )
-    description = "; ".join(problems) if problems else (
-        f"accuracy {accuracy:.1%} (floor {settings.min_accuracy:.1%}; compared with the {compared_with})"
+    description = (
+        "; ".join(problems)
+        if problems
+        else (
+            f"accuracy {accuracy:.1%} (floor {settings.min_accuracy:.1%}; compared with the {compared_with})"
+        )
     )
     return dg.AssetCheckResult(passed=not problems, description=description, metadata=metadata)
 
@@ -423,12 +433,15 @@ def accuracy_check_for_days(
         severity=dg.AssetCheckSeverity.ERROR if errors else dg.AssetCheckSeverity.WARN,
         description=(
             "; ".join(f"{key}: {result.description}" for key, result in failing)
-            if failing else f"{len(results)} days checked, all passed"
+            if failing
+            else f"{len(results)} days checked, all passed"
         ),
         metadata={
             "days": dg.MetadataValue.json(
-                [{"day": key, "passed": result.passed, "description": result.description}
-                 for key, result in zip(partition_keys, results)]
+                [
+                    {"day": key, "passed": result.passed, "description": result.description}
+                    for key, result in zip(partition_keys, results)
+                ]
             ),
         },
     )
@@ -451,6 +464,8 @@ def opik_experiment_accuracy(
         return dg.AssetCheckResult(
             passed=False,
             severity=dg.AssetCheckSeverity.WARN,
-            description="no day to check: opik_experiment was never materialized; run the check with a partition",
+            description=(
+                "no day to check: opik_experiment was never materialized; run the check with a partition"
+            ),
         )
     return accuracy_check_for_days(data_dir, evaluation_settings, days)

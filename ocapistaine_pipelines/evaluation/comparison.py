@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -27,7 +28,7 @@ def score_row(
     name: str,
     model: str,
     items: Sequence[LabelledItem],
-    predicted: Sequence[Optional[bool]],
+    predicted: Sequence[bool | None],
     seconds: float,
     note: str = "",
 ) -> dict[str, Any]:
@@ -56,7 +57,7 @@ def compare(
     items: Sequence[LabelledItem],
     build: Callable[[str], Any],
     names: Sequence[str],
-    done: dict[str, tuple[str, list[Optional[bool]], float]],
+    done: dict[str, tuple[str, list[bool | None], float]],
     check: Callable[[], None] = lambda: None,
 ) -> list[dict[str, Any]]:
     """One row per validator name; ``done`` holds the ones already run (the active validator).

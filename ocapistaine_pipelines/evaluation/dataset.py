@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 #: The labelled set shipped in the package (written by the contributions domain).
 PACKAGED_DATASET = "labelled_contributions.json"
@@ -32,7 +32,7 @@ class LabelledItem:
 
     id: str
     expected_valid: bool
-    expected_category: Optional[str]
+    expected_category: str | None
     violations_injected: tuple[str, ...]
     contribution: Any  # contributions.model.Contribution
 
@@ -81,7 +81,7 @@ def packaged_dataset_path() -> Path:
     return Path(str(resources.files("ocapistaine_pipelines") / "data" / PACKAGED_DATASET))
 
 
-def _parse_expected_valid(value: Any) -> Optional[bool]:
+def _parse_expected_valid(value: Any) -> bool | None:
     """``True``/``False`` (also "true"/"false", 1/0); ``None`` when unlabelled; ValueError otherwise."""
     if value is None or value == "":
         return None
@@ -130,7 +130,7 @@ def read_records(path: Path) -> list[Any]:
     )
 
 
-def load_labelled_set(path: Optional[str | Path] = None) -> LabelledSet:
+def load_labelled_set(path: str | Path | None = None) -> LabelledSet:
     """Read and check the labelled set (``path`` or the packaged one)."""
     source = Path(path).expanduser() if path else packaged_dataset_path()
     return labelled_set_from_records(read_records(source), str(source))

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from ..guard.contract import TaskError
 from .dataset import LabelledItem, LabelledSet
@@ -47,9 +48,9 @@ class EvaluationOutcome:
     validator: str
     model: str
     opik_status: str  # "not configured" | "recorded" | "failed"
-    opik_error: Optional[str] = None
-    experiment_id: Optional[str] = None
-    experiment_url: Optional[str] = None
+    opik_error: str | None = None
+    experiment_id: str | None = None
+    experiment_url: str | None = None
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -113,7 +114,7 @@ def score_items(
     return rows
 
 
-def _number(value: Any) -> Optional[float]:
+def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)

@@ -11,10 +11,11 @@ as a miss, never as a correct answer.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
-Score = tuple[Optional[float], str]
+Score = tuple[float | None, str]
 
 METRIC_NAMES = (
     "charter_accuracy",
@@ -25,8 +26,14 @@ METRIC_NAMES = (
 )
 
 VERDICT_FIELDS = (
-    "is_valid", "violations", "encouraged_aspects", "reasoning",
-    "confidence", "category", "validator", "error",
+    "is_valid",
+    "violations",
+    "encouraged_aspects",
+    "reasoning",
+    "confidence",
+    "category",
+    "validator",
+    "error",
 )
 
 
@@ -43,11 +50,11 @@ def verdict_output(verdict: Any) -> dict[str, Any]:
     return output
 
 
-def _label(value: Optional[bool]) -> str:
+def _label(value: bool | None) -> str:
     return "pending" if value is None else ("valid" if value else "invalid")
 
 
-def score_charter_accuracy(expected_valid: bool, is_valid: Optional[bool]) -> Score:
+def score_charter_accuracy(expected_valid: bool, is_valid: bool | None) -> Score:
     if is_valid is None:
         return 0.0, f"pending verdict (expected {_label(expected_valid)})"
     if bool(is_valid) == bool(expected_valid):
@@ -57,9 +64,9 @@ def score_charter_accuracy(expected_valid: bool, is_valid: Optional[bool]) -> Sc
 
 def score_violation_detection(
     expected_valid: bool,
-    is_valid: Optional[bool],
-    violations: Optional[Sequence[str]],
-    violations_injected: Optional[Sequence[str]] = None,
+    is_valid: bool | None,
+    violations: Sequence[str] | None,
+    violations_injected: Sequence[str] | None = None,
 ) -> Score:
     """A violation is named exactly when there is one: an invalid verdict must say why, a valid item
     must get no violation at all."""
@@ -80,7 +87,7 @@ def score_violation_detection(
     return 1.0, "no violation on a valid item"
 
 
-def score_confidence_calibration(expected_valid: bool, is_valid: Optional[bool], confidence: Any) -> Score:
+def score_confidence_calibration(expected_valid: bool, is_valid: bool | None, confidence: Any) -> Score:
     """The confidence when right, ``1 - confidence`` when wrong; a pending verdict scores 0."""
     if is_valid is None:
         return 0.0, "pending verdict"
@@ -128,7 +135,7 @@ def score_output_format(output: Mapping[str, Any], categories: Iterable[str]) ->
     return 1.0, "well formed"
 
 
-def score_category_accuracy(expected_category: Optional[str], category: Optional[str]) -> Score:
+def score_category_accuracy(expected_category: str | None, category: str | None) -> Score:
     if not expected_category:
         return None, "no expected category"
     if category == expected_category:
@@ -149,7 +156,7 @@ class ConfusionMatrix:
     pending_negative: int  # expected valid, pending
 
     @classmethod
-    def of(cls, pairs: Iterable[tuple[bool, Optional[bool]]]) -> "ConfusionMatrix":
+    def of(cls, pairs: Iterable[tuple[bool, bool | None]]) -> ConfusionMatrix:
         counts = dict(tp=0, fn=0, pp=0, fp=0, tn=0, pn=0)
         for expected_valid, is_valid in pairs:
             if not expected_valid:
@@ -162,8 +169,12 @@ class ConfusionMatrix:
     @property
     def total(self) -> int:
         return (
-            self.true_positive + self.false_negative + self.pending_positive
-            + self.false_positive + self.true_negative + self.pending_negative
+            self.true_positive
+            + self.false_negative
+            + self.pending_positive
+            + self.false_positive
+            + self.true_negative
+            + self.pending_negative
         )
 
     @property
@@ -205,15 +216,19 @@ class ConfusionMatrix:
         invalid/invalid, FN invalid/valid, FP valid/invalid, TN valid/valid)."""
         return {
             "invalid": {
-                "invalid": self.true_positive, "valid": self.false_negative, "pending": self.pending_positive
+                "invalid": self.true_positive,
+                "valid": self.false_negative,
+                "pending": self.pending_positive,
             },
             "valid": {
-                "invalid": self.false_positive, "valid": self.true_negative, "pending": self.pending_negative
+                "invalid": self.false_positive,
+                "valid": self.true_negative,
+                "pending": self.pending_negative,
             },
         }
 
 
-def mean(values: Iterable[Optional[float]]) -> Optional[float]:
+def mean(values: Iterable[float | None]) -> float | None:
     """Mean of the scored values (``None`` and NaN are not scored); ``None`` when nothing was scored."""
     scored = [float(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
     return sum(scored) / len(scored) if scored else None
@@ -233,7 +248,10 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
     for name in METRIC_NAMES:
         summary[name] = mean(row.get(name) for row in rows)
-    summary["items_with_category"] = sum(1 for row in rows if row.get("category_accuracy") is not None
-                                         and not (isinstance(row.get("category_accuracy"), float)
-                                                  and math.isnan(row["category_accuracy"])))
+    summary["items_with_category"] = sum(
+        1
+        for row in rows
+        if row.get("category_accuracy") is not None
+        and not (isinstance(row.get("category_accuracy"), float) and math.isnan(row["category_accuracy"]))
+    )
     return summary

@@ -7,7 +7,8 @@ module the code location loads. ``score`` takes the dataset item's fields and th
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from opik.evaluation.metrics import base_metric, score_result
 
@@ -28,7 +29,7 @@ class CharterAccuracy(base_metric.BaseMetric):
     def __init__(self, name: str = "charter_accuracy", track: bool = True):
         super().__init__(name=name, track=track)
 
-    def score(self, expected_valid: bool, is_valid: Optional[bool] = None, **ignored: Any):
+    def score(self, expected_valid: bool, is_valid: bool | None = None, **ignored: Any):
         return _result(self.name, metrics.score_charter_accuracy(expected_valid, is_valid))
 
 
@@ -41,9 +42,9 @@ class ViolationDetection(base_metric.BaseMetric):
     def score(
         self,
         expected_valid: bool,
-        is_valid: Optional[bool] = None,
-        violations: Optional[Sequence[str]] = None,
-        violations_injected: Optional[Sequence[str]] = None,
+        is_valid: bool | None = None,
+        violations: Sequence[str] | None = None,
+        violations_injected: Sequence[str] | None = None,
         **ignored: Any,
     ):
         scored = metrics.score_violation_detection(expected_valid, is_valid, violations, violations_injected)
@@ -57,7 +58,7 @@ class ConfidenceCalibration(base_metric.BaseMetric):
         super().__init__(name=name, track=track)
 
     def score(
-        self, expected_valid: bool, is_valid: Optional[bool] = None, confidence: Any = None, **ignored: Any
+        self, expected_valid: bool, is_valid: bool | None = None, confidence: Any = None, **ignored: Any
     ):
         return _result(self.name, metrics.score_confidence_calibration(expected_valid, is_valid, confidence))
 
@@ -84,7 +85,7 @@ class CategoryAccuracy(base_metric.BaseMetric):
     def __init__(self, name: str = "category_accuracy", track: bool = True):
         super().__init__(name=name, track=track)
 
-    def score(self, expected_category: Optional[str] = None, category: Optional[str] = None, **ignored: Any):
+    def score(self, expected_category: str | None = None, category: str | None = None, **ignored: Any):
         return _result(self.name, metrics.score_category_accuracy(expected_category, category))
 
 

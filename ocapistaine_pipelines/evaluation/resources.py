@@ -9,7 +9,7 @@ asset check (``OCAPISTAINE_MIN_ACCURACY``, ``OCAPISTAINE_MAX_ACCURACY_DROP``).
 from __future__ import annotations
 
 import os
-from typing import Mapping, Optional
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -26,9 +26,9 @@ DEFAULT_FLUSH_TIMEOUT = 60
 class OpikResource(dg.ConfigurableResource):
     """The Opik server the daily experiment is recorded on. ``import opik`` happens only in ``client()``."""
 
-    api_key: Optional[str] = None
-    url_override: Optional[str] = None
-    workspace: Optional[str] = None
+    api_key: str | None = None
+    url_override: str | None = None
+    workspace: str | None = None
     project_name: str = DEFAULT_PROJECT
     #: Seconds to wait for the SDK's background queue (traces, scores) at the end of a run.
     flush_timeout_seconds: int = DEFAULT_FLUSH_TIMEOUT
@@ -44,7 +44,7 @@ class OpikResource(dg.ConfigurableResource):
 
     def redact(self, text: str) -> str:
         """``text`` without the API key or the credentials of ``OPIK_URL_OVERRIDE``."""
-        secrets: list[Optional[str]] = [self.api_key]
+        secrets: list[str | None] = [self.api_key]
         if self.url_override:
             parts = urlsplit(self.url_override)
             secrets += [parts.password, parts.query or None]
@@ -68,7 +68,7 @@ class OpikResource(dg.ConfigurableResource):
 class EvaluationSettings(dg.ConfigurableResource):
     """Which labelled set is used and how low accuracy may go before the asset check fails."""
 
-    dataset_path: Optional[str] = None  # None: the set shipped in the package
+    dataset_path: str | None = None  # None: the set shipped in the package
     min_accuracy: float = DEFAULT_MIN_ACCURACY
     max_drop_points: float = DEFAULT_MAX_DROP_POINTS
     #: Validators scored side by side with the active one (``OCAPISTAINE_COMPARE_VALIDATORS``); the
@@ -79,13 +79,15 @@ class EvaluationSettings(dg.ConfigurableResource):
         return [name.strip().lower() for name in self.compare.split(",") if name.strip()]
 
 
-def resources_from_env(environ: Optional[Mapping[str, str]] = None) -> dict:
+def resources_from_env(environ: Mapping[str, str] | None = None) -> dict:
     env = os.environ if environ is None else environ
     opik_kwargs: dict = {"project_name": env.get("OPIK_PROJECT_NAME") or DEFAULT_PROJECT}
     if env.get("OPIK_API_KEY"):
         opik_kwargs["api_key"] = dg.EnvVar("OPIK_API_KEY") if environ is None else env["OPIK_API_KEY"]
     if env.get("OPIK_URL_OVERRIDE"):  # may carry credentials (user:password@, ?token=): an EnvVar too
-        opik_kwargs["url_override"] = dg.EnvVar("OPIK_URL_OVERRIDE") if environ is None else env["OPIK_URL_OVERRIDE"]
+        opik_kwargs["url_override"] = (
+            dg.EnvVar("OPIK_URL_OVERRIDE") if environ is None else env["OPIK_URL_OVERRIDE"]
+        )
     if env.get("OPIK_WORKSPACE"):
         opik_kwargs["workspace"] = env["OPIK_WORKSPACE"]
     opik_kwargs["flush_timeout_seconds"] = env_number(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 # The task names come from their declarations (ocapistaine_pipelines/tasks.py, below the guard);
 # TASK_NAMES is a live view, so a task declared there is known to the guard without an edit here.
@@ -54,7 +55,7 @@ class TaskError(Exception):
         self,
         status: str,
         message: str,
-        metadata: Optional[Mapping[str, Any]] = None,
+        metadata: Mapping[str, Any] | None = None,
         *,
         retryable: bool = True,
     ):
@@ -116,7 +117,7 @@ class TaskResult:
     status: str = TaskStatus.PENDING.value
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    reason: Optional[str] = None
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -18,7 +18,8 @@ import enum
 import logging
 import threading
 import time
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 
@@ -66,9 +67,9 @@ class TaskGuard(dg.ConfigurableResource):
     lock_ttl_seconds: float = LOCK_TTL_SECONDS
     success_ttl_seconds: int = SUCCESS_TTL_SECONDS
     #: Heartbeat: the lock's TTL is set again this often (default: 2 s, at most a sixth of the TTL).
-    renew_every_seconds: Optional[float] = None
+    renew_every_seconds: float | None = None
     #: Ownership not confirmed for this long: the lock is declared lost (default: two thirds of the TTL).
-    lost_after_seconds: Optional[float] = None
+    lost_after_seconds: float | None = None
     #: Time a holder that declared its loss has to stop, before a re-execution takes its lock over.
     takeover_grace_seconds: float = 10.0
     #: How long the completion is retried while Redis does not answer (it is idempotent).
@@ -102,7 +103,7 @@ class TaskGuard(dg.ConfigurableResource):
         with self.redis.failing_closed(self.redis.scheduler_db):
             return fn(*args, **kwargs)
 
-    def _script(self, source: str, keys: list[str], args: list[Any], *, retries: Optional[int] = None):
+    def _script(self, source: str, keys: list[str], args: list[Any], *, retries: int | None = None):
         """Run one of ``redis_scripts``' guard scripts on the scheduler db (``RedisResource.run_script``)."""
         return self.redis.run_script(self.redis.scheduler_db, source, keys=keys, args=args, retries=retries)
 
@@ -116,7 +117,7 @@ class TaskGuard(dg.ConfigurableResource):
         skip_success_check: bool = False,
         force: bool = False,
         predecessors: Mapping[str, Predecessor | str] | tuple[str, ...] = (),
-    ) -> "GuardedDay":
+    ) -> GuardedDay:
         """``predecessors``: the runs this one re-executes, with what the instance says of them. Only
         a holder that is provably gone loses its lock: a failed, cancelled or finished run at once, a
         maybe-running one (a bare id means that) once it has missed its renewals. The completion of a
@@ -209,7 +210,7 @@ class GuardedDay:
         day_key: str,
         task_id: str,
         check_success: bool,
-        predecessors: Optional[Mapping[str, Predecessor]] = None,
+        predecessors: Mapping[str, Predecessor] | None = None,
     ):
         self.guard = guard
         self.predecessors: dict[str, Predecessor] = dict(predecessors or {})
@@ -219,22 +220,22 @@ class GuardedDay:
         self.check_success = check_success
         self.result = TaskResult(task=task, date=day_key, task_id=task_id)
         self.acquired = False
-        self.holder: Optional[str] = None
+        self.holder: str | None = None
         #: Set when the claim found the day completed by this run or an earlier attempt of it.
-        self.completed_by: Optional[str] = None
-        self._deferred: Optional[str] = None
+        self.completed_by: str | None = None
+        self._deferred: str | None = None
         self._lost = threading.Event()
         self._lost_reason = ""
         self._state_lock = threading.Lock()
-        self._valid_until: Optional[float] = None  # monotonic: ownership confirmed until then
+        self._valid_until: float | None = None  # monotonic: ownership confirmed until then
         self._stop = threading.Event()
-        self._renewer: Optional[threading.Thread] = None
+        self._renewer: threading.Thread | None = None
         #: Heartbeat counters: what a test or a fault benchmark observes of the watchdog (not used by the
         #: guard's decisions, which read the lease clock).
         self.renewals = 0
         self.renew_failures = 0
         #: monotonic time at which the loss was declared (for measurements), None while the lock is ours.
-        self.lost_at: Optional[float] = None
+        self.lost_at: float | None = None
 
     # -- keys ---------------------------------------------------------------------------------------
     @property
@@ -316,7 +317,9 @@ class GuardedDay:
             self._confirmed(sent_at)
             self.result.status = TaskStatus.PENDING.value
             if outcome == "reacquired":
-                log.info("%s already held our token %s (a retried claim): acquired", self.lock_key, self.task_id)
+                log.info(
+                    "%s already held our token %s (a retried claim): acquired", self.lock_key, self.task_id
+                )
             if outcome == "taken_over":
                 why = self.predecessors.get(holder)
                 gone = "missed its renewals" if why == Predecessor.MAYBE_RUNNING else f"ended ({why.value})"
@@ -331,16 +334,14 @@ class GuardedDay:
         self.holder = holder or None
         return False
 
-    def __enter__(self) -> "GuardedDay":
+    def __enter__(self) -> GuardedDay:
         if self.claim():
             self._start_renewer()
         return self
 
     # -- renewal -----------------------------------------------------------------------------------
     def _start_renewer(self) -> None:
-        self._renewer = threading.Thread(
-            target=self._renew_loop, name=f"renew-{self.lock_key}", daemon=True
-        )
+        self._renewer = threading.Thread(target=self._renew_loop, name=f"renew-{self.lock_key}", daemon=True)
         self._renewer.start()
 
     def _renew_loop(self) -> None:
@@ -360,7 +361,9 @@ class GuardedDay:
                 self.renew_failures += 1
                 if self.renew_failures == 1 or self.renew_failures % 10 == 0:
                     log.warning(
-                        "could not renew %s (%d failure(s)): %s", self.lock_key, self.renew_failures,
+                        "could not renew %s (%d failure(s)): %s",
+                        self.lock_key,
+                        self.renew_failures,
                         guard.redis.redact(str(error)),
                     )
                 if self.lost:

@@ -16,7 +16,8 @@ of it yet (the completion's reply was lost), it is reported now.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping, Optional, Union
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import dagster as dg
 
@@ -25,8 +26,8 @@ from ..tasks import task as declared_task
 from .contract import FORCE_TAG, REASON_TAG, STATUS_TAG, SkipReason, TaskError, TaskStatus
 from .resource import GuardedDay, Predecessor, TaskGuard
 
-DayWork = Callable[[GuardedDay, str], Optional[Mapping[str, Any]]]
-GuardEvent = Union[dg.MaterializeResult, dg.AssetMaterialization, dg.AssetObservation]
+DayWork = Callable[[GuardedDay, str], Mapping[str, Any] | None]
+GuardEvent = dg.MaterializeResult | dg.AssetMaterialization | dg.AssetObservation
 
 
 def is_forced(context: dg.AssetExecutionContext) -> bool:
@@ -39,7 +40,7 @@ def run_guarded_days(
     task_name: str,
     work: DayWork,
     *,
-    skip_success_check: Optional[bool] = None,
+    skip_success_check: bool | None = None,
 ) -> Iterator[GuardEvent]:
     """Claim, work and complete each partition of the run; yield one event per day.
 
@@ -124,8 +125,10 @@ def _own_completion(context: dg.AssetExecutionContext, guarded: GuardedDay, part
         return
     by = guarded.completed_by
     who = "this run" if by == context.run_id else f"run {by} (the attempt retried)"
-    guarded.warn(f"{guarded.day_key} was completed by {who} but never recorded (the reply was lost): "
-                 "recorded now, not redone")
+    guarded.warn(
+        f"{guarded.day_key} was completed by {who} but never recorded (the reply was lost): "
+        "recorded now, not redone"
+    )
 
 
 def _materialized_by(context: dg.AssetExecutionContext, partition_key: str, run_id: str) -> bool:
@@ -149,12 +152,16 @@ def _day_event(
     if result.status == TaskStatus.SKIPPED.value:
         holder = f" (lock held by {guarded.holder})" if guarded.holder else ""
         context.log.info(f"{guarded.task} {guarded.day_key} skipped: {result.reason}{holder}")
-        return dg.AssetObservation(asset_key=context.asset_key, partition=partition_key, metadata=full_metadata)
+        return dg.AssetObservation(
+            asset_key=context.asset_key, partition=partition_key, metadata=full_metadata
+        )
     reason = f" ({result.reason})" if result.reason else ""
     context.log.info(f"{guarded.task} {guarded.day_key}: {result.status}{reason}")
     if as_output:
         return dg.MaterializeResult(metadata=full_metadata)
-    return dg.AssetMaterialization(asset_key=context.asset_key, partition=partition_key, metadata=full_metadata)
+    return dg.AssetMaterialization(
+        asset_key=context.asset_key, partition=partition_key, metadata=full_metadata
+    )
 
 
 def _tag_run(context: dg.AssetExecutionContext, outcomes: list[GuardedDay], failures: list) -> None:
@@ -176,7 +183,9 @@ def _tag_run(context: dg.AssetExecutionContext, outcomes: list[GuardedDay], fail
         context.log.debug("could not tag the run")
 
 
-def _failure(task_name: str, failures: list[tuple[str, BaseException, GuardedDay]], guard: TaskGuard) -> dg.Failure:
+def _failure(
+    task_name: str, failures: list[tuple[str, BaseException, GuardedDay]], guard: TaskGuard
+) -> dg.Failure:
     """One failure for the run; retried by the asset's RetryPolicy unless a day's error says it is final."""
     allow_retries = all(getattr(error, "retryable", True) for _, error, _ in failures)
     if len(failures) == 1:

@@ -129,9 +129,7 @@ def labelled_contributions(
             "invalid": dg.MetadataValue.int(sum(not r["is_valid"] for r in rows)),
             "sources": dg.MetadataValue.json(data.sources),
             "rejected_or_duplicate": dg.MetadataValue.int(len(data.rejected)),
-            "rejected": table(REJECTED_SCHEMA, data.rejected, limit=20)
-            if data.rejected
-            else "none",
+            "rejected": table(REJECTED_SCHEMA, data.rejected, limit=20) if data.rejected else "none",
             "data_hash": version,
             "path": dg.MetadataValue.path(str(path)),
         },

@@ -9,9 +9,9 @@ reader of the export format); rows are deduplicated by content with their proven
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
 
 from ..contributions.learned import LabelledRow, deduplicate
 from ..evaluation.dataset import DatasetError, LabelledSet, load_labelled_set, packaged_dataset_path
@@ -78,7 +78,7 @@ def collect(
     return data
 
 
-def training_pool_files(tests_folder: Optional[Path] = None) -> list[Path]:
+def training_pool_files(tests_folder: Path | None = None) -> list[Path]:
     """The repository's labelled sets the rules were tuned on (held-out 1-4, fair criticism): training
     material for the learned model. Held-out 5 is never in it (it measures every validator)."""
     folder = (

@@ -8,7 +8,7 @@ lookups the schedules use to avoid launching a run that would only skip.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
@@ -88,7 +88,7 @@ def run_days(run: dg.DagsterRun) -> list[str]:
     return [(first + dt.timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
-def task_for_assets(keys: Optional[Iterable[dg.AssetKey]]) -> Optional[str]:
+def task_for_assets(keys: Iterable[dg.AssetKey] | None) -> str | None:
     """The task a run belongs to, from the assets it selected (``None`` for other runs)."""
     selected = set(keys or ())
     for declared in TASKS.values():

@@ -21,7 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 
@@ -42,7 +43,7 @@ REMEMBER_DAYS = 3
 SENSOR_INTERVAL_SECONDS = 60
 
 
-def parse_deadline(task_name: str, text: str) -> Optional[dt.time]:
+def parse_deadline(task_name: str, text: str) -> dt.time | None:
     """``HH:MM`` (00:01 to 23:59) or ``off``; a clear error otherwise."""
     text = text.strip().lower()
     if text in ("off", "none", "-"):
@@ -58,7 +59,7 @@ def parse_deadline(task_name: str, text: str) -> Optional[dt.time]:
     return moment
 
 
-def task_deadlines(environ: Optional[Mapping[str, str]] = None) -> dict[str, Optional[dt.time]]:
+def task_deadlines(environ: Mapping[str, str] | None = None) -> dict[str, dt.time | None]:
     """Each task's deadline: its declaration's (tasks.py), overridden by ``OCAPISTAINE_DEADLINES``
     (``task_firecrawl=07:30,task_opik_experiment=off``); ``None`` means no deadline."""
     env = os.environ if environ is None else environ
@@ -77,7 +78,7 @@ def task_deadlines(environ: Optional[Mapping[str, str]] = None) -> dict[str, Opt
     return {name: parse_deadline(name, texts[name]) for name in TASKS if name in texts}
 
 
-def redis_skip_ticks(environ: Optional[Mapping[str, str]] = None) -> int:
+def redis_skip_ticks(environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     return int(env_number(env, REDIS_SKIP_TICKS_ENV, DEFAULT_REDIS_SKIP_TICKS, integer=True, positive=True))
 
@@ -109,7 +110,7 @@ def freshness_policy(deadline: dt.time) -> dg.FreshnessPolicy:
 
 
 def with_deadlines(
-    assets: list[dg.AssetsDefinition], environ: Optional[Mapping[str, str]] = None
+    assets: list[dg.AssetsDefinition], environ: Mapping[str, str] | None = None
 ) -> list[dg.AssetsDefinition]:
     """The assets, with each task's last asset carrying the freshness policy of the task's deadline."""
     policies: dict[dg.AssetKey, dg.FreshnessPolicy] = {}
@@ -140,7 +141,7 @@ def read_redis_streak(instance: dg.DagsterInstance) -> dict[str, Any]:
 
 
 def record_chain_tick(
-    instance: dg.DagsterInstance, scheduled: dt.datetime, partition_key: str, redis_error: Optional[str]
+    instance: dg.DagsterInstance, scheduled: dt.datetime, partition_key: str, redis_error: str | None
 ) -> dict[str, Any]:
     """Count a chain tick that could not read Redis (``redis_error``), or end the streak.
 
@@ -152,7 +153,7 @@ def record_chain_tick(
         if streak.get("count"):
             instance.run_storage.set_cursor_values({REDIS_STREAK_KEY: json.dumps({"count": 0})})
         return {"count": 0}
-    stamp = scheduled.astimezone(dt.timezone.utc).isoformat()
+    stamp = scheduled.astimezone(dt.UTC).isoformat()
     if streak.get("last_tick") == stamp:
         return streak
     count = int(streak.get("count") or 0) + 1
@@ -170,7 +171,7 @@ def record_chain_tick(
 # -- the alarm: one sensor, one alert per task and day -----------------------------------------------
 def current_time() -> dt.datetime:
     """The sensor's clock (one place, so tests evaluate the real sensor at a fixed time)."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _day_done(
@@ -199,7 +200,7 @@ def due_alerts(
     guard: TaskGuard,
     now: dt.datetime,
     sent: Mapping[str, Any],
-    environ: Optional[Mapping[str, str]] = None,
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The alerts to send now, by key (``deadline:{task}:{YYYY-MM-DD}``, ``redis:{task}:{YYYY-MM-DD}``)."""
     alerts: dict[str, dict[str, Any]] = {}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Optional
 
 import dagster as dg
 
@@ -30,7 +29,7 @@ RECORDS_PER_QUERY = 200
 LOOK_BACK_SECONDS = 24 * 3600
 
 
-def is_range_run(run: Optional[dg.DagsterRun]) -> bool:
+def is_range_run(run: dg.DagsterRun | None) -> bool:
     tags = run.tags if run else {}
     return not tags.get(PARTITION_TAG) and bool(tags.get(RANGE_START_TAG) and tags.get(RANGE_END_TAG))
 
@@ -57,7 +56,7 @@ def check_range_days(context: dg.SensorEvaluationContext) -> dg.SensorResult | d
     except ValueError:
         cursor = {}
     instance = context.instance
-    runs: dict[str, Optional[dg.DagsterRun]] = {}
+    runs: dict[str, dg.DagsterRun | None] = {}
     requests: list[dg.RunRequest] = []
     oldest = time.time() - LOOK_BACK_SECONDS
     for asset_key, check_keys in checks_by_asset(context.repository_def).items():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import time
-from typing import Iterator, Optional, Union
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -41,10 +41,11 @@ from .chain import (
 )
 from .deadlines import record_chain_tick
 from .jobs import task_job
+
 #: A day close that has not succeeded after this many runs is left to an operator (the skip reason says so).
 DAY_CLOSE_MAX_ATTEMPTS = 5
 
-Evaluation = Iterator[Union[dg.RunRequest, dg.SkipReason]]
+Evaluation = Iterator[dg.RunRequest | dg.SkipReason]
 
 
 def tick_partition_key(context: dg.ScheduleEvaluationContext) -> str:
@@ -56,7 +57,7 @@ def tick_partition_key(context: dg.ScheduleEvaluationContext) -> str:
 
 def dead_runs(
     context: dg.ScheduleEvaluationContext,
-    guard: Optional[TaskGuard],
+    guard: TaskGuard | None,
     chain_task: DailyTask,
     runs: list[dg.DagsterRun],
 ) -> dict[str, str]:
@@ -101,7 +102,7 @@ def _in_flight_reason(
     context: dg.ScheduleEvaluationContext,
     chain_task: DailyTask,
     partition_key: str,
-    guard: Optional[TaskGuard],
+    guard: TaskGuard | None,
 ) -> str | None:
     runs = runs_of_task(context.instance, chain_task, partition_key, IN_FLIGHT_STATUSES)
     dead = dead_runs(context, guard, chain_task, runs)
@@ -124,7 +125,8 @@ def _run_request(
 
     The run key names the attempt (runs already finished for the task and day): a tick re-evaluated
     by the daemon asks for the same key and Dagster drops the duplicate, while a day whose run failed
-    (or skipped, or deferred) gets a new attempt on the next tick, as the legacy chain retried every 7 minutes.
+    (or skipped, or deferred) gets a new attempt on the next tick, as the legacy chain retried every 7
+    minutes.
     """
     finished = context.instance.get_runs_count(
         dg.RunsFilter(
@@ -144,7 +146,7 @@ def previous_day(partition_key: str) -> str:
 
 def _day_close_due(
     context: dg.ScheduleEvaluationContext, closing: DailyTask, partition_key: str
-) -> tuple[Optional[str], int, Optional[str]]:
+) -> tuple[str | None, int, str | None]:
     """``(yesterday, attempt)`` while yesterday's day close has not succeeded, else ``(None, 0, why not)``.
 
     Done means a close run ended with the guard's tag ``ocapistaine/status=success``: a close that
@@ -163,16 +165,20 @@ def _day_close_due(
         return None, 0, None
     attempts = instance.get_runs_count(dg.RunsFilter(tags=close_tags, statuses=finished))
     if attempts >= DAY_CLOSE_MAX_ATTEMPTS:
-        return None, attempts, (
-            f"day close of {closed} given up after {attempts} attempts that did not succeed: re-do it with "
-            f"run_task_now({closing.name!r}, date={closed!r}, force=True)"
+        return (
+            None,
+            attempts,
+            (
+                f"day close of {closed} given up after {attempts} attempts that did not succeed: re-do it "
+                f"with run_task_now({closing.name!r}, date={closed!r}, force=True)"
+            ),
         )
     return closed, attempts + 1, None
 
 
 def _day_close(
     context: dg.ScheduleEvaluationContext, guard: TaskGuard, closing: DailyTask, closed: str, attempt: int
-) -> tuple[Optional[dg.RunRequest], Optional[str]]:
+) -> tuple[dg.RunRequest | None, str | None]:
     """The forced run of yesterday's contributions ("day close"), or why it waits for a later tick.
 
     A contribution belongs to the day of its ``created_at``; the chain stops once the day succeeded,
@@ -196,7 +202,7 @@ def _day_close(
 
 
 def _record_chain_tick(
-    context: dg.ScheduleEvaluationContext, partition_key: str, redis_error: Optional[str]
+    context: dg.ScheduleEvaluationContext, partition_key: str, redis_error: str | None
 ) -> int:
     """Keep the streak of ticks that could not read Redis (``deadlines.deadline_alerts`` alerts on it).
     The Dagster instance stores it; a failure to store is logged, never fails the tick."""
@@ -216,13 +222,13 @@ def evaluate_chain(
     context: dg.ScheduleEvaluationContext,
     guard: TaskGuard,
     partition_key: str,
-    chain_task: Optional[DailyTask] = None,
+    chain_task: DailyTask | None = None,
 ) -> Evaluation:
     """The chain task gets a run when its success key is missing and its dependencies' keys exist;
     at the first tick of a day, when it closes its days, yesterday's day close too."""
     chain_task = chain_task or task(TASK_CONTRIBUTIONS_ANALYSIS)
-    close_request: Optional[dg.RunRequest] = None
-    close_reason: Optional[str] = None
+    close_request: dg.RunRequest | None = None
+    close_reason: str | None = None
     try:
         history = {row["task"]: row for row in guard.history(partition_key)}
         if chain_task.closes_day:
@@ -264,7 +270,9 @@ def evaluate_chain(
         for reason in reasons:
             context.log.info(reason)
         for request in requests:
-            context.log.info(f"requesting {request.tags[TASK_TAG]} for {request.partition_key} ({request.run_key})")
+            context.log.info(
+                f"requesting {request.tags[TASK_TAG]} for {request.partition_key} ({request.run_key})"
+            )
             yield request
     else:
         yield dg.SkipReason("; ".join(reasons))

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
 
@@ -34,7 +35,7 @@ ALERT_INTERVAL_ENV = "OCAPISTAINE_ALERT_INTERVAL_SECONDS"
 ALERT_INTERVAL_SECONDS = int(env_number(os.environ, ALERT_INTERVAL_ENV, 120, integer=True, positive=True))
 
 
-def run_day(run: dg.DagsterRun) -> Optional[str]:
+def run_day(run: dg.DagsterRun) -> str | None:
     """The run's partition (``YYYY-MM-DD``), or ``start..end`` for a range, or ``None``."""
     tags = run.tags
     if tags.get(PARTITION_TAG):
@@ -46,8 +47,14 @@ def run_day(run: dg.DagsterRun) -> Optional[str]:
 
 def planned_asset_keys(instance: dg.DagsterInstance, run_id: str) -> set[dg.AssetKey]:
     """The assets a run set out to materialize (runs launched without an asset selection, e.g. jobs)."""
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED).records
-    return {record.event_log_entry.dagster_event.asset_key for record in records if record.event_log_entry.dagster_event}
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+    ).records
+    return {
+        record.event_log_entry.dagster_event.asset_key
+        for record in records
+        if record.event_log_entry.dagster_event
+    }
 
 
 def failure_summary(context: dg.RunFailureSensorContext) -> dict[str, Any]:
@@ -83,18 +90,24 @@ def webhook_host(url: str) -> str:
     return show_url(url)
 
 
-def alert_policy(attempts: Optional[int] = None, timeout: Optional[float] = None) -> HttpPolicy:
+def alert_policy(attempts: int | None = None, timeout: float | None = None) -> HttpPolicy:
     """The alert webhook's HTTP policy (``http_policy``): a few quick attempts, so a broken receiver
     costs the sensor seconds, not minutes (bound: ``alert_policy().bound_seconds()``)."""
     attempts = attempts or ALERT_ATTEMPTS
     timeout = ALERT_TIMEOUT_SECONDS if timeout is None else timeout
-    return HttpPolicy(connect_timeout=timeout, read_timeout=timeout, retries=attempts - 1,
-                      backoff=ALERT_BACKOFF_SECONDS, backoff_max=ALERT_BACKOFF_SECONDS * 4,
-                      retry_after_max=ALERT_BACKOFF_SECONDS * 4, deadline=attempts * timeout * 2)
+    return HttpPolicy(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries=attempts - 1,
+        backoff=ALERT_BACKOFF_SECONDS,
+        backoff_max=ALERT_BACKOFF_SECONDS * 4,
+        retry_after_max=ALERT_BACKOFF_SECONDS * 4,
+        deadline=attempts * timeout * 2,
+    )
 
 
 def post_alert(
-    url: str, payload: Mapping[str, Any], *, attempts: Optional[int] = None, timeout: Optional[float] = None
+    url: str, payload: Mapping[str, Any], *, attempts: int | None = None, timeout: float | None = None
 ) -> None:
     """POST ``payload`` as JSON under ``alert_policy`` (connection errors, 429 and 5xx are retried);
     raises ``RuntimeError`` at the end. The payload's texts go through the redaction path; the error
@@ -105,7 +118,9 @@ def post_alert(
     try:
         response = client.request("POST", url, data=body, headers={"Content-Type": "application/json"})
     except HttpFailure as error:
-        raise RuntimeError(redact(f"{where} failed after {error.attempts} attempt(s): {_cause(error)}")) from None
+        raise RuntimeError(
+            redact(f"{where} failed after {error.attempts} attempt(s): {_cause(error)}")
+        ) from None
     if response.status_code >= 400:
         raise RuntimeError(
             f"{where} failed after {client.attempts_of(response)} attempt(s): HTTP {response.status_code}"

@@ -9,8 +9,8 @@ would not find the run. So a worker names what is missing and stops, instead of 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 #: Broker and result backend (Redis by default: ``redis://host:6379/2``; RabbitMQ: ``amqp://...``).
 BROKER_ENV = "CELERY_BROKER_URL"
@@ -29,7 +29,7 @@ _WHY = {
 }
 
 
-def worker_environment_problems(environ: Optional[Mapping[str, str]] = None) -> list[str]:
+def worker_environment_problems(environ: Mapping[str, str] | None = None) -> list[str]:
     """One line per missing or unusable setting; empty when the worker may start."""
     env = os.environ if environ is None else environ
 

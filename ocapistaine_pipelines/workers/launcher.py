@@ -17,7 +17,8 @@ Runs without a ``dagster-celery/queue`` tag (UI launches) go to their task's que
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from dagster import Field, IntSource
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus

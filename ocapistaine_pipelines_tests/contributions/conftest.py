@@ -12,7 +12,9 @@ from ocapistaine_pipelines.contributions.validators import ValidatorResource
 
 from .servers import FakeLLM
 
-LABELLED = Path(__file__).resolve().parents[2] / "ocapistaine_pipelines" / "data" / "labelled_contributions.json"
+LABELLED = (
+    Path(__file__).resolve().parents[2] / "ocapistaine_pipelines" / "data" / "labelled_contributions.json"
+)
 HELD_OUT = Path(__file__).resolve().parent / "heldout_contributions.json"
 HELD_OUT_2 = Path(__file__).resolve().parent / "heldout2_contributions.json"
 HELD_OUT_3 = Path(__file__).resolve().parent / "heldout3_contributions.json"
@@ -33,13 +35,15 @@ def held_out() -> list[dict]:
 
 @pytest.fixture(scope="session")
 def held_out_2() -> list[dict]:
-    """Written after the first revision; measured once (0.70), then used by the v2 revision and the calibration fit."""
+    """Written after the first revision; measured once (0.70), then used by the v2 revision and the
+    calibration fit."""
     return json.loads(HELD_OUT_2.read_text(encoding="utf-8"))["contributions"]
 
 
 @pytest.fixture(scope="session")
 def held_out_3() -> list[dict]:
-    """Written before the v2 revision (baseline measured on it), but the v2 patterns were written with it in view."""
+    """Written before the v2 revision (baseline measured on it), but the v2 patterns were written with it
+    in view."""
     return json.loads(HELD_OUT_3.read_text(encoding="utf-8"))["contributions"]
 
 
@@ -62,9 +66,18 @@ def fake_llm():
     server.stop()
 
 
-def llm_resource(server: FakeLLM, models: str = "openai/primary,openai/backup", **overrides) -> ValidatorResource:
-    options = dict(backend="llm", models=models, api_base=f"{server.url}/v1", api_key="sk-loopback-secret",
-                   concurrency=4, timeout_seconds=2.0, rate_limit_cooldown_seconds=60.0)
+def llm_resource(
+    server: FakeLLM, models: str = "openai/primary,openai/backup", **overrides
+) -> ValidatorResource:
+    options = dict(
+        backend="llm",
+        models=models,
+        api_base=f"{server.url}/v1",
+        api_key="sk-loopback-secret",
+        concurrency=4,
+        timeout_seconds=2.0,
+        rate_limit_cooldown_seconds=60.0,
+    )
     options.update(overrides)
     return ValidatorResource(**options)
 
@@ -72,6 +85,7 @@ def llm_resource(server: FakeLLM, models: str = "openai/primary,openai/backup", 
 @pytest.fixture
 def domain_resources(base_resources):
     """Every resource the two assets need: private Redis, temporary data dir, rules validator."""
+
     def build(source: str = "", validator: ValidatorResource | None = None, **source_options):
         source_options.setdefault("attempts", 1)
         source_options.setdefault("backoff_seconds", 0.0)

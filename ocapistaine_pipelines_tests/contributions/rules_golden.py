@@ -35,7 +35,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 def labelled_set_files() -> list[Path]:
     """Every labelled set in the repository, in a stable order (paths relative to ROOT in the fixture)."""
     return sorted((ROOT / "ocapistaine_pipelines" / "data").glob("*.json")) + sorted(
-        (ROOT / "ocapistaine_pipelines_tests" / "contributions").glob("*_contributions.json"))
+        (ROOT / "ocapistaine_pipelines_tests" / "contributions").glob("*_contributions.json")
+    )
 
 
 def set_name(path: Path) -> str:
@@ -97,8 +98,10 @@ def write(document: dict, path: Path = GOLDEN) -> None:
         block = [f"    {json.dumps(name)}: {{", f'      "sha256": {json.dumps(pinned_set["sha256"])},']
         parts = []
         for part in ("items", "sentences"):
-            rows = [f"        {json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
-                    for key, value in pinned_set[part].items()]
+            rows = [
+                f"        {json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
+                for key, value in pinned_set[part].items()
+            ]
             parts.append(f'      "{part}": {{\n' + ",\n".join(rows) + "\n      }")
         block.append(",\n".join(parts))
         block.append("    }")

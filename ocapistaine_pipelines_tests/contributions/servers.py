@@ -6,20 +6,24 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
 class LoopbackServer:
-    """A ThreadingHTTPServer on a free port whose handler calls ``self.handle(method, path, headers, body)``."""
+    """A ThreadingHTTPServer on a free port; its handler calls
+    ``self.handle(method, path, headers, body)``."""
 
     def __init__(self):
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+            disable_nagle_algorithm = (
+                True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+            )
 
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -46,7 +50,9 @@ class LoopbackServer:
         self.port = self.httpd.server_address[1]
         self.requests: list[dict] = []
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     @property
@@ -79,9 +85,14 @@ def chat_completion(model: str, content: str, prompt_tokens: int = 50) -> dict:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
 
 
@@ -89,10 +100,20 @@ def default_judge(kind: str, user: str) -> dict:
     """A stand-in model: flags shouting/insults, files by a keyword; enough to check the plumbing."""
     if kind == "charter":
         if re.search(r"IDIOTS|incapables", user):
-            return {"is_valid": False, "violations": ["aggressive"], "encouraged_aspects": [],
-                    "reasoning": "Insultes envers les élus.", "confidence": 0.9}
-        return {"is_valid": True, "violations": [], "encouraged_aspects": ["concrete_proposal"],
-                "reasoning": "Proposition concrète et locale.", "confidence": 0.8}
+            return {
+                "is_valid": False,
+                "violations": ["aggressive"],
+                "encouraged_aspects": [],
+                "reasoning": "Insultes envers les élus.",
+                "confidence": 0.9,
+            }
+        return {
+            "is_valid": True,
+            "violations": [],
+            "encouraged_aspects": ["concrete_proposal"],
+            "reasoning": "Proposition concrète et locale.",
+            "confidence": 0.8,
+        }
     category = "ecologie" if re.search(r"plage|dune|vélo", user) else "economie"
     if kind == "verdict":
         return {**default_judge("charter", user), "category": category}
@@ -117,15 +138,41 @@ class FakeLLM(LoopbackServer):
         user = request["messages"][-1]["content"]
         # the one-call prompt is the charter's (Forseti) and also asks for the category
         kind = ("verdict" if '"category"' in system else "charter") if "Forseti" in system else "category"
-        self.record(model=model, kind=kind, user=user, temperature=request.get("temperature"),
-                    response_format=request.get("response_format"), authorization=headers.get("Authorization"))
+        self.record(
+            model=model,
+            kind=kind,
+            user=user,
+            temperature=request.get("temperature"),
+            response_format=request.get("response_format"),
+            authorization=headers.get("Authorization"),
+        )
         if self.delay:
             time.sleep(self.delay)
         mode = self.modes.get(model, "ok")
         if mode == "rate_limit":
-            return 429, {}, {"error": {"message": "Rate limit reached for requests", "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
+            return (
+                429,
+                {},
+                {
+                    "error": {
+                        "message": "Rate limit reached for requests",
+                        "type": "rate_limit_error",
+                        "code": "rate_limit_exceeded",
+                    }
+                },
+            )
         if mode == "quota":
-            return 429, {}, {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}
+            return (
+                429,
+                {},
+                {
+                    "error": {
+                        "message": "You exceeded your current quota",
+                        "type": "insufficient_quota",
+                        "code": "insufficient_quota",
+                    }
+                },
+            )
         if mode == "error":  # echoes the credential it got, as some gateways do: the validator must redact it
             message = f"bad request (Authorization: {headers.get('Authorization')})"
             return 400, {}, {"error": {"message": message, "type": "invalid_request_error"}}
@@ -136,7 +183,11 @@ class FakeLLM(LoopbackServer):
                 self.malformed_left[model] -= 1
             return 200, {}, chat_completion(model, '{"is_valid": "peut-être", "violations": ')
         prompt_tokens = sum(count_tokens(m["content"]) for m in request["messages"])
-        return 200, {}, chat_completion(model, json.dumps(self.judge(kind, user), ensure_ascii=False), prompt_tokens)
+        return (
+            200,
+            {},
+            chat_completion(model, json.dumps(self.judge(kind, user), ensure_ascii=False), prompt_tokens),
+        )
 
 
 class FakeEmbeddings(LoopbackServer):
@@ -160,26 +211,47 @@ class FakeEmbeddings(LoopbackServer):
         request = json.loads(body or b"{}")
         inputs = request.get("input")
         inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
-        self.record(path=path, model=request.get("model"), inputs=inputs,
-                    authorization=headers.get("Authorization"))
+        self.record(
+            path=path, model=request.get("model"), inputs=inputs, authorization=headers.get("Authorization")
+        )
         if not path.endswith("/embeddings"):
             return 404, {}, {"error": {"message": "not found"}}
         if self.mode == "error":
-            return 400, {}, {"error": {"message": f"bad key (Authorization: {headers.get('Authorization')})",
-                                       "type": "invalid_request_error"}}
-        data = [{"object": "embedding", "index": i, "embedding": self.vector(t, self.dim)}
-                for i, t in enumerate(inputs)]
+            return (
+                400,
+                {},
+                {
+                    "error": {
+                        "message": f"bad key (Authorization: {headers.get('Authorization')})",
+                        "type": "invalid_request_error",
+                    }
+                },
+            )
+        data = [
+            {"object": "embedding", "index": i, "embedding": self.vector(t, self.dim)}
+            for i, t in enumerate(inputs)
+        ]
         if self.mode == "short":
             data = data[:-1]
         data.reverse()
-        return 200, {}, {"object": "list", "data": data, "model": request.get("model"),
-                         "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}}
+        return (
+            200,
+            {},
+            {
+                "object": "list",
+                "data": data,
+                "model": request.get("model"),
+                "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)},
+            },
+        )
 
 
 class FakeN8N(LoopbackServer):
     """``POST /webhook/participons/issues`` answering pages of ``issues`` as the n8n workflow does."""
 
-    def __init__(self, issues: list[dict], *, honour_page: bool = True, fail_with: Optional[tuple[int, Any]] = None):
+    def __init__(
+        self, issues: list[dict], *, honour_page: bool = True, fail_with: tuple[int, Any] | None = None
+    ):
         self.issues = issues
         self.honour_page = honour_page
         self.fail_with = fail_with
@@ -202,14 +274,16 @@ class FakeN8N(LoopbackServer):
 class FakeGitHub(LoopbackServer):
     """``GET /repos/{owner}/{repo}/issues`` with ``per_page``/``page`` and ``Link: rel="next"`` headers."""
 
-    def __init__(self, issues: list[dict], *, token: Optional[str] = None):
+    def __init__(self, issues: list[dict], *, token: str | None = None):
         self.issues = issues
         self.token = token
         super().__init__()
 
     def handle(self, method, path, headers, body):
         parts = urlsplit(path)
-        self.record(method=method, path=parts.path, query=parts.query, authorization=headers.get("Authorization"))
+        self.record(
+            method=method, path=parts.path, query=parts.query, authorization=headers.get("Authorization")
+        )
         if self.token and headers.get("Authorization") != f"Bearer {self.token}":
             return 401, {}, {"message": "Bad credentials"}
         if not re.fullmatch(r"/repos/[^/]+/[^/]+/issues", parts.path):
@@ -220,5 +294,7 @@ class FakeGitHub(LoopbackServer):
         chunk = self.issues[(page - 1) * per_page : page * per_page]
         headers_out = {}
         if page * per_page < len(self.issues):
-            headers_out["Link"] = f'<{self.url}{parts.path}?state=all&per_page={per_page}&page={page + 1}>; rel="next"'
+            headers_out["Link"] = (
+                f'<{self.url}{parts.path}?state=all&per_page={per_page}&page={page + 1}>; rel="next"'
+            )
         return 200, headers_out, chunk

@@ -8,13 +8,15 @@ import threading
 from ocapistaine_pipelines.contributions import assets as A
 from ocapistaine_pipelines.contributions.model import Contribution, Verdict
 
-from .test_assets import GOOD, IDEA, export, materialize, materializations
+from .test_assets import GOOD, IDEA, export, materializations, materialize
 
 D, D1 = "2026-03-02", "2026-03-03"
 
 
 def item(contribution_id: str) -> Contribution:
-    return Contribution(contribution_id, f"titre {contribution_id}", "corps", GOOD, IDEA, "economie", "export", None)
+    return Contribution(
+        contribution_id, f"titre {contribution_id}", "corps", GOOD, IDEA, "economie", "export", None
+    )
 
 
 def judged(valid: bool = True) -> Verdict:
@@ -25,12 +27,20 @@ def pending() -> Verdict:
     return Verdict.pending_because("timeout", category="economie", validator="llm:x")
 
 
-def test_the_day_close_of_yesterday_keeps_an_undated_item_that_moved_to_today(tmp_path, domain_resources, data_dir, app_db):
-    """The review's case: D+1 wrote the id, D's forced re-run must not delete it; an id that truly left goes."""
+def test_the_day_close_of_yesterday_keeps_an_undated_item_that_moved_to_today(
+    tmp_path, domain_resources, data_dir, app_db
+):
+    """The review's case: D+1 wrote the id, D's forced re-run must not delete it; an id truly gone goes."""
     moved = {"id": "undated", "constat_factuel": GOOD, "idees_ameliorations": IDEA}
-    gone = {"id": "gone", "constat_factuel": "La médiathèque ferme tôt.", "idees_ameliorations": "Ouvrir le samedi.",
-            "created_at": "2026-03-02T10:00:00+01:00"}
-    resources = domain_resources(str(export(tmp_path, [moved, gone], generated_at="2026-03-02T20:00:00+01:00")))
+    gone = {
+        "id": "gone",
+        "constat_factuel": "La médiathèque ferme tôt.",
+        "idees_ameliorations": "Ouvrir le samedi.",
+        "created_at": "2026-03-02T10:00:00+01:00",
+    }
+    resources = domain_resources(
+        str(export(tmp_path, [moved, gone], generated_at="2026-03-02T20:00:00+01:00"))
+    )
     assert materialize(resources, day=D).success
     assert app_db.exists("contribution:undated", "contribution:gone") == 2
 
@@ -57,10 +67,12 @@ def test_the_day_close_of_yesterday_keeps_an_undated_item_that_moved_to_today(tm
 
 
 def test_a_write_by_another_day_between_reading_and_cleaning_is_not_lost(redis_resource, app_db):
-    """The decision is taken inside Redis: D's previous ids were read before D+1 wrote, D still keeps the key."""
+    """The decision is taken inside Redis: D's previous ids were read before D+1 wrote; D keeps the key."""
     A.write_app_data(redis_resource, D, [(item("x"), judged()), (item("y"), judged())], previous_ids=set())
     previous_of_d = {"x", "y"}  # what D's run read from its parquet file ...
-    A.write_app_data(redis_resource, D1, [(item("x"), judged(False))], previous_ids=set())  # ... then D+1 wrote x
+    A.write_app_data(
+        redis_resource, D1, [(item("x"), judged(False))], previous_ids=set()
+    )  # ... then D+1 wrote x
     outcome = A.write_app_data(redis_resource, D, [], previous_ids=previous_of_d)
     assert outcome == {"deleted": ["y"], "kept": ["x"], "kept_judged": []}
     assert json.loads(app_db.get("contribution:x"))["validation_result"]["is_valid"] is False  # D+1's value
@@ -77,8 +89,12 @@ def test_concurrent_days_never_lose_a_key_they_list(redis_resource, app_db):
     def day_d_drops_all():
         barrier.wait()
         for chunk in range(0, 40, 4):
-            A.write_app_data(redis_resource, D, [(item(i), judged()) for i in ids[chunk + 4:]],
-                             previous_ids=set(ids[chunk:]))
+            A.write_app_data(
+                redis_resource,
+                D,
+                [(item(i), judged()) for i in ids[chunk + 4 :]],
+                previous_ids=set(ids[chunk:]),
+            )
 
     def day_d1_takes_all():
         barrier.wait()
@@ -96,10 +112,14 @@ def test_concurrent_days_never_lose_a_key_they_list(redis_resource, app_db):
 
 def test_a_pending_verdict_does_not_replace_another_days_judgement(redis_resource, app_db):
     A.write_app_data(redis_resource, D1, [(item("x"), judged(False))], previous_ids=set())
-    outcome = A.write_app_data(redis_resource, D, [(item("x"), pending()), (item("new"), pending())], previous_ids=set())
+    outcome = A.write_app_data(
+        redis_resource, D, [(item("x"), pending()), (item("new"), pending())], previous_ids=set()
+    )
     assert outcome["kept_judged"] == ["x"]
     assert json.loads(app_db.get("contribution:x"))["validation_result"]["is_valid"] is False
-    assert json.loads(app_db.get("contribution:new"))["validation_result"]["status"] == "pending"  # nothing to keep
+    assert (
+        json.loads(app_db.get("contribution:new"))["validation_result"]["status"] == "pending"
+    )  # nothing to keep
     assert app_db.smembers(A.claims_key("x")) == {"20260302", "20260303"}
     assert 0 < app_db.ttl("contribution:x") <= 86400
     # a judgement does replace it (the latest judgement wins), and the same day's pending value too

@@ -22,7 +22,9 @@ from .conftest import llm_resource
 def contributions(n: int = 2) -> list[Contribution]:
     texts = ["La plage de Trescadec est sale après les week-ends.", "Vous êtes des IDIOTS à la mairie."]
     return [
-        Contribution.from_record({"id": f"c{i}", "constat_factuel": texts[i % 2] + f" ({i})", "idees_ameliorations": "Agir."})
+        Contribution.from_record(
+            {"id": f"c{i}", "constat_factuel": texts[i % 2] + f" ({i})", "idees_ameliorations": "Agir."}
+        )
         for i in range(n)
     ]
 
@@ -99,16 +101,24 @@ def test_timeout_leaves_the_contribution_pending_with_the_error(fake_llm):
     fake_llm.modes["primary"] = "slow"
     fake_llm.slow_seconds = 2.0
     started = time.monotonic()
-    verdicts = llm_resource(fake_llm, models="openai/primary", timeout_seconds=0.5).get_validator().validate_many(contributions(1))
+    verdicts = (
+        llm_resource(fake_llm, models="openai/primary", timeout_seconds=0.5)
+        .get_validator()
+        .validate_many(contributions(1))
+    )
     assert time.monotonic() - started < 1.9
     assert verdicts[0].is_valid is None and "timeout" in verdicts[0].error.lower()
 
 
 @pytest.mark.parametrize("key", ["sk-loopback-secret", "sk-long-" + "0123456789abcdef" * 25])
 def test_a_provider_error_does_not_leak_the_api_key(fake_llm, key):
-    """The fake provider echoes the Authorization header; the long key would straddle the 300-character cut."""
+    """The fake provider echoes the Authorization header; the long key would straddle the 300-char cut."""
     fake_llm.modes["primary"] = "error"
-    verdicts = llm_resource(fake_llm, models="openai/primary", api_key=key).get_validator().validate_many(contributions(1))
+    verdicts = (
+        llm_resource(fake_llm, models="openai/primary", api_key=key)
+        .get_validator()
+        .validate_many(contributions(1))
+    )
     assert verdicts[0].is_valid is None and "Authorization: Bearer ***" in verdicts[0].error
     assert key[:12] not in verdicts[0].error
 
@@ -134,15 +144,22 @@ def test_an_answered_charter_prompt_is_not_sent_again_when_the_category_failed(f
     category_broken.broken = True
     fake_llm.judge = category_broken
     items = contributions(2)
-    first = llm_resource(fake_llm, malformed_retries=0, llm_calls="two").get_validator(cache_dir=tmp_path).validate_many(items)
+    first = (
+        llm_resource(fake_llm, malformed_retries=0, llm_calls="two")
+        .get_validator(cache_dir=tmp_path)
+        .validate_many(items)
+    )
     assert all(v.pending and "not one of" in v.error for v in first)
     assert sorted(r["kind"] for r in fake_llm.requests) == ["category", "category", "charter", "charter"]
 
     category_broken.broken = False
     sent = len(fake_llm.requests)
     # another model list: the cache does not depend on the model that answered
-    second = llm_resource(fake_llm, models="openai/backup", llm_calls="two").get_validator(
-        cache_dir=tmp_path).validate_many(items)
+    second = (
+        llm_resource(fake_llm, models="openai/backup", llm_calls="two")
+        .get_validator(cache_dir=tmp_path)
+        .validate_many(items)
+    )
     assert [r["kind"] for r in fake_llm.requests[sent:]] == ["category", "category"]
     assert [r["model"] for r in fake_llm.requests[sent:]] == ["backup", "backup"]
     assert [v.is_valid for v in second] == [True, False] and second[0].category == "ecologie"
@@ -196,8 +213,14 @@ def test_concurrency_is_bounded(fake_llm):
     "reply, message",
     [
         ('{"is_valid": "yes", "violations": [], "reasoning": "r", "confidence": 0.5}', "is_valid is 'yes'"),
-        ('{"is_valid": true, "violations": ["spam"], "reasoning": "r", "confidence": 0.5}', "violations are listed"),
-        ('{"is_valid": false, "violations": [], "reasoning": "r", "confidence": 0.5}', "no violation is named"),
+        (
+            '{"is_valid": true, "violations": ["spam"], "reasoning": "r", "confidence": 0.5}',
+            "violations are listed",
+        ),
+        (
+            '{"is_valid": false, "violations": [], "reasoning": "r", "confidence": 0.5}',
+            "no violation is named",
+        ),
         ('{"is_valid": false, "violations": ["rude"], "reasoning": "r", "confidence": 0.5}', "not one of"),
         ('{"is_valid": true, "violations": [], "reasoning": "r", "confidence": 1.5}', "between 0 and 1"),
         ('{"is_valid": true, "violations": [], "confidence": 0.5}', "lacks reasoning"),
@@ -211,15 +234,25 @@ def test_charter_replies_are_checked_strictly(reply, message):
 
 
 def test_accepted_replies():
-    fenced = "```json\n" + json.dumps({"is_valid": False, "violations": ["Off-Topic"], "reasoning": "r", "confidence": 0.7}) + "\n```"
+    fenced = (
+        "```json\n"
+        + json.dumps({"is_valid": False, "violations": ["Off-Topic"], "reasoning": "r", "confidence": 0.7})
+        + "\n```"
+    )
     assert parse_charter_reply(fenced)["violations"] == ["off_topic"]
     assert parse_category_reply('{"category": "Environnement"}') == "ecologie"
     with pytest.raises(ReplyError, match="not one of"):
         parse_category_reply('{"category": "sport"}')
 
 
-VERDICT = {"is_valid": True, "violations": [], "encouraged_aspects": [], "reasoning": "r", "confidence": 0.6,
-           "category": "culture"}
+VERDICT = {
+    "is_valid": True,
+    "violations": [],
+    "encouraged_aspects": [],
+    "reasoning": "r",
+    "confidence": 0.6,
+    "category": "culture",
+}
 
 
 @pytest.mark.parametrize(

@@ -20,18 +20,28 @@ from .test_assets import DAY, export
 def test_a_lost_lock_stops_the_llm_requests_within_seconds(
     tmp_path, domain_resources, data_dir, fake_llm, private_redis
 ):
-    texts = ["La plage de Trescadec est sale après le week-end",
-             "Le port manque de pontons pour les visiteurs"]
-    path = export(tmp_path, [
-        {"id": f"c{i}", "constat_factuel": f"{texts[i % 2]} (n°{i}).", "idees_ameliorations": "Agir vite."}
-        for i in range(40)
-    ])
+    texts = [
+        "La plage de Trescadec est sale après le week-end",
+        "Le port manque de pontons pour les visiteurs",
+    ]
+    path = export(
+        tmp_path,
+        [
+            {
+                "id": f"c{i}",
+                "constat_factuel": f"{texts[i % 2]} (n°{i}).",
+                "idees_ameliorations": "Agir vite.",
+            }
+            for i in range(40)
+        ],
+    )
     redis = RedisResource(url=f"redis://127.0.0.1:{private_redis.port}")
     guard = TaskGuard(redis=redis)  # production settings: TTL 300 s, heartbeat 2 s
     validator = llm_resource(fake_llm, models="openai/primary", concurrency=2)
     resources = {**domain_resources(str(path), validator=validator), "redis": redis, "guard": guard}
-    assert dg.materialize([A.contributions], partition_key=DAY, resources=resources,
-                          instance=ephemeral()).success
+    assert dg.materialize(
+        [A.contributions], partition_key=DAY, resources=resources, instance=ephemeral()
+    ).success
 
     sent_at: list[float] = []
     original = fake_llm.handle
@@ -53,8 +63,13 @@ def test_a_lost_lock_stops_the_llm_requests_within_seconds(
 
     fault = threading.Thread(target=restart_after_four_requests)
     fault.start()
-    result = dg.materialize([A.contributions_analysis], partition_key=DAY, resources=resources,
-                            raise_on_error=False, instance=ephemeral())
+    result = dg.materialize(
+        [A.contributions_analysis],
+        partition_key=DAY,
+        resources=resources,
+        raise_on_error=False,
+        instance=ephemeral(),
+    )
     fault.join()
 
     assert not result.success

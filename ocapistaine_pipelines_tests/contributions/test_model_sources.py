@@ -27,7 +27,15 @@ CONSTAT = "Le parking du port d'Audierne est saturé tous les samedis matin pend
 
 
 def test_categories_are_the_seven_ids():
-    assert CATEGORIES == ("economie", "logement", "culture", "ecologie", "associations", "jeunesse", "alimentation-bien-etre-soins")
+    assert CATEGORIES == (
+        "economie",
+        "logement",
+        "culture",
+        "ecologie",
+        "associations",
+        "jeunesse",
+        "alimentation-bien-etre-soins",
+    )
     assert normalize_category("Environnement") == "ecologie"
     assert normalize_category("ÉCONOMIE") == "economie"
     assert normalize_category("sport") is None
@@ -38,7 +46,9 @@ def test_title_and_body_built_as_the_legacy_code_did():
     assert c.id == "7"
     assert c.body == f"**Constat factuel:**\n{CONSTAT}\n\n**Idées d'améliorations:**\nUne navette."
     assert c.title == CONSTAT[:80].rstrip() + "..."
-    short = Contribution.from_record({"id": "x", "constat_factuel": "Trop de bruit au port.", "idees_ameliorations": ""})
+    short = Contribution.from_record(
+        {"id": "x", "constat_factuel": "Trop de bruit au port.", "idees_ameliorations": ""}
+    )
     assert short.title == "Trop de bruit au port."
 
 
@@ -67,7 +77,10 @@ def test_form_fields_are_recovered_from_a_legacy_body():
         ({"id": "a", "constat_factuel": "x", "created_at": float("inf")}, "not a date: inf"),
         ({"id": "a", "constat_factuel": "x", "date": float("nan")}, "not a date: nan"),
         ({"id": "a", "constat_factuel": "x", "created_at": 10**400}, "not a date"),
-        ({"id": "a", "constat_factuel": "x", "created_at": "9999-12-31T23:59:59Z"}, "out of range"),  # no Paris day
+        (
+            {"id": "a", "constat_factuel": "x", "created_at": "9999-12-31T23:59:59Z"},
+            "out of range",
+        ),  # no Paris day
         ("just a string", "record is str"),
     ],
 )
@@ -94,7 +107,9 @@ def test_issue_category_precedence_title_then_line_then_labels():
     assert issue_category("Dunes", "Texte\n**Category:** logement\n", labels)[0] == "logement"
     assert issue_category("Dunes", "Texte", labels)[0] == "culture"
     assert issue_category("[sport] Stade", "", [{"name": "bug"}]) == (None, "sport")
-    record = issue_to_record({"number": 12, "title": "[jeunesse] Aire de jeux", "body": "Texte", "labels": []})
+    record = issue_to_record(
+        {"number": 12, "title": "[jeunesse] Aire de jeux", "body": "Texte", "labels": []}
+    )
     assert record["title"] == "Aire de jeux" and record["category"] == "jeunesse" and record["id"] == 12
 
 
@@ -134,8 +149,15 @@ def test_duplicates_are_quarantined_after_the_first(tmp_path):
     folder = tmp_path / "exports"
     folder.mkdir()
     for name in ("a.json", "b.json"):
-        (folder / name).write_text(json.dumps({"generated_at": "2026-03-05T08:00:00Z", "count": 1,
-                                                "contributions": [{"id": "dup", "constat_factuel": CONSTAT}]}))
+        (folder / name).write_text(
+            json.dumps(
+                {
+                    "generated_at": "2026-03-05T08:00:00Z",
+                    "count": 1,
+                    "contributions": [{"id": "dup", "constat_factuel": CONSTAT}],
+                }
+            )
+        )
     batch = split_by_day(read_export(folder), ["2026-03-05"])["2026-03-05"]
     assert [c.id for c in batch.contributions] == ["dup"]
     assert batch.quarantine[0]["reason"] == "duplicate id dup (first seen in a.json)"

@@ -24,10 +24,15 @@ def test_defaults_are_offline():
 
 
 def test_environment_values_and_secrets(monkeypatch):
-    env = {"OCAPISTAINE_VALIDATOR": "llm", "OCAPISTAINE_LLM_MODELS": "ollama/mistral, mistral/mistral-small-latest",
-           "OCAPISTAINE_LLM_API_BASE": "http://127.0.0.1:11434", "OCAPISTAINE_LLM_CONCURRENCY": "2",
-           "OCAPISTAINE_LLM_API_KEY": "k-123", "OCAPISTAINE_CONTRIBUTIONS_SOURCE": "github:audierne2026/participons",
-           "GITHUB_TOKEN": "ghp_abc"}
+    env = {
+        "OCAPISTAINE_VALIDATOR": "llm",
+        "OCAPISTAINE_LLM_MODELS": "ollama/mistral, mistral/mistral-small-latest",
+        "OCAPISTAINE_LLM_API_BASE": "http://127.0.0.1:11434",
+        "OCAPISTAINE_LLM_CONCURRENCY": "2",
+        "OCAPISTAINE_LLM_API_KEY": "k-123",
+        "OCAPISTAINE_CONTRIBUTIONS_SOURCE": "github:audierne2026/participons",
+        "GITHUB_TOKEN": "ghp_abc",
+    }
     explicit = resources_from_env(env)
     assert explicit["validator"].model_list() == ["ollama/mistral", "mistral/mistral-small-latest"]
     assert explicit["validator"].concurrency == 2 and explicit["validator"].api_key == "k-123"
@@ -54,14 +59,30 @@ def test_the_source_env_var_is_resolved_when_the_asset_runs(monkeypatch, tmp_pat
     from ocapistaine_pipelines.contributions import assets as A
 
     export = tmp_path / "export.json"
-    export.write_text(json.dumps({"generated_at": "2026-03-02T08:00:00+01:00", "count": 1, "contributions": [
-        {"id": "env-1", "constat_factuel": "Le port d'Audierne manque de pontons.", "idees_ameliorations": "Deux."}]}))
+    export.write_text(
+        json.dumps(
+            {
+                "generated_at": "2026-03-02T08:00:00+01:00",
+                "count": 1,
+                "contributions": [
+                    {
+                        "id": "env-1",
+                        "constat_factuel": "Le port d'Audierne manque de pontons.",
+                        "idees_ameliorations": "Deux.",
+                    }
+                ],
+            }
+        )
+    )
     monkeypatch.setenv("OCAPISTAINE_CONTRIBUTIONS_SOURCE", str(export))
     source = resources_from_env()["contributions_source"]
     assert isinstance(source.source, dg.EnvVar)
-    result = dg.materialize([A.contributions], partition_key="2026-03-02",
-                            resources={**base_resources, "contributions_source": source},
-                            instance=ephemeral())
+    result = dg.materialize(
+        [A.contributions],
+        partition_key="2026-03-02",
+        resources={**base_resources, "contributions_source": source},
+        instance=ephemeral(),
+    )
     assert result.success
     assert list(pd.read_parquet(A.contributions_path(data_dir, "2026-03-02"))["id"]) == ["env-1"]
 

@@ -19,7 +19,12 @@ from pathlib import Path
 import pytest
 
 from ocapistaine_pipelines.contributions.model import CATEGORIES, VIOLATION_KINDS, Contribution
-from ocapistaine_pipelines.contributions.rules import CALIBRATION_BASE_RATE, RulesValidator, analyse, fold_text
+from ocapistaine_pipelines.contributions.rules import (
+    CALIBRATION_BASE_RATE,
+    RulesValidator,
+    analyse,
+    fold_text,
+)
 
 FAIR_CRITICISM = Path(__file__).resolve().parent / "fair_criticism_contributions.json"
 
@@ -51,7 +56,9 @@ def score(items: list[dict], *, keep_category: bool = True) -> dict:
 
 def brier(pairs: list[tuple[float, bool]], constant: float | None = None) -> float:
     """Mean squared error of the confidence (or of a constant) against 1 = right, 0 = wrong."""
-    return statistics.mean(((c if constant is None else constant) - (1.0 if ok else 0.0)) ** 2 for c, ok in pairs)
+    return statistics.mean(
+        ((c if constant is None else constant) - (1.0 if ok else 0.0)) ** 2 for c, ok in pairs
+    )
 
 
 def auroc(pairs: list[tuple[float, bool]]) -> float:
@@ -61,9 +68,12 @@ def auroc(pairs: list[tuple[float, bool]]) -> float:
 
 
 def report(name: str, result: dict) -> None:
-    print(f"\n{name}: n={result['n']} accuracy={result['accuracy']:.3f} precision(invalid)="
-          f"{result['precision_invalid']:.3f} recall(invalid)={result['recall_invalid']:.3f} "
-          f"category={result['category_accuracy']:.3f} Brier={brier(result['confidences']):.3f} per kind={result['per_kind']}")
+    print(
+        f"\n{name}: n={result['n']} accuracy={result['accuracy']:.3f} precision(invalid)="
+        f"{result['precision_invalid']:.3f} recall(invalid)={result['recall_invalid']:.3f} "
+        f"category={result['category_accuracy']:.3f} Brier={brier(result['confidences']):.3f} per "
+        f"kind={result['per_kind']}"
+    )
 
 
 def test_labelled_set_covers_every_category_and_violation_kind(labelled):
@@ -79,9 +89,11 @@ def test_labelled_set_covers_every_category_and_violation_kind(labelled):
 
 def test_rules_on_the_labelled_set(labelled):
     result = score(labelled)
-    print(f"\nlabelled set: n={result['n']} accuracy={result['accuracy']:.3f} precision(invalid)="
-          f"{result['precision_invalid']:.3f} recall(invalid)={result['recall_invalid']:.3f} "
-          f"category={result['category_accuracy']:.3f} per kind={result['per_kind']}")
+    print(
+        f"\nlabelled set: n={result['n']} accuracy={result['accuracy']:.3f} precision(invalid)="
+        f"{result['precision_invalid']:.3f} recall(invalid)={result['recall_invalid']:.3f} "
+        f"category={result['category_accuracy']:.3f} per kind={result['per_kind']}"
+    )
     assert result["accuracy"] >= 0.95
     assert result["precision_invalid"] >= 0.95 and result["recall_invalid"] >= 0.9
     assert all(found == total for found, total in result["per_kind"].values()), result["per_kind"]
@@ -89,8 +101,10 @@ def test_rules_on_the_labelled_set(labelled):
 
 def test_rules_on_the_first_held_out_set_after_revision(held_out):
     result = score(held_out)
-    print(f"\nheld-out set 1 (seen by the revision): n={result['n']} accuracy={result['accuracy']:.3f} "
-          f"precision(invalid)={result['precision_invalid']:.3f} recall(invalid)={result['recall_invalid']:.3f}")
+    print(
+        f"\nheld-out set 1 (seen by the revision): n={result['n']} accuracy={result['accuracy']:.3f} "
+        f"precision(invalid)={result['precision_invalid']:.3f} recall(invalid)={result['recall_invalid']:.3f}"
+    )
     assert result["accuracy"] >= 0.95
 
 
@@ -104,7 +118,8 @@ def test_rules_on_the_second_held_out_set(held_out_2):
 
 
 def test_rules_on_the_third_held_out_set(held_out_3):
-    """v1 measured 0.55 accuracy, 0.78 precision, 0.24 recall; v2 and v3 measure 1.00 (patterns written with it in view)."""
+    """v1 measured 0.55 accuracy, 0.78 precision, 0.24 recall; v2 and v3 measure 1.00 (patterns written
+    with it in view)."""
     result = score(held_out_3)
     report("held-out set 3 (regression guard)", result)
     assert result["accuracy"] >= 0.95
@@ -136,7 +151,8 @@ def test_rules_on_the_fifth_held_out_set(held_out_5):
 
 
 def test_rules_on_the_fair_criticism_set():
-    """Blunt but fair items stay valid; insults with the same words, spam with a link, rumours stated as facts do not.
+    """Blunt but fair items stay valid; insults with the same words, spam with a link, rumours stated as facts
+    do not.
 
     Written before v4: v3 flagged 21 of its 48 valid items (false-positive rate 0.44) and caught 18/18
     invalid ones. v4 was written against it (in-sample): 0/48 false positives, 18/18 caught.
@@ -149,7 +165,11 @@ def test_rules_on_the_fair_criticism_set():
     for r in items:
         assert Contribution.from_record(r).body == r["body"]
     result = score(items)
-    flagged_valid = [(r["id"], v.reasoning) for r, v in zip(items, result["verdicts"]) if r["expected_valid"] and not v.is_valid]
+    flagged_valid = [
+        (r["id"], v.reasoning)
+        for r, v in zip(items, result["verdicts"])
+        if r["expected_valid"] and not v.is_valid
+    ]
     false_positive_rate = len(flagged_valid) / len(valid)
     report("fair-criticism set", result)
     print(f"false-positive rate on valid items {false_positive_rate:.3f} ({len(flagged_valid)}/{len(valid)})")
@@ -159,29 +179,59 @@ def test_rules_on_the_fair_criticism_set():
 
 
 def test_blunt_but_fair_criticism_stays_valid(labelled, held_out_3):
-    blunt = [r for r in labelled + held_out_3 if r["expected_valid"] and any(
-        w in fold_text(r["constat_factuel"]) for w in ("erreur", "contre", "inacceptable", "rate", "mauvaise", "mal pense", "gachis",
-                                                       "desaccord", "aberration", "regrette", "traine", "franchement"))]
+    blunt = [
+        r
+        for r in labelled + held_out_3
+        if r["expected_valid"]
+        and any(
+            w in fold_text(r["constat_factuel"])
+            for w in (
+                "erreur",
+                "contre",
+                "inacceptable",
+                "rate",
+                "mauvaise",
+                "mal pense",
+                "gachis",
+                "desaccord",
+                "aberration",
+                "regrette",
+                "traine",
+                "franchement",
+            )
+        )
+    ]
     assert len(blunt) >= 12
     verdicts = RulesValidator().validate_many([Contribution.from_record(r) for r in blunt])
-    assert all(v.is_valid for v in verdicts), [(r["id"], v.reasoning) for r, v in zip(blunt, verdicts) if not v.is_valid]
+    assert all(v.is_valid for v in verdicts), [
+        (r["id"], v.reasoning) for r, v in zip(blunt, verdicts) if not v.is_valid
+    ]
 
 
-def test_confidence_is_measured_against_the_labels(labelled, held_out, held_out_2, held_out_3, held_out_4, held_out_5):
-    """Not constant, and higher when the verdict is right (AUROC of confidence for right vs wrong), over all six sets.
+def test_confidence_is_measured_against_the_labels(
+    labelled, held_out, held_out_2, held_out_3, held_out_4, held_out_5
+):
+    """Not constant, and higher when the verdict is right (AUROC of confidence for right vs wrong), over all
+    six sets.
 
     The three sets this test used to pool hold no mistakes any more, so the pool now takes every set
     (250 verdicts, 13 wrong, all on held-out 5; measured v3: right 0.86, wrong 0.75, AUROC 0.81, Brier 0.056;
     v4: right 0.83, wrong 0.74, AUROC 0.87, Brier 0.062).
     """
-    pairs = [p for items in (labelled, held_out, held_out_2, held_out_3, held_out_4, held_out_5)
-             for p in score(items)["confidences"]]
+    pairs = [
+        p
+        for items in (labelled, held_out, held_out_2, held_out_3, held_out_4, held_out_5)
+        for p in score(items)["confidences"]
+    ]
     right = [c for c, ok in pairs if ok]
     wrong = [c for c, ok in pairs if not ok]
     assert statistics.pstdev([c for c, _ in pairs]) > 0.05
     assert wrong, "the held-out sets must contain mistakes for this measure to mean anything"
-    print(f"\nconfidence: mean when right {statistics.mean(right):.3f}, when wrong {statistics.mean(wrong):.3f}, "
-          f"AUROC {auroc(pairs):.3f}, Brier {brier(pairs):.3f}")
+    print(
+        f"\nconfidence: mean when right {statistics.mean(right):.3f}, when wrong "
+        f"{statistics.mean(wrong):.3f}, "
+        f"AUROC {auroc(pairs):.3f}, Brier {brier(pairs):.3f}"
+    )
     assert statistics.mean(right) > statistics.mean(wrong) + 0.05
     assert auroc(pairs) >= 0.75
 
@@ -196,8 +246,11 @@ def test_confidence_is_calibrated_on_sets_the_fit_never_read(held_out_3, held_ou
     ~0.95; the test allows v4 to be within 0.005 of the constant there.
     """
     three, five = score(held_out_3)["confidences"], score(held_out_5)["confidences"]
-    print(f"\ncalibration: held-out 3 Brier {brier(three):.3f} (constant {brier(three, CALIBRATION_BASE_RATE):.3f}); "
-          f"held-out 5 Brier {brier(five):.3f} (constant {brier(five, CALIBRATION_BASE_RATE):.3f}), AUROC {auroc(five):.3f}")
+    print(
+        f"\ncalibration: held-out 3 Brier {brier(three):.3f} (constant "
+        f"{brier(three, CALIBRATION_BASE_RATE):.3f}); held-out 5 Brier {brier(five):.3f} (constant "
+        f"{brier(five, CALIBRATION_BASE_RATE):.3f}), AUROC {auroc(five):.3f}"
+    )
     assert brier(three) <= brier(three, CALIBRATION_BASE_RATE) + 0.005
     assert brier(five) < brier(five, CALIBRATION_BASE_RATE)
     assert brier(five) <= 0.235
@@ -221,32 +274,59 @@ def test_each_signal_on_its_own():
     v = RulesValidator()
 
     def judge(constat: str, idees: str = "Il faudrait en parler au conseil municipal d'Audierne."):
-        return v.validate(Contribution.from_record({"id": "t", "constat_factuel": constat, "idees_ameliorations": idees}))
+        return v.validate(
+            Contribution.from_record({"id": "t", "constat_factuel": constat, "idees_ameliorations": idees})
+        )
 
     assert judge("LE MARCHÉ D'AUDIERNE EST UNE HONTE, PERSONNE NE FAIT RIEN").violations[0] == "aggressive"
     assert "spam" in judge("Le port d'Audierne mérite mieux.", "Promo : appelez le 06 11 22 33 44").violations
     assert "spam" in judge("Sur le port d'Audierne, visitez https://bateaux-pas-chers.shop").violations
-    assert judge("Le compte rendu est sur https://www.audierne.bzh/deliberations, la voirie y est citée.").is_valid
-    assert judge("La politique de la Chine en Afrique m'inquiète.", "Il faut une diplomatie ferme.").violations == ["off_topic"]
+    assert judge(
+        "Le compte rendu est sur https://www.audierne.bzh/deliberations, la voirie y est citée."
+    ).is_valid
+    assert judge(
+        "La politique de la Chine en Afrique m'inquiète.", "Il faut une diplomatie ferme."
+    ).violations == ["off_topic"]
     assert "discrimination" in judge("Les migrants n'ont rien à faire ici, à Audierne.").violations
-    subtle = judge("Le maire a-t-il seulement lu le dossier ? Comme par hasard, ce sont ses copains qui gagnent.")
+    subtle = judge(
+        "Le maire a-t-il seulement lu le dossier ? Comme par hasard, ce sont ses copains qui gagnent."
+    )
     assert subtle.violations == ["subtle_violation"]
-    assert "false_information" in judge("On nous cache que l'eau d'Audierne est empoisonnée, les médias se taisent.").violations
-    # veiled attacks: a person as the subject of a rhetorical question, irony aimed at a person; not a plain request
-    assert judge("La conseillère déléguée connaît-elle seulement le prix d'un loyer ici ?").violations == ["subtle_violation"]
-    assert judge("Comme d'habitude, le maire découvre le problème dans la presse.").violations == ["subtle_violation"]
+    assert (
+        "false_information"
+        in judge("On nous cache que l'eau d'Audierne est empoisonnée, les médias se taisent.").violations
+    )
+    # veiled attacks: a person as the subject of a rhetorical question, irony aimed at a person; not a plain
+    # request
+    assert judge("La conseillère déléguée connaît-elle seulement le prix d'un loyer ici ?").violations == [
+        "subtle_violation"
+    ]
+    assert judge("Comme d'habitude, le maire découvre le problème dans la presse.").violations == [
+        "subtle_violation"
+    ]
     assert judge("Le maire peut-il préciser la date de fin des travaux rue de la Marine ?").is_valid
     assert judge("Je regrette que le conseil ait supprimé la navette du dimanche.").is_valid
     # a drastic claim presented as certain without a source; the same figure with its source is fine
-    assert judge("C'est officiel : la mairie va fermer la piscine l'an prochain.").violations == ["false_information"]
-    assert judge("Selon le compte rendu du conseil, la piscine va fermer l'an prochain pour travaux.").is_valid
+    assert judge("C'est officiel : la mairie va fermer la piscine l'an prochain.").violations == [
+        "false_information"
+    ]
+    assert judge(
+        "Selon le compte rendu du conseil, la piscine va fermer l'an prochain pour travaux."
+    ).is_valid
     # the main subject is elsewhere even though a local place is named
-    assert judge("Quelqu'un d'Esquibien a vu le film d'hier soir ?", "Merci d'avance pour vos avis.").violations == ["off_topic"]
-    # one national word (FOREIGN_TOPIC) and one private-life word (ELSEWHERE), one local tie: both named in the reason
+    assert judge(
+        "Quelqu'un d'Esquibien a vu le film d'hier soir ?", "Merci d'avance pour vos avis."
+    ).violations == ["off_topic"]
+    # one national word (FOREIGN_TOPIC) and one private-life word (ELSEWHERE), one local tie: both named in
+    # the reason
     mixed = judge("Le gouvernement a raté la sortie de mon film préféré.", "Qu'en pense le maire ?")
-    assert mixed.violations == ["off_topic"] and "gouvernement" in mixed.reasoning and "film" in mixed.reasoning
-    fair = judge("Le projet de parking sur le port d'Audierne est une erreur coûteuse et mal conçue.",
-                 "Je propose de l'abandonner et d'améliorer la navette depuis Esquibien.")
+    assert (
+        mixed.violations == ["off_topic"] and "gouvernement" in mixed.reasoning and "film" in mixed.reasoning
+    )
+    fair = judge(
+        "Le projet de parking sur le port d'Audierne est une erreur coûteuse et mal conçue.",
+        "Je propose de l'abandonner et d'améliorer la navette depuis Esquibien.",
+    )
     assert fair.is_valid and "concrete_proposal" in fair.encouraged_aspects
     # deterministic
     assert judge("Le port d'Audierne manque de pontons.") == judge("Le port d'Audierne manque de pontons.")
@@ -259,16 +339,21 @@ FAIR_SENTENCES = [
     "L'état de la rue principale d'Audierne est lamentable, il faudrait refaire la chaussée.",
     "J'ai entendu des rumeurs sur la fermeture de la pharmacie d'Audierne : la mairie peut-elle préciser ?",
     "Depuis mars, les poubelles jaunes ne sont plus ramassées le mardi. Pourrait-on rétablir la collecte ?",
-    "La vitesse dépasse souvent 70 km/h rue du Rouanez ; la municipalité pourrait installer un radar pédagogique.",
-    "Un article de ouest-france.fr explique comment Douarnenez a créé des navettes ; Audierne pourrait s'en inspirer.",
-    "Pour les urgences, le cabinet médical d'Audierne répond au 02 98 70 00 00 ; il faudrait un numéro unique affiché à la mairie.",
+    "La vitesse dépasse souvent 70 km/h rue du Rouanez ; "
+    "la municipalité pourrait installer un radar pédagogique.",
+    "Un article de ouest-france.fr explique comment Douarnenez a créé des navettes ; "
+    "Audierne pourrait s'en inspirer.",
+    "Pour les urgences, le cabinet médical d'Audierne répond au 02 98 70 00 00 ; il faudrait un numéro "
+    "unique affiché à la mairie.",
     "Le trafic sur la route nationale 784 est dangereux à l'entrée d'Audierne, il faudrait un rond-point.",
 ]
 
 
 @pytest.mark.parametrize("text", FAIR_SENTENCES)
 def test_fair_sentences_stay_valid(text):
-    verdict = RulesValidator().validate(Contribution.from_record({"id": "x", "constat_factuel": text, "idees_ameliorations": ""}))
+    verdict = RulesValidator().validate(
+        Contribution.from_record({"id": "x", "constat_factuel": text, "idees_ameliorations": ""})
+    )
     assert verdict.is_valid, verdict.reasoning
     assert verdict.violations == []
 
@@ -277,17 +362,25 @@ def test_the_same_words_aimed_at_people_still_flag():
     v = RulesValidator()
 
     def judge(text: str):
-        return v.validate(Contribution.from_record({"id": "t", "constat_factuel": text, "idees_ameliorations": ""}))
+        return v.validate(
+            Contribution.from_record({"id": "t", "constat_factuel": text, "idees_ameliorations": ""})
+        )
 
     assert judge("Le ponton d'Audierne est pourri.").is_valid
     assert judge("Les élus d'Audierne sont pourris.").violations == ["aggressive"]
     assert judge("Vous êtes lamentable, monsieur le maire.").violations == ["aggressive"]
     assert judge("Quelle équipe municipale pitoyable.").violations == ["aggressive"]
     assert judge("Des rumeurs sur la fermeture de l'école : la mairie peut-elle confirmer ?").is_valid
-    assert judge("Il paraît que l'adjoint a fait annuler l'amende de son fils.").violations == ["false_information"]
-    assert judge("De source sûre, le maire a déjà vendu le terrain du stade.").violations == ["false_information"]
+    assert judge("Il paraît que l'adjoint a fait annuler l'amende de son fils.").violations == [
+        "false_information"
+    ]
+    assert judge("De source sûre, le maire a déjà vendu le terrain du stade.").violations == [
+        "false_information"
+    ]
     assert judge("La vitesse dépasse 50 km/h près de l'école ; la municipalité pourrait agir.").is_valid
-    assert judge("La municipalité est complètement dépassée par le dossier du port.").violations == ["subtle_violation"]
+    assert judge("La municipalité est complètement dépassée par le dossier du port.").violations == [
+        "subtle_violation"
+    ]
     assert judge("L'article de letelegramme.fr sur la criée d'Audierne est instructif.").is_valid
     assert judge("Gîtes à Audierne : réservez sur gites-pas-chers.shop").violations == ["spam"]
     assert judge("Toiture à refaire à Audierne ? Devis au 06 12 34 56 78.").violations == ["spam"]
@@ -297,7 +390,8 @@ def test_the_same_words_aimed_at_people_still_flag():
 
 
 def test_confidence_follows_the_strength_of_the_evidence():
-    """A flag from one weak signal stays near its weight (never ~0.95); strong or agreeing signals score higher."""
+    """A flag from one weak signal stays near its weight (never ~0.95); strong or agreeing signals score
+    higher."""
     v = RulesValidator()
 
     def judge(text: str):

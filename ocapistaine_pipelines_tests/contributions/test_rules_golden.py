@@ -21,7 +21,8 @@ def test_the_golden_file_pins_every_labelled_set_of_the_repository():
     assert GOLDEN["validator"] == "rules:rules-v4"
     in_repo = sorted(rules_golden.set_name(p) for p in rules_golden.labelled_set_files())
     assert sorted(GOLDEN["sets"]) == in_repo, (
-        "the labelled sets are not the pinned ones: regenerate rules_golden.json (see rules_golden.py)")
+        "the labelled sets are not the pinned ones: regenerate rules_golden.json (see rules_golden.py)"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN["sets"]))
@@ -29,11 +30,15 @@ def test_verdicts_match_the_golden_file(name):
     path = rules_golden.ROOT / name
     pinned = GOLDEN["sets"][name]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == pinned["sha256"], (
-        f"{name} changed since the golden file was written: regenerate it in a commit of its own")
+        f"{name} changed since the golden file was written: regenerate it in a commit of its own"
+    )
     now = rules_golden.current([path])["sets"][name]
     for part in ("items", "sentences"):
         assert list(now[part]) == list(pinned[part]), f"{name}: the {part} are not the pinned ones"
-        changed = [(key, pinned[part][key], verdict) for key, verdict in now[part].items()
-                   if verdict != pinned[part][key]]
+        changed = [
+            (key, pinned[part][key], verdict)
+            for key, verdict in now[part].items()
+            if verdict != pinned[part][key]
+        ]
         report = "\n".join(f"{key}:\n  pinned {was}\n  now    {is_}" for key, was, is_ in changed[:10])
         assert not changed, f"{name}: {len(changed)} {part} changed verdict (first 10):\n{report}"

@@ -39,8 +39,9 @@ _PATTERN_SYNTAX = re.compile(r"[\\()\[\]?*+{}|.^$]")
 
 
 def lexicon_lists() -> dict[str, tuple[str, ...]]:
-    return {name: value for name, value in vars(lexicon).items()
-            if isinstance(value, tuple) and name.isupper()}
+    return {
+        name: value for name, value in vars(lexicon).items() if isinstance(value, tuple) and name.isupper()
+    }
 
 
 def test_an_entry_may_be_written_with_accents_and_apostrophes():
@@ -64,8 +65,8 @@ def test_no_entry_hides_a_later_one(name):
     assert len(entries) == len(set(entries)), f"{name}: duplicate entries"
     plain = [e for e in entries if not _PATTERN_SYNTAX.search(e)]
     for i, earlier in enumerate(plain):
-        for later in plain[i + 1:]:
-            hidden = later.startswith(earlier) and not re.match(r"\w", later[len(earlier):])
+        for later in plain[i + 1 :]:
+            hidden = later.startswith(earlier) and not re.match(r"\w", later[len(earlier) :])
             assert not hidden, f"{name}: {earlier!r} comes before {later!r}, which it hides"
 
 
@@ -86,16 +87,27 @@ def test_every_rule_is_in_the_weight_table_and_every_weight_is_used():
     assert set(HARD_RULES) <= set(RULES)
 
 
-@pytest.mark.parametrize(("family", "text", "rule"), [
-    (conduct.attack, "vous etes lamentable, monsieur le maire", "insult"),
-    (conduct.attack, "bande d incapables, honte a vous", "contempt"),
-    (conduct.discrimination, "les migrants n ont rien a faire ici", "group_exclusion"),
-    (conduct.veiled_attack, "le maire sait-il au moins ou se trouve le port ?", "rhetorical_question"),
-    (conduct.veiled_attack, "comme d habitude, le maire decouvre le probleme.", "irony_at_a_person"),
-    (content.spam, "toiture a refaire ? devis au 06 12 34 56 78", "business_contact"),
-    (content.false_information, "il parait que l adjoint a fait annuler l amende.", "rumour_about_a_person"),
-    (content.false_information, "c est officiel : la piscine va fermer.", "drastic_fact_stated_as_certain"),
-])
+@pytest.mark.parametrize(
+    ("family", "text", "rule"),
+    [
+        (conduct.attack, "vous etes lamentable, monsieur le maire", "insult"),
+        (conduct.attack, "bande d incapables, honte a vous", "contempt"),
+        (conduct.discrimination, "les migrants n ont rien a faire ici", "group_exclusion"),
+        (conduct.veiled_attack, "le maire sait-il au moins ou se trouve le port ?", "rhetorical_question"),
+        (conduct.veiled_attack, "comme d habitude, le maire decouvre le probleme.", "irony_at_a_person"),
+        (content.spam, "toiture a refaire ? devis au 06 12 34 56 78", "business_contact"),
+        (
+            content.false_information,
+            "il parait que l adjoint a fait annuler l amende.",
+            "rumour_about_a_person",
+        ),
+        (
+            content.false_information,
+            "c est officiel : la piscine va fermer.",
+            "drastic_fact_stated_as_certain",
+        ),
+    ],
+)
 def test_each_family_returns_its_own_evidence(family, text, rule):
     finding = family(text)
     assert [s.rule for s in finding.signals] == [rule]
@@ -125,8 +137,12 @@ def test_hard_signals_hold_only_on_contributions_labelled_invalid_and_always_fla
     """Over every labelled set and random pairs of their sentences: a hard signal means a flag, and no
     item labelled valid has one (what another validator may take as given)."""
     validator = RulesValidator()
-    labelled = [r for path in rules_golden.labelled_set_files() for r in rules_golden.records(path)
-                if "expected_valid" in r]
+    labelled = [
+        r
+        for path in rules_golden.labelled_set_files()
+        for r in rules_golden.records(path)
+        if "expected_valid" in r
+    ]
     for record in labelled:
         contribution = Contribution.from_record(record)
         if hard_signals(contribution.text):
@@ -143,22 +159,43 @@ def test_hard_signals_hold_only_on_contributions_labelled_invalid_and_always_fla
             assert verdict.is_valid is False and {s.kind for s in signals} <= set(verdict.violations)
 
 
-
 def _plain_entries() -> list[str]:
     entries = {e for listed in lexicon_lists().values() for e in listed}
     return sorted(e for e in entries if not _PATTERN_SYNTAX.search(e))
 
 
-_SENTENCES = [s["constat_factuel"] for path in rules_golden.labelled_set_files()
-              for s in rules_golden.sentence_records(rules_golden.records(path))]
-_PIECES = st.one_of(st.sampled_from(_SENTENCES), st.sampled_from(_plain_entries()),
-                    st.sampled_from(["!!", "?", ".", "\n", "https://promo-velos.shop", "06 11 22 33 44",
-                                     "contact@exemple.fr", "selon le compte rendu", "AUDIERNE", "É"]))
+_SENTENCES = [
+    s["constat_factuel"]
+    for path in rules_golden.labelled_set_files()
+    for s in rules_golden.sentence_records(rules_golden.records(path))
+]
+_PIECES = st.one_of(
+    st.sampled_from(_SENTENCES),
+    st.sampled_from(_plain_entries()),
+    st.sampled_from(
+        [
+            "!!",
+            "?",
+            ".",
+            "\n",
+            "https://promo-velos.shop",
+            "06 11 22 33 44",
+            "contact@exemple.fr",
+            "selon le compte rendu",
+            "AUDIERNE",
+            "É",
+        ]
+    ),
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sentence=st.sampled_from(_SENTENCES), pieces=st.lists(_PIECES, max_size=8), shout=st.booleans(),
-       category=st.sampled_from([None, "economie", "culture", "bogus"]))
+@given(
+    sentence=st.sampled_from(_SENTENCES),
+    pieces=st.lists(_PIECES, max_size=8),
+    shout=st.booleans(),
+    category=st.sampled_from([None, "economie", "culture", "bogus"]),
+)
 def test_any_mix_of_lexicon_words_and_sentences_gets_a_consistent_verdict(sentence, pieces, shout, category):
     """Words of every list and sentences of every set, mixed: the verdict agrees with its signals, the
     table's weights and the hard signals, and the same text gives the same verdict."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import dagster as dg
 import pytest
@@ -35,16 +34,20 @@ def write_sources(folder: Path, sources: list[dict], suffix: str = ".json") -> s
     return str(path)
 
 
-def firecrawl_resource(fake: FakeFirecrawl, sources_file: Optional[str], **overrides) -> FirecrawlResource:
+def firecrawl_resource(fake: FakeFirecrawl, sources_file: str | None, **overrides) -> FirecrawlResource:
     settings = dict(
-        api_url=fake.url, sources_file=sources_file, poll_interval_seconds=0.0, backoff_seconds=0.0,
-        max_attempts=3, batch_size=20,
+        api_url=fake.url,
+        sources_file=sources_file,
+        poll_interval_seconds=0.0,
+        backoff_seconds=0.0,
+        max_attempts=3,
+        batch_size=20,
     )
     settings.update(overrides)
     return FirecrawlResource(**settings)
 
 
-def materialize(resources: dict, day: str, tags: Optional[dict] = None, instance=None):
+def materialize(resources: dict, day: str, tags: dict | None = None, instance=None):
     return dg.materialize(
         [crawled_documents],
         partition_key=day,

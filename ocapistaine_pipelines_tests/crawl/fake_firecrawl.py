@@ -24,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -35,7 +35,7 @@ class FakePage:
     markdown: str
     links: list[str] = field(default_factory=list)
     status_code: int = 200
-    redirect_to: Optional[str] = None
+    redirect_to: str | None = None
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Injected:
 
 
 class FakeFirecrawl:
-    def __init__(self, api_key: Optional[str] = None, page_size: int = 50, job_seconds: float = 0.0):
+    def __init__(self, api_key: str | None = None, page_size: int = 50, job_seconds: float = 0.0):
         self.api_key = api_key
         self.page_size = page_size
         self.job_seconds = job_seconds
@@ -79,15 +79,35 @@ class FakeFirecrawl:
         self._server.server_close()
 
     # -- controls -----------------------------------------------------------------------------------------
-    def add_page(self, url: str, title: str = "", markdown: Optional[str] = None, links=(), status_code: int = 200,
-                 redirect_to: Optional[str] = None) -> FakePage:
-        page = FakePage(url, title or url.rsplit("/", 2)[-2], markdown if markdown is not None else f"# {title or url}\n",
-                        list(links), status_code, redirect_to)
+    def add_page(
+        self,
+        url: str,
+        title: str = "",
+        markdown: str | None = None,
+        links=(),
+        status_code: int = 200,
+        redirect_to: str | None = None,
+    ) -> FakePage:
+        page = FakePage(
+            url,
+            title or url.rsplit("/", 2)[-2],
+            markdown if markdown is not None else f"# {title or url}\n",
+            list(links),
+            status_code,
+            redirect_to,
+        )
         self.pages[url] = page
         return page
 
-    def inject(self, path: str, status: int, times: int = 1, headers: Optional[dict] = None, method: str = "",
-               error: str = "injected error") -> None:
+    def inject(
+        self,
+        path: str,
+        status: int,
+        times: int = 1,
+        headers: dict | None = None,
+        method: str = "",
+        error: str = "injected error",
+    ) -> None:
         self.injected.append(Injected(method, path, status, times, dict(headers or {}), error))
 
     def fail_target(self, url_prefix: str, status: int = 500) -> None:
@@ -102,23 +122,36 @@ class FakeFirecrawl:
     def add_pdf(self, url: str, markdown: str, pages: int, status_code: int = 200) -> None:
         self.pdfs[url] = (markdown, pages, status_code)
 
-    def pdf_document(self, url: str, parsers: Optional[list]) -> tuple[dict[str, Any], int]:
+    def pdf_document(self, url: str, parsers: list | None) -> tuple[dict[str, Any], int]:
         """(document, credits) for a scrape of a PDF URL: one credit per parsed page (max_pages caps it)."""
         markdown, pages, status = self.pdfs[url]
         parsers = ["pdf", "image"] if parsers is None else parsers
         wanted = [p for p in parsers if p == "pdf" or (isinstance(p, dict) and p.get("type") == "pdf")]
         pdf = wanted[0] if wanted else None
         if status >= 400:
-            meta = {"sourceURL": url, "url": url, "statusCode": status, "contentType": "text/html",
-                    "creditsUsed": 1, "error": "Not Found"}
+            meta = {
+                "sourceURL": url,
+                "url": url,
+                "statusCode": status,
+                "contentType": "text/html",
+                "creditsUsed": 1,
+                "error": "Not Found",
+            }
             return {"markdown": "", "metadata": meta}, 1
         if pdf is None:
             markdown, pages = "", 0
         elif isinstance(pdf, dict) and pdf.get("maxPages"):
             pages = min(pages, int(pdf["maxPages"]))
         credits = max(1, pages)
-        meta = {"title": url.rsplit("/", 1)[-1], "sourceURL": url, "url": url, "statusCode": status,
-                "contentType": "application/pdf", "numPages": pages, "creditsUsed": credits}
+        meta = {
+            "title": url.rsplit("/", 1)[-1],
+            "sourceURL": url,
+            "url": url,
+            "statusCode": status,
+            "contentType": "application/pdf",
+            "numPages": pages,
+            "creditsUsed": credits,
+        }
         return {"markdown": markdown, "metadata": meta}, credits
 
     def fail_in_batch(self, url: str) -> None:
@@ -131,24 +164,51 @@ class FakeFirecrawl:
     def document(self, url: str) -> dict[str, Any]:
         page = self.pages.get(url)
         if page is None:
-            return {"markdown": "# Page introuvable\n", "links": [],
-                    "metadata": {"title": "404", "sourceURL": url, "url": url, "statusCode": 404,
-                                 "contentType": "text/html", "creditsUsed": 1, "error": "Not Found"}}
-        return {"markdown": page.markdown, "links": list(page.links),
-                "metadata": {"title": page.title, "sourceURL": url, "url": page.redirect_to or url,
-                             "statusCode": page.status_code, "contentType": "text/html", "creditsUsed": 1}}
+            return {
+                "markdown": "# Page introuvable\n",
+                "links": [],
+                "metadata": {
+                    "title": "404",
+                    "sourceURL": url,
+                    "url": url,
+                    "statusCode": 404,
+                    "contentType": "text/html",
+                    "creditsUsed": 1,
+                    "error": "Not Found",
+                },
+            }
+        return {
+            "markdown": page.markdown,
+            "links": list(page.links),
+            "metadata": {
+                "title": page.title,
+                "sourceURL": url,
+                "url": page.redirect_to or url,
+                "statusCode": page.status_code,
+                "contentType": "text/html",
+                "creditsUsed": 1,
+            },
+        }
 
-    def _target_failure(self, url: str) -> Optional[int]:
+    def _target_failure(self, url: str) -> int | None:
         for prefix, status in self.failing_targets.items():
             if url.startswith(prefix):
                 return status
         return None
 
-    def _new_job(self, kind: str, docs: list[dict], errors: list[dict], status: str = "completed", url: str = "") -> str:
+    def _new_job(
+        self, kind: str, docs: list[dict], errors: list[dict], status: str = "completed", url: str = ""
+    ) -> str:
         job_id = str(uuid.uuid4())
         with self._lock:
-            self.jobs[job_id] = {"kind": kind, "docs": docs, "errors": errors, "ready_at": time.monotonic() + self.job_seconds,
-                                 "status": status, "url": url}
+            self.jobs[job_id] = {
+                "kind": kind,
+                "docs": docs,
+                "errors": errors,
+                "ready_at": time.monotonic() + self.job_seconds,
+                "status": status,
+                "url": url,
+            }
             self.credits += len(docs)
         return job_id
 
@@ -164,7 +224,7 @@ def _handler(fake: FakeFirecrawl):
         def log_message(self, *args):  # quiet
             pass
 
-        def _send(self, status: int, body: dict, headers: Optional[dict] = None) -> None:
+        def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
             raw = json.dumps(body).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -174,14 +234,14 @@ def _handler(fake: FakeFirecrawl):
             self.end_headers()
             self.wfile.write(raw)
 
-        def _error(self, status: int, message: str, headers: Optional[dict] = None) -> None:
+        def _error(self, status: int, message: str, headers: dict | None = None) -> None:
             self._send(status, {"success": False, "error": message}, headers)
 
         def _body(self) -> Any:
             length = int(self.headers.get("Content-Length") or 0)
             return json.loads(self.rfile.read(length) or b"{}") if length else {}
 
-        def _prelude(self, method: str) -> Optional[tuple[str, dict]]:
+        def _prelude(self, method: str) -> tuple[str, dict] | None:
             parts = urlsplit(self.path)
             body = self._body() if method == "POST" else None
             fake.requests.append((method, parts.path, body))
@@ -189,7 +249,11 @@ def _handler(fake: FakeFirecrawl):
                 self._error(401, "Unauthorized: Invalid token")
                 return None
             for item in fake.injected:
-                if item.times > 0 and parts.path.startswith(item.path) and (not item.method or item.method == method):
+                if (
+                    item.times > 0
+                    and parts.path.startswith(item.path)
+                    and (not item.method or item.method == method)
+                ):
                     item.times -= 1
                     self._error(item.status, item.error, item.headers)
                     return None
@@ -220,8 +284,15 @@ def _handler(fake: FakeFirecrawl):
             links = [u for u in fake.pages if _host(u) == _host(url)] + list(fake.map_extra)
             links = links[: int(body.get("limit") or 5000)]
             fake.credits += 1
-            self._send(200, {"success": True, "links": [{"url": u, "title": fake.pages[u].title if u in fake.pages else None}
-                                                         for u in links]})
+            self._send(
+                200,
+                {
+                    "success": True,
+                    "links": [
+                        {"url": u, "title": fake.pages[u].title if u in fake.pages else None} for u in links
+                    ],
+                },
+            )
 
         def _scrape(self, body):
             url = body["url"]
@@ -276,12 +347,26 @@ def _handler(fake: FakeFirecrawl):
             docs, errors = [], []
             for url in body["urls"]:
                 if url in fake.batch_failures or fake._target_failure(url):
-                    errors.append({"id": str(uuid.uuid4()), "timestamp": None, "url": url, "error": "scrape failed: timeout"})
+                    errors.append(
+                        {
+                            "id": str(uuid.uuid4()),
+                            "timestamp": None,
+                            "url": url,
+                            "error": "scrape failed: timeout",
+                        }
+                    )
                 else:
                     docs.append(fake.document(url))
             job_id = fake._new_job("batch", docs, errors)
-            self._send(200, {"success": True, "id": job_id, "url": f"{fake.url}/v2/batch/scrape/{job_id}",
-                             "invalidURLs": []})
+            self._send(
+                200,
+                {
+                    "success": True,
+                    "id": job_id,
+                    "url": f"{fake.url}/v2/batch/scrape/{job_id}",
+                    "invalidURLs": [],
+                },
+            )
 
         # -- GET / DELETE -----------------------------------------------------------------------------------
         def do_GET(self):
@@ -291,9 +376,11 @@ def _handler(fake: FakeFirecrawl):
             path, req = got
             if path == "/v2/crawl/active":  # jobs still running, as GET /v2/crawl/active lists them
                 now = time.monotonic()
-                crawls = [{"id": job_id, "teamId": "team-1", "url": job["url"], "options": {}}
-                          for job_id, job in fake.jobs.items()
-                          if job["kind"] == "crawl" and job["status"] != "cancelled" and now < job["ready_at"]]
+                crawls = [
+                    {"id": job_id, "teamId": "team-1", "url": job["url"], "options": {}}
+                    for job_id, job in fake.jobs.items()
+                    if job["kind"] == "crawl" and job["status"] != "cancelled" and now < job["ready_at"]
+                ]
                 return self._send(200, {"success": True, "crawls": crawls})
             match = re.fullmatch(r"/v2/(crawl|batch/scrape)/([^/]+)(/errors)?", path)
             if not match or match.group(2) not in fake.jobs:
@@ -304,16 +391,42 @@ def _handler(fake: FakeFirecrawl):
                 return self._send(200, {"errors": job["errors"], "robotsBlocked": []})
             total = len(job["docs"]) + len(job["errors"])
             if job["status"] == "cancelled":
-                return self._send(200, {"success": True, "status": "cancelled", "completed": 0, "total": total,
-                                        "creditsUsed": 0, "data": []})
+                return self._send(
+                    200,
+                    {
+                        "success": True,
+                        "status": "cancelled",
+                        "completed": 0,
+                        "total": total,
+                        "creditsUsed": 0,
+                        "data": [],
+                    },
+                )
             if time.monotonic() < job["ready_at"]:
-                return self._send(200, {"success": True, "status": "scraping", "completed": 0, "total": total,
-                                        "creditsUsed": 0, "expiresAt": "2099-01-01T00:00:00Z", "data": []})
+                return self._send(
+                    200,
+                    {
+                        "success": True,
+                        "status": "scraping",
+                        "completed": 0,
+                        "total": total,
+                        "creditsUsed": 0,
+                        "expiresAt": "2099-01-01T00:00:00Z",
+                        "data": [],
+                    },
+                )
             skip = int((req["query"].get("skip") or ["0"])[0])
-            page = job["docs"][skip: skip + fake.page_size]
+            page = job["docs"][skip : skip + fake.page_size]
             more = skip + fake.page_size < len(job["docs"])
-            answer = {"success": True, "status": job["status"], "completed": len(job["docs"]), "total": total,
-                      "creditsUsed": len(job["docs"]), "expiresAt": "2099-01-01T00:00:00Z", "data": page}
+            answer = {
+                "success": True,
+                "status": job["status"],
+                "completed": len(job["docs"]),
+                "total": total,
+                "creditsUsed": len(job["docs"]),
+                "expiresAt": "2099-01-01T00:00:00Z",
+                "data": page,
+            }
             if more:
                 answer["next"] = f"{fake.url}/v2/{kind}/{job_id}?skip={skip + fake.page_size}"
             self._send(200, answer)
@@ -332,18 +445,28 @@ def _handler(fake: FakeFirecrawl):
     return Handler
 
 
-def build_site(fake: FakeFirecrawl, base: str, count: int, section: str = "arretes", start: int = 0) -> list[str]:
+def build_site(
+    fake: FakeFirecrawl, base: str, count: int, section: str = "arretes", start: int = 0
+) -> list[str]:
     """``count`` document pages under ``{base}/{section}/`` (each linking a PDF), and the listing page
     ``{base}/{section}/`` linking the newest 20, as a WordPress listing does."""
     urls = []
     for i in range(start, start + count):
         url = f"{base}/{section}/document-{i:05d}/"
         pdf = f"{base}/wp-content/uploads/2026/{section}-{i:05d}.pdf"
-        fake.add_page(url, title=f"{section} n°{i}", markdown=f"# {section} n°{i}\n\nTexte de l'acte {i}.\n\n[Télécharger le PDF]({pdf})\n",
-                      links=[pdf])
+        fake.add_page(
+            url,
+            title=f"{section} n°{i}",
+            markdown=f"# {section} n°{i}\n\nTexte de l'acte {i}.\n\n[Télécharger le PDF]({pdf})\n",
+            links=[pdf],
+        )
         urls.append(url)
     listing = f"{base}/{section}/"
     newest = list(reversed([u for u in fake.pages if u.startswith(listing) and u != listing]))[:20]
-    fake.add_page(listing, title=f"Liste {section}", markdown="# Liste\n\n" + "\n".join(f"- [{u}]({u})" for u in newest),
-                  links=newest)
+    fake.add_page(
+        listing,
+        title=f"Liste {section}",
+        markdown="# Liste\n\n" + "\n".join(f"- [{u}]({u})" for u in newest),
+        links=newest,
+    )
     return urls

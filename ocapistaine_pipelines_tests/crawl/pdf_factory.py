@@ -129,8 +129,8 @@ def table_pdf(seed: int = 2, rows_count: int = 25) -> MadePdf:
 
 def image_only_pdf(pages: int = 2) -> MadePdf:
     """A scan: each page is one picture, no text layer."""
-    from reportlab.lib.utils import ImageReader
     from PIL import Image, ImageDraw
+    from reportlab.lib.utils import ImageReader
 
     buffer = io.BytesIO()
     canvas = _canvas(buffer)

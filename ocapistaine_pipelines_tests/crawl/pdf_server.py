@@ -12,7 +12,6 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
 
 
 @dataclass
@@ -21,9 +20,9 @@ class Served:
     content_type: str = "application/pdf"
     status: int = 200
     chunked: bool = False
-    location: Optional[str] = None
+    location: str | None = None
     validators: bool = True
-    declared_length: Optional[int] = None  # a Content-Length other than the body's (a huge file)
+    declared_length: int | None = None  # a Content-Length other than the body's (a huge file)
     etag: str = ""
 
     def __post_init__(self):
@@ -75,7 +74,7 @@ class PdfSite:
         self._server.shutdown()
         self._server.server_close()
 
-    def requests(self, method: str = "", status: Optional[int] = None) -> list[Seen]:
+    def requests(self, method: str = "", status: int | None = None) -> list[Seen]:
         with self._lock:
             return [
                 s

@@ -23,11 +23,23 @@ def _resources(base_resources, fake, sources_file, **overrides):
 
 
 def _two_sources(tmp_path):
-    return write_sources(tmp_path, [
-        {"name": "mairie_arretes", "url": f"{SITE}/arretes/", "mode": "crawl", "allowed_domains": ["audierne.bzh"]},
-        {"name": "commission_controle", "url": f"{SITE}/documentheque/?documents_category=49", "mode": "scrape",
-         "allowed_domains": ["audierne.bzh"]},
-    ])
+    return write_sources(
+        tmp_path,
+        [
+            {
+                "name": "mairie_arretes",
+                "url": f"{SITE}/arretes/",
+                "mode": "crawl",
+                "allowed_domains": ["audierne.bzh"],
+            },
+            {
+                "name": "commission_controle",
+                "url": f"{SITE}/documentheque/?documents_category=49",
+                "mode": "scrape",
+                "allowed_domains": ["audierne.bzh"],
+            },
+        ],
+    )
 
 
 def source_row(meta: dict, name: str, columns: int) -> tuple:
@@ -36,12 +48,17 @@ def source_row(meta: dict, name: str, columns: int) -> tuple:
     return tuple(row.values())[:columns]
 
 
-def test_first_crawl_then_an_incremental_second_night(fake, base_resources, data_dir, scheduler_db, app_db, tmp_path):
+def test_first_crawl_then_an_incremental_second_night(
+    fake, base_resources, data_dir, scheduler_db, app_db, tmp_path
+):
     fake.page_size = 7  # the crawl's results come back over several `next` pages
     build_site(fake, SITE, 30)
-    fake.add_page(f"{SITE}/documentheque/?documents_category=49", title="Documenthèque",
-                  markdown=f"# Documents\n\n[Rapport CCSP 2025]({SITE}/wp-content/uploads/2026/rapport.pdf)\n"
-                           "[Ailleurs](https://example.org/autre.pdf)\n")
+    fake.add_page(
+        f"{SITE}/documentheque/?documents_category=49",
+        title="Documenthèque",
+        markdown=f"# Documents\n\n[Rapport CCSP 2025]({SITE}/wp-content/uploads/2026/rapport.pdf)\n"
+        "[Ailleurs](https://example.org/autre.pdf)\n",
+    )
     resources = _resources(base_resources, fake, _two_sources(tmp_path))
 
     first = materialize(resources, DAY1)
@@ -50,7 +67,14 @@ def test_first_crawl_then_an_incremental_second_night(fake, base_resources, data
     assert kind == "ASSET_MATERIALIZATION" and meta["status"] == "success"
     assert (meta["new"], meta["changed"], meta["unchanged"], meta["failed_pages"]) == (32, 0, 0, 0)
     assert meta["credits_used"] == 32 == fake.credits  # what we record is what the account was billed
-    assert source_row(meta, "mairie_arretes", 6) == ("mairie_arretes", "crawl", "crawl job (first run)", "success", 31, 31)
+    assert source_row(meta, "mairie_arretes", 6) == (
+        "mairie_arretes",
+        "crawl",
+        "crawl job (first run)",
+        "success",
+        31,
+        31,
+    )
     assert len(fake.calls("GET", "/v2/crawl/")) >= 5  # status + next pages followed
     assert scheduler_db.get("success:task_firecrawl:20260301") == "completed"
 
@@ -61,19 +85,31 @@ def test_first_crawl_then_an_incremental_second_night(fake, base_resources, data
     markdown = (folder / row["file"]).read_text(encoding="utf-8")
     sidecar = json.loads((folder / row["file"]).with_suffix(".json").read_text(encoding="utf-8"))
     assert "Texte de l'acte 3." in markdown
-    assert sidecar["url"] == row["url"] and sidecar["title"] == "arretes n°3" and sidecar["status_code"] == 200
+    assert (
+        sidecar["url"] == row["url"] and sidecar["title"] == "arretes n°3" and sidecar["status_code"] == 200
+    )
     assert sidecar["crawl_date"] == DAY1 and sidecar["source"] == "mairie_arretes"
     import hashlib
+
     assert sidecar["sha256"] == hashlib.sha256(markdown.encode()).hexdigest() == row["sha256"]
     pdfs = pd.read_parquet(folder / "pdf_links.parquet")
     assert len(pdfs) == 30 and set(pdfs["first_seen"]) == {DAY1}
     commission_pdfs = pd.read_parquet(Path(data_dir.root) / "documents/commission_controle/pdf_links.parquet")
-    assert commission_pdfs.to_dict("records") == [{
-        "url": f"{SITE}/wp-content/uploads/2026/rapport.pdf", "title": "Rapport CCSP 2025",
-        "source_page": f"{SITE}/documentheque/?documents_category=49", "first_seen": DAY1,
-        "source": "commission_controle"}]  # the example.org PDF is not on an allowed domain
+    assert commission_pdfs.to_dict("records") == [
+        {
+            "url": f"{SITE}/wp-content/uploads/2026/rapport.pdf",
+            "title": "Rapport CCSP 2025",
+            "source_page": f"{SITE}/documentheque/?documents_category=49",
+            "first_seen": DAY1,
+            "source": "commission_controle",
+        }
+    ]  # the example.org PDF is not on an allowed domain
     status = app_db.hgetall("crawl:mairie_arretes")
-    assert status["status"] == "success" and status["documents"] == "31" and status["last_crawl"].startswith("20")
+    assert (
+        status["status"] == "success"
+        and status["documents"] == "31"
+        and status["last_crawl"].startswith("20")
+    )
 
     # the next night: 3 new documents, one document edited, the rest untouched
     mtimes = {p.name: p.stat().st_mtime_ns for p in (folder / "pages").iterdir()}
@@ -89,28 +125,44 @@ def test_first_crawl_then_an_incremental_second_night(fake, base_resources, data
     # refreshed: the listing, the scrape source and the pages whose refresh slot is today, nothing else
     scraped = [u for body in fake.calls("POST", "/v2/batch/scrape") for u in body["urls"]]
     assert len(scraped) == len(set(scraped)) == meta2["new"] + meta2["unchanged"] + meta2["changed"] - 2
-    untouched = [p for p in (folder / "pages").iterdir() if p.name in mtimes and "document-" in p.name
-                 and "document-00001-" not in p.name]
+    untouched = [
+        p
+        for p in (folder / "pages").iterdir()
+        if p.name in mtimes and "document-" in p.name and "document-00001-" not in p.name
+    ]
     assert len(untouched) == 2 * 29
     assert all(p.stat().st_mtime_ns == mtimes[p.name] for p in untouched)  # unchanged pages are not rewritten
     assert len(pd.read_parquet(folder / "index.parquet")) == 34
     assert app_db.hget("crawl:mairie_arretes", "documents") == "34"
 
 
-def test_a_failing_source_does_not_stop_the_others_and_the_day_fails(fake, base_resources, data_dir, scheduler_db, app_db, tmp_path):
+def test_a_failing_source_does_not_stop_the_others_and_the_day_fails(
+    fake, base_resources, data_dir, scheduler_db, app_db, tmp_path
+):
     build_site(fake, SITE, 5)
     fake.fail_target("https://down.audierne.bzh/", 500)
-    sources = write_sources(tmp_path, [
-        {"name": "broken", "url": "https://down.audierne.bzh/arretes/", "mode": "crawl"},
-        {"name": "mairie_arretes", "url": f"{SITE}/arretes/", "mode": "crawl"},
-    ])
+    sources = write_sources(
+        tmp_path,
+        [
+            {"name": "broken", "url": "https://down.audierne.bzh/arretes/", "mode": "crawl"},
+            {"name": "mairie_arretes", "url": f"{SITE}/arretes/", "mode": "crawl"},
+        ],
+    )
     result = materialize(_resources(base_resources, fake, sources, max_attempts=2), DAY1)
     assert not result.success
     description, meta = failure(result)
     assert "1 of 2 source(s) failed" in description and "broken" in description and "500" in description
     assert source_row(meta, "broken", 5) == ("broken", "crawl", "crawl job (first run)", "failed", 0)
-    assert source_row(meta, "mairie_arretes", 6) == ("mairie_arretes", "crawl", "crawl job (first run)", "success", 6, 6)
-    # one start on the broken site (a 500 may hide an accepted job: never started twice), then the other source
+    assert source_row(meta, "mairie_arretes", 6) == (
+        "mairie_arretes",
+        "crawl",
+        "crawl job (first run)",
+        "success",
+        6,
+        6,
+    )
+    # one start on the broken site (a 500 may hide an accepted job: never started twice), then the other
+    # source
     assert len(fake.calls("POST", "/v2/crawl")) == 2
     errors = " ".join(str(row["error"]) for row in meta["sources"])
     assert "no active crawl on https://down.audierne.bzh/arretes/" in errors + description
@@ -123,10 +175,21 @@ def test_a_failing_source_does_not_stop_the_others_and_the_day_fails(fake, base_
 
 def test_nothing_is_stored_from_a_foreign_domain(fake, base_resources, data_dir, tmp_path):
     build_site(fake, SITE, 3)
-    fake.add_page(f"{SITE}/arretes/moved/", title="moved", redirect_to="https://evil.example.com/arretes/moved/")
+    fake.add_page(
+        f"{SITE}/arretes/moved/", title="moved", redirect_to="https://evil.example.com/arretes/moved/"
+    )
     fake.map_extra = ["https://evil.example.com/page/", "https://audierne.bzh.evil.example/x/"]
-    sources = write_sources(tmp_path, [{"name": "mairie_arretes", "url": f"{SITE}/arretes/", "discovery": "map",
-                                        "allowed_domains": ["audierne.bzh"]}])
+    sources = write_sources(
+        tmp_path,
+        [
+            {
+                "name": "mairie_arretes",
+                "url": f"{SITE}/arretes/",
+                "discovery": "map",
+                "allowed_domains": ["audierne.bzh"],
+            }
+        ],
+    )
     resources = _resources(base_resources, fake, sources)
     first = materialize(resources, DAY1)
     assert first.success
@@ -148,10 +211,13 @@ def test_nothing_is_stored_from_a_foreign_domain(fake, base_resources, data_dir,
 def test_401_fails_at_once_with_a_clear_message_and_no_key(fake, base_resources, scheduler_db, tmp_path):
     fake.api_key = "fc-the-right-key"
     build_site(fake, SITE, 3)
-    sources = write_sources(tmp_path, [
-        {"name": "mairie_arretes", "url": f"{SITE}/arretes/"},
-        {"name": "mairie_deliberations", "url": f"{SITE}/deliberations/"},
-    ])
+    sources = write_sources(
+        tmp_path,
+        [
+            {"name": "mairie_arretes", "url": f"{SITE}/arretes/"},
+            {"name": "mairie_deliberations", "url": f"{SITE}/deliberations/"},
+        ],
+    )
     secret = "fc-wrong-secret-123"
     result = materialize(_resources(base_resources, fake, sources, api_key=secret, max_attempts=5), DAY1)
     assert not result.success
@@ -164,15 +230,24 @@ def test_401_fails_at_once_with_a_clear_message_and_no_key(fake, base_resources,
     assert scheduler_db.get("success:task_firecrawl:20260301") is None
 
 
-def test_a_crawl_outliving_the_lock_ttl_keeps_its_lock_and_completes(fake, redis_resource, data_dir, scheduler_db, tmp_path):
+def test_a_crawl_outliving_the_lock_ttl_keeps_its_lock_and_completes(
+    fake, redis_resource, data_dir, scheduler_db, tmp_path
+):
     fake.job_seconds = 3.0  # the crawl job takes 1.5 lock TTLs
     build_site(fake, SITE, 5)
     # a 2 s TTL: the guard declares a lock lost after 2/3 of it without a confirmed renewal, and a
     # loaded CI machine may starve the heartbeat thread for a few hundred ms
     guard = TaskGuard(redis=redis_resource, lock_ttl_seconds=2)
-    resources = {"redis": redis_resource, "guard": guard, "data_dir": data_dir,
-                 "firecrawl": firecrawl_resource(fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}]),
-                                                 poll_interval_seconds=0.05)}
+    resources = {
+        "redis": redis_resource,
+        "guard": guard,
+        "data_dir": data_dir,
+        "firecrawl": firecrawl_resource(
+            fake,
+            write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}]),
+            poll_interval_seconds=0.05,
+        ),
+    }
     started = time.monotonic()
     result = materialize(resources, DAY1)
     assert time.monotonic() - started > 3.0
@@ -181,15 +256,24 @@ def test_a_crawl_outliving_the_lock_ttl_keeps_its_lock_and_completes(fake, redis
     assert len(fake.calls("GET", "/v2/crawl/")) > 10  # polled all along
 
 
-def test_losing_the_lock_stops_the_crawl_cancels_the_job_and_does_not_mark_success(fake, redis_resource, data_dir, scheduler_db, tmp_path):
+def test_losing_the_lock_stops_the_crawl_cancels_the_job_and_does_not_mark_success(
+    fake, redis_resource, data_dir, scheduler_db, tmp_path
+):
     import threading
 
     fake.job_seconds = 30
     build_site(fake, SITE, 5)
     guard = TaskGuard(redis=redis_resource, lock_ttl_seconds=1)
-    resources = {"redis": redis_resource, "guard": guard, "data_dir": data_dir,
-                 "firecrawl": firecrawl_resource(fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}]),
-                                                 poll_interval_seconds=0.05)}
+    resources = {
+        "redis": redis_resource,
+        "guard": guard,
+        "data_dir": data_dir,
+        "firecrawl": firecrawl_resource(
+            fake,
+            write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}]),
+            poll_interval_seconds=0.05,
+        ),
+    }
 
     def steal():
         deadline = time.monotonic() + 10
@@ -220,13 +304,17 @@ def test_not_configured_is_skipped_with_a_clear_reason(base_resources, scheduler
     kind, meta = day_record(result, DAY1)
     assert kind == "ASSET_OBSERVATION"
     assert meta["status"] == "skipped" and meta["reason"] == "firecrawl_not_configured"
-    assert "FIRECRAWL_API_KEY" in json.dumps(meta["warnings"]) and "FIRECRAWL_API_URL" in json.dumps(meta["warnings"])
+    assert "FIRECRAWL_API_KEY" in json.dumps(meta["warnings"]) and "FIRECRAWL_API_URL" in json.dumps(
+        meta["warnings"]
+    )
     assert scheduler_db.get("success:task_firecrawl:20260301") is None
 
 
 def test_a_forced_run_refreshes_every_stored_page(fake, base_resources, scheduler_db, tmp_path):
     build_site(fake, SITE, 12)
-    resources = _resources(base_resources, fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}]))
+    resources = _resources(
+        base_resources, fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}])
+    )
     assert materialize(resources, DAY1).success
     again = materialize(resources, DAY1)  # already completed: skipped, nothing called
     assert day_record(again, DAY1)[1]["reason"] == "already_completed"
@@ -237,9 +325,13 @@ def test_a_forced_run_refreshes_every_stored_page(fake, base_resources, schedule
     assert meta["forced"] is True and meta["unchanged"] == 13 and meta["new"] == 0
 
 
-def test_pages_a_batch_cannot_scrape_are_failed_and_retried_next_night(fake, base_resources, data_dir, tmp_path):
+def test_pages_a_batch_cannot_scrape_are_failed_and_retried_next_night(
+    fake, base_resources, data_dir, tmp_path
+):
     build_site(fake, SITE, 4)
-    resources = _resources(base_resources, fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}]))
+    resources = _resources(
+        base_resources, fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}])
+    )
     assert materialize(resources, DAY1).success
     new = build_site(fake, SITE, 2, start=4)
     fake.fail_in_batch(new[0])
@@ -261,15 +353,23 @@ def test_an_invalid_sources_file_fails_with_a_message_naming_it(fake, base_resou
     result = materialize(_resources(base_resources, fake, path), DAY1)
     assert not result.success
     description, _ = failure(result)
-    assert path in description and "name must match" in description and "OCAPISTAINE_CRAWL_SOURCES" in description
+    assert (
+        path in description
+        and "name must match" in description
+        and "OCAPISTAINE_CRAWL_SOURCES" in description
+    )
     assert not fake.requests
 
 
-def test_the_store_check_passes_on_a_crawl_and_catches_a_tampered_page(fake, base_resources, data_dir, tmp_path):
+def test_the_store_check_passes_on_a_crawl_and_catches_a_tampered_page(
+    fake, base_resources, data_dir, tmp_path
+):
     from ocapistaine_pipelines.crawl.assets import crawled_documents_store_is_consistent as check
 
     build_site(fake, SITE, 4)
-    resources = _resources(base_resources, fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}]))
+    resources = _resources(
+        base_resources, fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}])
+    )
     assert materialize(resources, DAY1).success
     good = check(data_dir=data_dir, firecrawl=resources["firecrawl"])
     assert good.passed and good.metadata["pages_checked"].value == 5
@@ -281,7 +381,9 @@ def test_the_store_check_passes_on_a_crawl_and_catches_a_tampered_page(fake, bas
 
 def test_a_listing_page_that_cannot_be_read_fails_its_source(fake, base_resources, app_db, tmp_path):
     build_site(fake, SITE, 3)
-    resources = _resources(base_resources, fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}]))
+    resources = _resources(
+        base_resources, fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}])
+    )
     assert materialize(resources, DAY1).success
     del fake.pages[f"{SITE}/arretes/"]  # the listing now answers 404: nothing can be discovered
     result = materialize(resources, DAY2)
@@ -292,12 +394,16 @@ def test_a_listing_page_that_cannot_be_read_fails_its_source(fake, base_resource
     assert app_db.hget("crawl:a", "status") == "failed" and app_db.hget("crawl:a", "documents") == "4"
 
 
-def test_rate_limits_and_server_errors_mid_night_are_retried_without_paying_twice(fake, base_resources, tmp_path):
+def test_rate_limits_and_server_errors_mid_night_are_retried_without_paying_twice(
+    fake, base_resources, tmp_path
+):
     fake.page_size = 3
     build_site(fake, SITE, 6)
     fake.inject("/v2/crawl", 429, method="POST", headers={"Retry-After": "1"}, error="Rate limit exceeded")
     fake.inject("/v2/crawl/", 500, method="GET")  # a status poll
-    resources = _resources(base_resources, fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}]))
+    resources = _resources(
+        base_resources, fake, write_sources(tmp_path, [{"name": "a", "url": f"{SITE}/arretes/"}])
+    )
     started = time.monotonic()
     result = materialize(resources, DAY1)
     assert result.success and time.monotonic() - started >= 1.0

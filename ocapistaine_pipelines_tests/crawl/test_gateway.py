@@ -45,7 +45,9 @@ def test_5xx_is_retried_with_backoff_then_gives_up_with_the_status(fake):
 
 def test_500_once_then_success(fake):
     build_site(fake, SITE, 2)
-    fake.inject("/v2/batch/scrape/", 500, method="GET")  # the status poll fails once: the job is not restarted
+    fake.inject(
+        "/v2/batch/scrape/", 500, method="GET"
+    )  # the status poll fails once: the job is not restarted
     gateway = firecrawl_resource(fake, None).gateway()
     got = []
     gateway.batch_scrape([f"{SITE}/arretes/document-00000/"], {}, got.extend, lambda chunk, errors: None)
@@ -74,8 +76,13 @@ def test_an_unreachable_server_is_retried_then_reported_without_the_key():
     from ocapistaine_pipelines.crawl.resources import FirecrawlResource
     from ocapistaine_pipelines_tests.services import free_port
 
-    resource = FirecrawlResource(api_url=f"http://127.0.0.1:{free_port()}", api_key="fc-k3y", max_attempts=2,
-                                 backoff_seconds=0.0, request_timeout_seconds=2)
+    resource = FirecrawlResource(
+        api_url=f"http://127.0.0.1:{free_port()}",
+        api_key="fc-k3y",
+        max_attempts=2,
+        backoff_seconds=0.0,
+        request_timeout_seconds=2,
+    )
     with pytest.raises(FirecrawlFailed) as caught:
         resource.gateway().map_links(SOURCE)
     assert "cannot reach Firecrawl" in str(caught.value) and "fc-k3y" not in str(caught.value)
@@ -173,8 +180,12 @@ def test_a_refused_connection_on_the_crawl_start_is_retried():
     from ocapistaine_pipelines.crawl.resources import FirecrawlResource
     from ocapistaine_pipelines_tests.services import free_port
 
-    resource = FirecrawlResource(api_url=f"http://127.0.0.1:{free_port()}", max_attempts=3, backoff_seconds=0.0,
-                                 request_timeout_seconds=2)
+    resource = FirecrawlResource(
+        api_url=f"http://127.0.0.1:{free_port()}",
+        max_attempts=3,
+        backoff_seconds=0.0,
+        request_timeout_seconds=2,
+    )
     with pytest.raises(FirecrawlFailed) as caught:
         resource.gateway().crawl(SOURCE, lambda docs: None)
     assert "start crawl" in str(caught.value) and "after 3 attempts" in str(caught.value)

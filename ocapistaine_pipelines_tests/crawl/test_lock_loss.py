@@ -24,9 +24,12 @@ def test_a_lost_lock_stops_the_crawl_from_starting_jobs(fake, data_dir, tmp_path
         sources.append({"name": f"s{i}", "url": f"{SITE}/s{i}/"})
     redis = RedisResource(url=f"redis://127.0.0.1:{private_redis.port}")
     guard = TaskGuard(redis=redis)  # production settings: TTL 300 s, heartbeat 2 s
-    resources = {"redis": redis, "guard": guard, "data_dir": data_dir,
-                 "firecrawl": firecrawl_resource(fake, write_sources(tmp_path, sources),
-                                                 poll_interval_seconds=0.05)}
+    resources = {
+        "redis": redis,
+        "guard": guard,
+        "data_dir": data_dir,
+        "firecrawl": firecrawl_resource(fake, write_sources(tmp_path, sources), poll_interval_seconds=0.05),
+    }
     starts: list[float] = []
     loss: dict = {}
 

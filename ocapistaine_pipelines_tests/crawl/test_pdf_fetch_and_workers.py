@@ -8,7 +8,8 @@ import time
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ocapistaine_pipelines.crawl.gateway import CrawlInterrupted
 from ocapistaine_pipelines.crawl.pdf_fetch import CHUNK, HostPace, PdfFetcher, http_session

@@ -10,19 +10,26 @@ from ocapistaine_pipelines.crawl.resources import FirecrawlResource, firecrawl_r
 from ocapistaine_pipelines.crawl.sources import parse_sources
 from ocapistaine_pipelines_tests.services import free_port
 
-SOURCE = parse_sources([{"name": "a", "url": "https://www.audierne.bzh/arretes/", "discovery": "map"}], "test")[0]
+SOURCE = parse_sources(
+    [{"name": "a", "url": "https://www.audierne.bzh/arretes/", "discovery": "map"}], "test"
+)[0]
 
 
 def test_explicit_environ_gives_plain_values():
-    resource = firecrawl_resource_from_env({"FIRECRAWL_API_URL": "http://firecrawl:3002", "FIRECRAWL_API_KEY": "fc-1"})
+    resource = firecrawl_resource_from_env(
+        {"FIRECRAWL_API_URL": "http://firecrawl:3002", "FIRECRAWL_API_KEY": "fc-1"}
+    )
     assert resource.api_url == "http://firecrawl:3002" and resource.api_key == "fc-1" and resource.configured
     assert not firecrawl_resource_from_env({}).configured
 
 
-@pytest.mark.parametrize("url_secret, url", [
-    ("pa55word", "http://crawler:pa55word@127.0.0.1:{port}"),
-    ("tok-123456", "http://127.0.0.1:{port}/?token=tok-123456"),
-])
+@pytest.mark.parametrize(
+    "url_secret, url",
+    [
+        ("pa55word", "http://crawler:pa55word@127.0.0.1:{port}"),
+        ("tok-123456", "http://127.0.0.1:{port}/?token=tok-123456"),
+    ],
+)
 def test_the_api_url_is_an_env_var_and_its_credentials_never_show(monkeypatch, url_secret, url):
     monkeypatch.setenv("FIRECRAWL_API_URL", url.format(port=free_port()))  # nothing listens there
     monkeypatch.setenv("FIRECRAWL_API_KEY", "fc-secret-key")
@@ -30,7 +37,9 @@ def test_the_api_url_is_an_env_var_and_its_credentials_never_show(monkeypatch, u
     # EnvVars: the Dagster UI shows the variables' names, never the URL's credentials or the key
     assert isinstance(resource.api_url, dg.EnvVar) and resource.api_url == "FIRECRAWL_API_URL"
     assert isinstance(resource.api_key, dg.EnvVar)
-    quick = FirecrawlResource(api_url=resource.api_url, api_key=resource.api_key, max_attempts=1, request_timeout_seconds=2)
+    quick = FirecrawlResource(
+        api_url=resource.api_url, api_key=resource.api_key, max_attempts=1, request_timeout_seconds=2
+    )
     with dg.build_resources({"firecrawl": quick}) as built:  # EnvVars resolved as in a run
         gateway = built.firecrawl.gateway()
         assert url_secret not in gateway.api_url and "127.0.0.1" in gateway.api_url

@@ -36,12 +36,17 @@ def test_any_unusable_sources_file_is_one_clear_error(tmp_path, name):
 def test_a_sources_file_that_is_not_utf8_fails_once_and_is_not_retried(fake, base_resources, tmp_path):
     path = tmp_path / "sources.yaml"
     path.write_bytes(f"- name: arretes\n  url: {SITE}/arrêtés/\n".encode("latin-1"))
-    job = dg.define_asset_job("crawl", selection=[crawled_documents],
-                              op_retry_policy=dg.RetryPolicy(max_retries=2, delay=0))
-    defs = dg.Definitions(assets=[crawled_documents], jobs=[job],
-                          resources={**base_resources, "firecrawl": firecrawl_resource(fake, str(path))})
+    job = dg.define_asset_job(
+        "crawl", selection=[crawled_documents], op_retry_policy=dg.RetryPolicy(max_retries=2, delay=0)
+    )
+    defs = dg.Definitions(
+        assets=[crawled_documents],
+        jobs=[job],
+        resources={**base_resources, "firecrawl": firecrawl_resource(fake, str(path))},
+    )
     result = defs.resolve_job_def("crawl").execute_in_process(
-        partition_key="2026-03-01", raise_on_error=False, instance=dg.DagsterInstance.ephemeral())
+        partition_key="2026-03-01", raise_on_error=False, instance=dg.DagsterInstance.ephemeral()
+    )
     assert not result.success
     types = [e.event_type_value for e in result.all_events]
     assert types.count("STEP_FAILURE") == 1 and "STEP_UP_FOR_RETRY" not in types

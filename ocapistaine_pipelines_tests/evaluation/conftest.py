@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import dagster as dg
 import pytest
@@ -43,7 +42,7 @@ def opik_server(opik_env):
     server.stop()
 
 
-def _record(item_id: str, valid: bool, category: str = "culture", kinds: Optional[list[str]] = None) -> dict:
+def _record(item_id: str, valid: bool, category: str = "culture", kinds: list[str] | None = None) -> dict:
     constat = (
         f"Le festival de la plage ({item_id}) manque de bénévoles et de bancs pour le public."
         if valid
@@ -60,7 +59,7 @@ def _record(item_id: str, valid: bool, category: str = "culture", kinds: Optiona
     }
 
 
-def small_export(extra: Optional[list] = None) -> dict:
+def small_export(extra: list | None = None) -> dict:
     """20 labelled items (ok-01..10 valid, bad-01..10 invalid), 2 unlabelled, 2 unusable records."""
     records = [_record(f"ok-{i:02d}", True) for i in range(1, 11)]
     records += [_record(f"bad-{i:02d}", False) for i in range(1, 11)]
@@ -123,7 +122,7 @@ class ScriptedValidator:
 class ScriptedValidatorResource(dg.ConfigurableResource):
     wrong_ids: list[str] = []
     pending_ids: list[str] = []
-    fail_with: Optional[str] = None
+    fail_with: str | None = None
     category: str = "culture"
 
     def get_validator(self, cache_dir=None, model_dir=None, backend=None):

@@ -14,7 +14,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass
@@ -46,7 +46,7 @@ class OpikServer:
     ``add_dataset`` seeds a dataset that already exists on the server.
     """
 
-    def __init__(self, api_key: Optional[str] = None, fail: Optional[dict[str, int]] = None):
+    def __init__(self, api_key: str | None = None, fail: dict[str, int] | None = None):
         self.api_key = api_key
         self.fail = dict(fail or {})
         self.lose_item_ids: set[str] = set()  # items accepted by PUT but never stored (a lossy server)
@@ -78,7 +78,7 @@ class OpikServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "OpikServer":
+    def __enter__(self) -> OpikServer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -153,7 +153,7 @@ class OpikServer:
         prefix = "/api/v1/private/"
         if not path.startswith(prefix):
             return 404, {"errors": [f"unknown path {path}"]}, json_type
-        route = path[len(prefix):]
+        route = path[len(prefix) :]
         with self.lock:
             if method == "POST" and route == "datasets/retrieve":
                 dataset = state.datasets.get(body["dataset_name"])
@@ -167,7 +167,9 @@ class OpikServer:
             if method == "POST" and route == "datasets":
                 dataset_id = body.get("id") or str(uuid.uuid4())
                 state.datasets[body["name"]] = {
-                    "id": dataset_id, "name": body["name"], "description": body.get("description"),
+                    "id": dataset_id,
+                    "name": body["name"],
+                    "description": body.get("description"),
                 }
                 state.items.setdefault(body["name"], {})
                 return 201, None, json_type
@@ -220,10 +222,14 @@ class OpikServer:
         limit = body.get("steam_limit") or 2000
         lines = []
         for item in items[:limit]:
-            lines.append(json.dumps({
-                "id": item["id"],
-                "source": item.get("source") or "sdk",
-                "data": item["data"],
-                "dataset_id": dataset["id"],
-            }))
+            lines.append(
+                json.dumps(
+                    {
+                        "id": item["id"],
+                        "source": item.get("source") or "sdk",
+                        "data": item["data"],
+                        "dataset_id": dataset["id"],
+                    }
+                )
+            )
         return ("\n".join(lines) + ("\n" if lines else "")).encode()

@@ -28,7 +28,9 @@ from .conftest import ScriptedValidatorResource
 
 def materialize(resources: dict, day: str, **kwargs) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [opik_experiment, opik_experiment_accuracy], partition_key=day, resources=resources,
+        [opik_experiment, opik_experiment_accuracy],
+        partition_key=day,
+        resources=resources,
         **{"instance": ephemeral(), **kwargs},
     )
 
@@ -67,7 +69,10 @@ def test_a_day_without_opik(eval_resources, data_dir, app_db, scheduler_db):
     ]
     misses = meta["worst_misses"]
     assert {row["id"] for row in misses} == {"ok-02", "bad-05"}
-    assert {(row["expected"], row["predicted"]) for row in misses} == {("valid", "invalid"), ("invalid", "valid")}
+    assert {(row["expected"], row["predicted"]) for row in misses} == {
+        ("valid", "invalid"),
+        ("invalid", "valid"),
+    }
     rejected = {row["record"]: row["reason"] for row in meta["rejected"]}
     assert len(rejected) == 2 and "broken-1" in str(rejected) and "duplicate id" in str(rejected)
 
@@ -143,9 +148,7 @@ def test_a_day_held_by_another_run_is_skipped_and_the_check_warns(eval_resources
     result = materialize(eval_resources, "2026-03-02")
     assert result.success
     assert result.asset_materializations_for_node("opik_experiment") == []
-    observations = [
-        e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"
-    ]
+    observations = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
     assert observations
     assert observations[0].event_specific_data.asset_observation.metadata["reason"].value == "lock_held"
     assert not (data_dir.root / "evaluation" / "2026-03-02.parquet").exists()
@@ -236,8 +239,10 @@ def test_the_rules_validator_on_the_packaged_set(base_resources, opik_env, data_
     assert meta["category_accuracy"] == pytest.approx(frame["category_accuracy"].mean())
     assert meta["validator"].startswith("rules (")
     assert frame["output_format"].min() == 1.0  # the rules backend always answers in the right shape
-    print(f"rules validator on the packaged set: accuracy {meta['accuracy']:.3f}, f1 {meta['f1']:.3f}, "
-          f"category {meta['category_accuracy']:.3f}")
+    print(
+        f"rules validator on the packaged set: accuracy {meta['accuracy']:.3f}, f1 {meta['f1']:.3f}, "
+        f"category {meta['category_accuracy']:.3f}"
+    )
 
 
 def test_definitions_wire_the_asset_without_importing_opik():
@@ -261,8 +266,9 @@ def test_a_backfill_range_evaluates_each_day_once(eval_resources, data_dir, app_
         "dagster/asset_partition_range_start": "2026-03-01",
         "dagster/asset_partition_range_end": "2026-03-03",
     }
-    result = dg.materialize([opik_experiment, opik_experiment_accuracy], resources=eval_resources, tags=tags,
-                            instance=ephemeral())
+    result = dg.materialize(
+        [opik_experiment, opik_experiment_accuracy], resources=eval_resources, tags=tags, instance=ephemeral()
+    )
     assert result.success
     events = result.asset_materializations_for_node("opik_experiment")
     assert sorted(e.partition for e in events) == ["2026-03-01", "2026-03-02", "2026-03-03"]
@@ -280,7 +286,9 @@ def test_the_check_is_not_a_partitioned_check_and_loading_warns_no_preview():
     assert spec.partitions_def is None
     out = subprocess.run(
         [sys.executable, "-W", "always", "-c", "import ocapistaine_pipelines.definitions"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert "partitions_def on an AssetCheckSpec" not in out.stderr
@@ -297,7 +305,9 @@ def _check_alone(resources: dict, instance, **kwargs) -> dg.AssetCheckEvaluation
     return check_result(result)
 
 
-def test_the_check_run_alone_takes_its_day_from_the_run_else_the_latest_materialized(eval_resources, data_dir):
+def test_the_check_run_alone_takes_its_day_from_the_run_else_the_latest_materialized(
+    eval_resources, data_dir
+):
     with dg.instance_for_test() as instance:
         # before any materialization and without a partition: nothing to check, said so
         nothing = _check_alone(eval_resources, instance)
@@ -313,14 +323,20 @@ def test_the_check_run_alone_takes_its_day_from_the_run_else_the_latest_material
         assert not latest.passed and latest.metadata["partition"].value == "2026-03-02"
         assert "dropped 10.0 points" in latest.description
         ranged = _check_alone(
-            eval_resources, instance,
-            tags={"dagster/asset_partition_range_start": "2026-03-01", "dagster/asset_partition_range_end": "2026-03-03"},
+            eval_resources,
+            instance,
+            tags={
+                "dagster/asset_partition_range_start": "2026-03-01",
+                "dagster/asset_partition_range_end": "2026-03-03",
+            },
         )
         assert [d["day"] for d in ranged.metadata["days"].value] == ["2026-03-01", "2026-03-02", "2026-03-03"]
         assert [d["passed"] for d in ranged.metadata["days"].value] == [True, False, False]
 
 
-def test_a_parquet_that_cannot_be_written_fails_the_day_and_leaves_no_temporary_file(eval_resources, data_dir, scheduler_db):
+def test_a_parquet_that_cannot_be_written_fails_the_day_and_leaves_no_temporary_file(
+    eval_resources, data_dir, scheduler_db
+):
     folder = data_dir.root / "evaluation"
     (folder / "2026-03-02.parquet").mkdir(parents=True)  # a directory where the file goes: the rename fails
     result = materialize(eval_resources, "2026-03-02", raise_on_error=False)

@@ -44,8 +44,12 @@ def test_export_file_labels_unlabelled_and_rejected(labelled_file):
 def test_labels_are_read_leniently_but_nonsense_is_rejected(tmp_path):
     extra = [
         {**small_export()["contributions"][0], "id": "s-true", "expected_valid": "true"},
-        {**small_export()["contributions"][0], "id": "s-zero", "expected_valid": 0,
-         "violations_injected": "spam"},
+        {
+            **small_export()["contributions"][0],
+            "id": "s-zero",
+            "expected_valid": 0,
+            "violations_injected": "spam",
+        },
         {**small_export()["contributions"][0], "id": "s-maybe", "expected_valid": "maybe"},
         {**small_export()["contributions"][0], "id": "s-kinds", "violations_injected": {"a": 1}},
         {**small_export()["contributions"][0], "id": "s-alias", "category": "Environnement"},
@@ -157,7 +161,10 @@ def test_out_of_range_dates_and_odd_ids_are_rejected_not_a_crash(tmp_path):
 
 def test_an_integer_too_long_to_read_is_a_clear_dataset_error(tmp_path):
     path = tmp_path / "set.json"
-    path.write_text('{"contributions": [{"id": "a", "constat_factuel": "x", "expected_valid": true, '
-                    '"created_at": ' + "1" * 5000 + "}]}", encoding="utf-8")
+    path.write_text(
+        '{"contributions": [{"id": "a", "constat_factuel": "x", "expected_valid": true, '
+        '"created_at": ' + "1" * 5000 + "}]}",
+        encoding="utf-8",
+    )
     with pytest.raises(DatasetError, match="is not valid JSON: Exceeds the limit"):
         load_labelled_set(path)

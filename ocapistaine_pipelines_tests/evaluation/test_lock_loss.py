@@ -45,8 +45,14 @@ def test_a_lost_lock_stops_the_evaluation_requests_within_seconds(
     else:
         validator = llm
         settings = EvaluationSettings(dataset_path=str(labelled))
-    resources = {"redis": redis, "guard": guard, "data_dir": data_dir, "validator": validator,
-                 "opik": OpikResource(), "evaluation_settings": settings}
+    resources = {
+        "redis": redis,
+        "guard": guard,
+        "data_dir": data_dir,
+        "validator": validator,
+        "opik": OpikResource(),
+        "evaluation_settings": settings,
+    }
 
     sent_at: list[float] = []
     original = slow_llm.handle
@@ -68,8 +74,13 @@ def test_a_lost_lock_stops_the_evaluation_requests_within_seconds(
 
     fault = threading.Thread(target=restart_after_four_requests)
     fault.start()
-    result = dg.materialize([E.opik_experiment], partition_key=DAY, resources=resources,
-                            raise_on_error=False, instance=ephemeral())
+    result = dg.materialize(
+        [E.opik_experiment],
+        partition_key=DAY,
+        resources=resources,
+        raise_on_error=False,
+        instance=ephemeral(),
+    )
     fault.join()
 
     assert loss["sent"] >= 4, "the LLM was never asked: the test did not reach the fault"
@@ -78,7 +89,10 @@ def test_a_lost_lock_stops_the_evaluation_requests_within_seconds(
     description = failure.event_specific_data.user_failure_data.description
     assert "lost the lock" in description and "validator" not in description.split("lost the lock")[0]
     after = [t - loss["at"] for t in sent_at if t > loss["at"]]
-    print(f"{len(sent_at)} requests, {len(sent_at) - loss['sent']} after the loss, last {max(after, default=0):.1f} s after")
+    print(
+        f"{len(sent_at)} requests, {len(sent_at) - loss['sent']} after the loss, last "
+        f"{max(after, default=0):.1f} s after"
+    )
     # 20 labelled items; the heartbeat (2 s) notices the loss; the 2 in flight finish
     assert len(sent_at) - loss["sent"] <= 10, f"{len(sent_at) - loss['sent']} requests sent after the loss"
     assert not after or max(after) < guard.renew_interval + 1.5

@@ -34,7 +34,10 @@ def test_the_classes_are_opik_metrics_without_tracking(opik_metrics, metrics_by_
     from opik.evaluation.metrics.base_metric import BaseMetric
 
     assert list(metrics_by_name) == [
-        "charter_accuracy", "violation_detection", "confidence_calibration", "output_format",
+        "charter_accuracy",
+        "violation_detection",
+        "confidence_calibration",
+        "output_format",
         "category_accuracy",
     ]
     for metric in metrics_by_name.values():
@@ -98,8 +101,14 @@ def test_output_format_accepts_a_complete_verdict_and_names_each_problem(metrics
     metric = metrics_by_name["output_format"]
     assert metric.score(expected_valid=True, **verdict(True, aspects=["question"])).value == 1.0
 
-    broken = {**verdict(True), "is_valid": "yes", "violations": "none", "reasoning": " ", "confidence": 2,
-              "category": "sports"}
+    broken = {
+        **verdict(True),
+        "is_valid": "yes",
+        "violations": "none",
+        "reasoning": " ",
+        "confidence": 2,
+        "category": "sports",
+    }
     result = metric.score(expected_valid=True, **broken)
     assert result.value == 0.0
     for part in ("is_valid", "violations", "reasoning", "confidence", "category"):
@@ -124,13 +133,21 @@ def test_category_accuracy_is_not_scored_without_an_expected_category(metrics_by
 def test_confusion_matrix_invalid_is_positive():
     # expected, predicted: 3 TP, 1 FN, 1 pending invalid, 2 FP, 4 TN, 1 pending valid
     pairs = (
-        [(False, False)] * 3 + [(False, True)] + [(False, None)]
-        + [(True, False)] * 2 + [(True, True)] * 4 + [(True, None)]
+        [(False, False)] * 3
+        + [(False, True)]
+        + [(False, None)]
+        + [(True, False)] * 2
+        + [(True, True)] * 4
+        + [(True, None)]
     )
     matrix = ConfusionMatrix.of(pairs)
     assert matrix.as_dict() == {
-        "true_positive": 3, "false_negative": 1, "pending_positive": 1,
-        "false_positive": 2, "true_negative": 4, "pending_negative": 1,
+        "true_positive": 3,
+        "false_negative": 1,
+        "pending_positive": 1,
+        "false_positive": 2,
+        "true_negative": 4,
+        "pending_negative": 1,
     }
     assert matrix.total == 12 and matrix.pending == 2
     assert matrix.accuracy == pytest.approx(7 / 12)

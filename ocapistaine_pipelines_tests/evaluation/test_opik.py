@@ -20,12 +20,24 @@ from .conftest import OPIK_KEY, ScriptedValidatorResource, small_export
 
 PRIVATE = "/api/v1/private"
 KNOWN_PATHS = {
-    "/api/is-alive/ping", "/api/is-alive/ver",
-    *(f"{PRIVATE}/{p}" for p in (
-        "datasets/retrieve", "datasets", "projects/retrieve", "datasets/items", "datasets/items/stream",
-        "experiments", "experiments/items", "experiments/finish", "traces/batch", "spans/batch",
-        "traces/feedback-scores",
-    )),
+    "/api/is-alive/ping",
+    "/api/is-alive/ver",
+    *(
+        f"{PRIVATE}/{p}"
+        for p in (
+            "datasets/retrieve",
+            "datasets",
+            "projects/retrieve",
+            "datasets/items",
+            "datasets/items/stream",
+            "experiments",
+            "experiments/items",
+            "experiments/finish",
+            "traces/batch",
+            "spans/batch",
+            "traces/feedback-scores",
+        )
+    ),
 }
 
 
@@ -37,7 +49,9 @@ def opik_resource(server, api_key: str = OPIK_KEY) -> OpikResource:
 
 def materialize(resources: dict, day: str, **kwargs) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [opik_experiment, opik_experiment_accuracy], partition_key=day, resources=resources,
+        [opik_experiment, opik_experiment_accuracy],
+        partition_key=day,
+        resources=resources,
         **{"instance": ephemeral(), **kwargs},
     )
 
@@ -101,7 +115,8 @@ def test_the_experiment_is_recorded_in_opik(eval_resources, opik_server, data_di
     assert opik_server.calls("PUT", f"{PRIVATE}/datasets/items")[0].gzipped
     assert all(r.gzipped for r in opik_server.calls("PUT", f"{PRIVATE}/traces/feedback-scores"))
     unanswered = [
-        f"{r.method} {r.path}" for r in state.requests
+        f"{r.method} {r.path}"
+        for r in state.requests
         if r.path not in KNOWN_PATHS
         and not re.fullmatch(rf"{PRIVATE}/(datasets/[^/]+/versions|experiments/[^/]+)", r.path)
     ]
@@ -192,8 +207,12 @@ def test_the_llm_validator_runs_once_per_item_not_again_for_opik(eval_resources,
     llm = FakeLLM()
     try:
         validator = ValidatorResource(
-            backend="llm", models="openai/forseti-judge", api_base=f"{llm.url}/v1", api_key="sk-loopback",
-            concurrency=4, timeout_seconds=5.0,
+            backend="llm",
+            models="openai/forseti-judge",
+            api_base=f"{llm.url}/v1",
+            api_key="sk-loopback",
+            concurrency=4,
+            timeout_seconds=5.0,
         )
         resources = {**eval_resources, "opik": opik_resource(opik_server), "validator": validator}
         assert materialize(resources, "2026-03-02").success

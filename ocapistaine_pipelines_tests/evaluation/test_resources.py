@@ -26,20 +26,25 @@ def test_location_and_redact_drop_the_urls_credentials():
     message = opik.redact(f"ConnectError: {URL}/v1/private/datasets with key opik-key-1")
     for secret in ("pw-93b1", "tok-5520", "opik-key-1"):
         assert secret not in message
-    encoded = OpikResource(url_override="http://opik:pw%2D93b1@opik.internal/api")  # shown decoded by some errors
-    assert "pw-93b1" not in encoded.redact("auth failed for opik:pw-93b1") and "pw%2D93b1" not in encoded.redact(
-        "http://opik:pw%2D93b1@opik.internal/api"
-    )
+    encoded = OpikResource(
+        url_override="http://opik:pw%2D93b1@opik.internal/api"
+    )  # shown decoded by some errors
+    assert "pw-93b1" not in encoded.redact(
+        "auth failed for opik:pw-93b1"
+    ) and "pw%2D93b1" not in encoded.redact("http://opik:pw%2D93b1@opik.internal/api")
     token_user = OpikResource(url_override="https://tok-abcdef@opik.example/api")
     assert "tok-abcdef" not in token_user.redact("GET https://tok-abcdef@opik.example/api failed")
 
 
-@pytest.mark.parametrize("value, words", [
-    ("sixty", "OPIK_DEFAULT_FLUSH_TIMEOUT must be a whole number of seconds, got 'sixty'"),
-    ("0", "OPIK_DEFAULT_FLUSH_TIMEOUT must be above 0, got '0'"),
-    ("2.5", "must be a whole number of seconds, got '2.5'"),
-    ("inf", "got 'inf'"),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("sixty", "OPIK_DEFAULT_FLUSH_TIMEOUT must be a whole number of seconds, got 'sixty'"),
+        ("0", "OPIK_DEFAULT_FLUSH_TIMEOUT must be above 0, got '0'"),
+        ("2.5", "must be a whole number of seconds, got '2.5'"),
+        ("inf", "got 'inf'"),
+    ],
+)
 def test_a_bad_flush_timeout_names_the_variable_and_the_value(value, words):
     with pytest.raises(ValueError) as caught:
         resources_from_env({"OPIK_DEFAULT_FLUSH_TIMEOUT": value})
@@ -47,7 +52,9 @@ def test_a_bad_flush_timeout_names_the_variable_and_the_value(value, words):
 
 
 def test_flush_timeout_and_accuracy_settings_are_read():
-    resources = resources_from_env({"OPIK_DEFAULT_FLUSH_TIMEOUT": " 90 ", "OCAPISTAINE_MAX_ACCURACY_DROP": "2.5"})
+    resources = resources_from_env(
+        {"OPIK_DEFAULT_FLUSH_TIMEOUT": " 90 ", "OCAPISTAINE_MAX_ACCURACY_DROP": "2.5"}
+    )
     assert resources["opik"].flush_timeout_seconds == 90
     assert resources["evaluation_settings"].max_drop_points == 2.5
     assert resources_from_env({})["opik"].flush_timeout_seconds == 60

@@ -51,8 +51,9 @@ def extra_file(tmp_path, flip: bool = False):
 
 
 def run(resources):
-    result = dg.materialize([labelled_contributions, validator_model], resources=resources,
-                            instance=ephemeral())
+    result = dg.materialize(
+        [labelled_contributions, validator_model], resources=resources, instance=ephemeral()
+    )
     assert result.success
     meta = {}
     for event in result.get_asset_materialization_events():
@@ -149,13 +150,15 @@ def test_missing_inputs_fail_with_what_to_do(tmp_path, data_dir, opik_env):
         "validator": ValidatorResource(labelled_data=str(missing)),
         "opik": OpikResource(),
     }
-    result = dg.materialize([labelled_contributions], resources=resources, raise_on_error=False,
-                            instance=ephemeral())
+    result = dg.materialize(
+        [labelled_contributions], resources=resources, raise_on_error=False, instance=ephemeral()
+    )
     assert not result.success and str(missing) in str(
         result.get_step_failure_events()[0].step_failure_data.error
     )
-    result = dg.materialize([validator_model], resources=resources, raise_on_error=False,
-                            instance=ephemeral())
+    result = dg.materialize(
+        [validator_model], resources=resources, raise_on_error=False, instance=ephemeral()
+    )
     assert "materialize `labelled_contributions` first" in str(
         result.get_step_failure_events()[0].step_failure_data.error
     )
@@ -198,7 +201,8 @@ def test_opik_experiment_scores_each_validator_side_by_side_never_on_training_ro
             "opik": OpikResource(),
             "validator": ValidatorResource(backend="learned"),
             "evaluation_settings": EvaluationSettings(compare="rules,learned,nanoe6"),
-        }, instance=ephemeral(),
+        },
+        instance=ephemeral(),
     )
     assert result.success
     meta = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata

@@ -101,14 +101,27 @@ def test_hard_signals_flag_even_when_the_classifier_says_valid(pool_model, encod
     assert fair.is_valid is True and fair.confidence > 0.99
 
 
-FILLER = ["Sur le marché d'Audierne,", "Au port,", "Franchement", "Depuis des années", "les bancs du quai",
-          "la mairie devrait agir", "c'est un scandale", "merci de votre attention."]
+FILLER = [
+    "Sur le marché d'Audierne,",
+    "Au port,",
+    "Franchement",
+    "Depuis des années",
+    "les bancs du quai",
+    "la mairie devrait agir",
+    "c'est un scandale",
+    "merci de votre attention.",
+]
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.sampled_from(FILLER), max_size=4), st.sampled_from(["bougnoules", "youpins", "bicots"]),
-       st.lists(st.sampled_from(FILLER), max_size=4))
-def test_a_slur_flags_whatever_the_classifier_and_the_words_around_it(pool_model, encoder, before, slur, after):
+@given(
+    st.lists(st.sampled_from(FILLER), max_size=4),
+    st.sampled_from(["bougnoules", "youpins", "bicots"]),
+    st.lists(st.sampled_from(FILLER), max_size=4),
+)
+def test_a_slur_flags_whatever_the_classifier_and_the_words_around_it(
+    pool_model, encoder, before, slur, after
+):
     lenient = dataclasses.replace(pool_model, intercept=-50.0)
     text = " ".join(before + [f"ces {slur} n'ont rien à faire ici"] + after)
     verdict = LearnedValidator(lenient, encoder, "lenient").validate_many([contribution(text)])[0]
@@ -189,4 +202,3 @@ def test_deduplication_and_data_hash_properties(rows, rng):
     if kept:
         flipped = [dataclasses.replace(kept[0], is_valid=not kept[0].is_valid)] + kept[1:]
         assert data_hash(flipped) != data_hash(kept)  # a changed label is a new model
-

@@ -13,9 +13,10 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import yaml
 
@@ -77,7 +78,7 @@ class Cluster:
         env: Mapping[str, str],
         *,
         instance_yaml: Path,
-        instance_changes: Optional[Mapping[str, Any]] = None,
+        instance_changes: Mapping[str, Any] | None = None,
         hostname: str = "test",
     ):
         self.base = Path(tempfile.mkdtemp(prefix="ocapistaine-cluster-"))
@@ -112,7 +113,7 @@ class Cluster:
         return f"http://127.0.0.1:{self.web_port}"
 
     # -- processes ----------------------------------------------------------------------------------------
-    def spawn(self, name: str, argv: list[str], env: Optional[Mapping[str, str]] = None) -> Process:
+    def spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> Process:
         cwd = self.base / name
         cwd.mkdir(exist_ok=True)
         log = self.base / f"{name}.log"
@@ -161,7 +162,7 @@ class Cluster:
         self.spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)])
 
     def start_worker(
-        self, name: str, queue: str = "dagster", env: Optional[Mapping[str, str]] = None
+        self, name: str, queue: str = "dagster", env: Mapping[str, str] | None = None
     ) -> Process:
         return self.spawn(
             name,
@@ -273,7 +274,7 @@ class Cluster:
             "probe", broker=self.env["CELERY_BROKER_URL"], backend=self.env["CELERY_RESULT_BACKEND"]
         )
 
-    def graphql(self, query: str, variables: Optional[dict] = None) -> dict:
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
         request = urllib.request.Request(
             f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}, method="POST"

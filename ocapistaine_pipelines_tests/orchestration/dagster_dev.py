@@ -14,8 +14,8 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 from ocapistaine_pipelines_tests.services import free_port
 
@@ -25,7 +25,7 @@ TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
 class DagsterDev:
-    def __init__(self, workspace: Path, env: Mapping[str, str], instance_yaml: Optional[Path] = None):
+    def __init__(self, workspace: Path, env: Mapping[str, str], instance_yaml: Path | None = None):
         self.workspace = Path(workspace)
         self.port = free_port()
         self.home = Path(tempfile.mkdtemp(prefix="ocapistaine-dagster-home-"))
@@ -33,14 +33,14 @@ class DagsterDev:
         self.log_path = self.home / "dagster-dev.log"
         self.env = {**os.environ, **env, "DAGSTER_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
         self.env.pop("DAGSTER_GRAPHQL_URL", None)
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     # -- life cycle ----------------------------------------------------------------------------
-    def start(self, timeout: float = 90.0) -> "DagsterDev":
+    def start(self, timeout: float = 90.0) -> DagsterDev:
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [str(DAGSTER), "dev", "-w", str(self.workspace), "-h", "127.0.0.1", "-p", str(self.port)],
@@ -73,7 +73,9 @@ class DagsterDev:
                 if statuses and all(entry["loadStatus"] == "LOADED" for entry in statuses):
                     errors = [e for e in statuses if e["locationOrLoadError"]["__typename"] == "PythonError"]
                     if errors:
-                        raise RuntimeError(f"the code location did not load: {errors[0]['locationOrLoadError']['message']}")
+                        raise RuntimeError(
+                            f"the code location did not load: {errors[0]['locationOrLoadError']['message']}"
+                        )
                     return
             except (OSError, ValueError, KeyError):
                 pass
@@ -110,7 +112,7 @@ class DagsterDev:
             return "(no log)"
 
     # -- GraphQL -------------------------------------------------------------------------------
-    def graphql(self, query: str, variables: Optional[dict] = None) -> dict:
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
         request = urllib.request.Request(
             f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}, method="POST"
@@ -123,12 +125,17 @@ class DagsterDev:
 
     def run(self, run_id: str) -> dict:
         data = self.graphql(
-            "query R($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status jobName tags { key value } "
-            "startTime endTime } } }",
+            "query R($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status jobName tags { key "
+            "value } startTime endTime } } }",
             {"id": run_id},
         )["runOrError"]
-        return {"status": data["status"], "tags": {t["key"]: t["value"] for t in data["tags"]},
-                "start": data["startTime"], "end": data["endTime"], "job": data["jobName"]}
+        return {
+            "status": data["status"],
+            "tags": {t["key"]: t["value"] for t in data["tags"]},
+            "start": data["startTime"],
+            "end": data["endTime"],
+            "job": data["jobName"],
+        }
 
     def wait_for_run(self, run_id: str, timeout: float = 90.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -137,9 +144,11 @@ class DagsterDev:
             if run["status"] in TERMINAL:
                 return run
             time.sleep(0.25)
-        raise TimeoutError(f"run {run_id} not finished after {timeout}s (status {run['status']}):\n{self.log_tail()}")
+        raise TimeoutError(
+            f"run {run_id} not finished after {timeout}s (status {run['status']}):\n{self.log_tail()}"
+        )
 
-    def __enter__(self) -> "DagsterDev":
+    def __enter__(self) -> DagsterDev:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -160,7 +169,8 @@ mutation Backfill($params: LaunchBackfillParams!) {
 BACKFILL_QUERY = """
 query B($id: String!) {
   partitionBackfillOrError(backfillId: $id) {
-    ... on PartitionBackfill { status numPartitions runs { id status jobName runConfigYaml tags { key value } } }
+    ... on PartitionBackfill { status numPartitions runs { id status jobName runConfigYaml tags { key value }
+    } }
   }
 }
 """
@@ -188,7 +198,10 @@ def launch_job_backfill(dev: DagsterDev, job: str, days: list[str], assets: list
     params = {
         "selector": {
             "partitionSetName": f"{job}_partition_set",
-            "repositorySelector": {"repositoryLocationName": "ocapistaine_pipelines", "repositoryName": "__repository__"},
+            "repositorySelector": {
+                "repositoryLocationName": "ocapistaine_pipelines",
+                "repositoryName": "__repository__",
+            },
         },
         "assetSelection": [{"path": [key]} for key in assets],
         "partitionNames": days,
@@ -210,7 +223,9 @@ def wait_for_backfill_run(
         backfill = dev.graphql(BACKFILL_QUERY, {"id": backfill_id})["partitionBackfillOrError"]
         if backfill["status"] in ("FAILED", "CANCELED", "COMPLETED_FAILED"):
             raise AssertionError(f"backfill {backfill_id} ended {backfill['status']}:\n{dev.log_tail()}")
-        done = backfill["runs"] and all(run["status"] in ("SUCCESS", "FAILURE", "CANCELED") for run in backfill["runs"])
+        done = backfill["runs"] and all(
+            run["status"] in ("SUCCESS", "FAILURE", "CANCELED") for run in backfill["runs"]
+        )
         if done and len(backfill["runs"]) >= (expected_runs or 1):
             return backfill
         time.sleep(0.5)

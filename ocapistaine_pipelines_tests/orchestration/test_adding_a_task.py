@@ -13,7 +13,7 @@ import pytest
 from ocapistaine_pipelines import client
 from ocapistaine_pipelines.cli import main as cli
 from ocapistaine_pipelines.guard.contract import STATUS_TAG, TASK_NAMES, lock_key, success_key
-from ocapistaine_pipelines.orchestration.jobs import task_job, task_jobs
+from ocapistaine_pipelines.orchestration.jobs import task_jobs
 from ocapistaine_pipelines.orchestration.schedules import task_schedule, task_schedules
 from ocapistaine_pipelines.tasks import TASKS, AtTime, DailyTask, InChain
 
@@ -42,7 +42,11 @@ def test_the_declaration_makes_a_guarded_job(declared, base_resources, scheduler
     assert NAME in TASK_NAMES  # the guard's list is live
     defs = throwaway_defs(base_resources)
     job = defs.resolve_job_def(NAME)
-    assert job.tags == {"ocapistaine/task": NAME, "dagster/max_runtime": "600", "dagster-celery/queue": "dagster"}
+    assert job.tags == {
+        "ocapistaine/task": NAME,
+        "dagster/max_runtime": "600",
+        "dagster-celery/queue": "dagster",
+    }
     with dg.instance_for_test() as instance:
         first = job.execute_in_process(instance=instance, partition_key=DAY)
         assert first.success
@@ -63,7 +67,9 @@ def test_the_declaration_makes_a_schedule_in_paris_time(declared, base_resources
     when = dt.datetime(2026, 3, 29, 4, 30, tzinfo=ZoneInfo("Europe/Paris"))
     repository = throwaway_defs(base_resources).get_repository_def()
     with dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=when, resources={"guard": base_resources["guard"]},
+        instance=instance,
+        scheduled_execution_time=when,
+        resources={"guard": base_resources["guard"]},
         repository_def=repository,
     ) as context:
         [request] = schedule.evaluate_tick(context).run_requests
@@ -104,25 +110,38 @@ def test_a_declaration_that_cannot_work_is_refused_at_once():
     with pytest.raises(ValueError, match="declares no asset"):
         DailyTask(name="task_empty", assets=(), runs=AtTime("0 4 * * *"), deadline=dt.time(6))
     with pytest.raises(ValueError, match="only a task in the chain closes its day"):
-        DailyTask(name="task_x", assets=("a",), runs=AtTime("0 4 * * *"), deadline=dt.time(6), closes_day=True)
+        DailyTask(
+            name="task_x", assets=("a",), runs=AtTime("0 4 * * *"), deadline=dt.time(6), closes_day=True
+        )
     with pytest.raises(ValueError, match="declare those first"):
-        TASKS.declare(DailyTask(name="task_x", assets=("a",), runs=InChain(after=("task_nope",)), deadline=dt.time(6)))
+        TASKS.declare(
+            DailyTask(name="task_x", assets=("a",), runs=InChain(after=("task_nope",)), deadline=dt.time(6))
+        )
     with pytest.raises(ValueError, match="schedule name 'orchestrate_task_chain' is already"):
         TASKS.declare(
-            DailyTask(name="task_x", assets=("a",), runs=InChain(), deadline=dt.time(6),
-                      schedule_name="orchestrate_task_chain")
+            DailyTask(
+                name="task_x",
+                assets=("a",),
+                runs=InChain(),
+                deadline=dt.time(6),
+                schedule_name="orchestrate_task_chain",
+            )
         )
     assert "task_x" not in TASKS
 
 
 @pytest.mark.slow
-def test_launched_through_the_client_as_its_own_job(declared, redis_server, scheduler_db, tmp_path, monkeypatch):
+def test_launched_through_the_client_as_its_own_job(
+    declared, redis_server, scheduler_db, tmp_path, monkeypatch
+):
     """`dagster dev` on a code location that declares the task: run_task_now runs its job; the
     scheduler status lists its schedule, ON."""
     env = {"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}", "OCAPISTAINE_DATA_DIR": str(tmp_path)}
     for name in ("REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD"):
         env[name] = ""
-    with DagsterDev(ROOT / "ocapistaine_pipelines_tests" / "orchestration" / "throwaway_workspace.yaml", env) as dev:
+    with DagsterDev(
+        ROOT / "ocapistaine_pipelines_tests" / "orchestration" / "throwaway_workspace.yaml", env
+    ) as dev:
         monkeypatch.setenv("DAGSTER_GRAPHQL_URL", dev.url)
         run = dev.wait_for_run(client.run_task_now(NAME, DAY))
         assert run["status"] == "SUCCESS", dev.log_tail()

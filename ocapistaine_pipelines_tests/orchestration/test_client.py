@@ -9,7 +9,13 @@ import sys
 import pytest
 
 from ocapistaine_pipelines import client
-from ocapistaine_pipelines.guard.contract import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_NAMES, lock_key, success_key
+from ocapistaine_pipelines.guard.contract import (
+    TASK_CONTRIBUTIONS_ANALYSIS,
+    TASK_FIRECRAWL,
+    TASK_NAMES,
+    lock_key,
+    success_key,
+)
 from ocapistaine_pipelines.redis_connection import RedisUnavailable
 from ocapistaine_pipelines_tests.services import free_port
 
@@ -27,14 +33,17 @@ class RecordingClient:
 
 def test_run_task_now_launches_the_task_job_with_partition_and_force_tags():
     recorder = RecordingClient()
-    assert client.run_task_now(TASK_CONTRIBUTIONS_ANALYSIS, "20260210", force=True, client=recorder) == "run-123"
+    assert (
+        client.run_task_now(TASK_CONTRIBUTIONS_ANALYSIS, "20260210", force=True, client=recorder) == "run-123"
+    )
     [(job, kwargs)] = recorder.calls
     assert job == TASK_CONTRIBUTIONS_ANALYSIS  # the job: contributions + contributions_analysis
     assert "asset_selection" not in kwargs
     assert kwargs["tags"] == {
         "dagster/partition": "2026-02-10",
         "ocapistaine/task": TASK_CONTRIBUTIONS_ANALYSIS,
-        "ocapistaine/task_day": f"{TASK_CONTRIBUTIONS_ANALYSIS}:20260210",  # the queue: one run per task and day
+        # the queue: one run per task and day
+        "ocapistaine/task_day": f"{TASK_CONTRIBUTIONS_ANALYSIS}:20260210",
         "dagster/max_runtime": "900",  # run monitoring fails a run whose worker died after 15 minutes
         "dagster-celery/queue": "dagster",  # the Celery queue (deploy/dagster-celery.yaml)
         "ocapistaine/force": "true",
@@ -74,8 +83,14 @@ def test_today_is_the_paris_day(monkeypatch):
 
 def test_graphql_url_from_the_environment():
     assert client.graphql_url({}) == "http://localhost:3000"
-    assert client.graphql_url({"DAGSTER_GRAPHQL_HOST": "dagster", "DAGSTER_GRAPHQL_PORT": "3001"}) == "http://dagster:3001"
-    assert client.graphql_url({"DAGSTER_GRAPHQL_URL": "https://ops.example.org/dagster/"}) == "https://ops.example.org/dagster"
+    assert (
+        client.graphql_url({"DAGSTER_GRAPHQL_HOST": "dagster", "DAGSTER_GRAPHQL_PORT": "3001"})
+        == "http://dagster:3001"
+    )
+    assert (
+        client.graphql_url({"DAGSTER_GRAPHQL_URL": "https://ops.example.org/dagster/"})
+        == "https://ops.example.org/dagster"
+    )
     with pytest.raises(ValueError, match="not a Dagster webserver URL"):
         client.graphql_client("ftp://nowhere")
 
@@ -94,7 +109,9 @@ def test_get_task_history_reads_the_legacy_markers(redis_server, scheduler_db):
     redis_server.client().flushall()
     scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, "20260210"), "completed", ex=86400)
     scheduler_db.set(lock_key(TASK_FIRECRAWL, "20260210"), "run-abc", ex=300)
-    history = client.get_task_history("2026-02-10", environ={"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}"})
+    history = client.get_task_history(
+        "2026-02-10", environ={"REDIS_URL": f"redis://127.0.0.1:{redis_server.port}"}
+    )
     assert set(history) == set(TASK_NAMES)
     analysis, crawl = history[TASK_CONTRIBUTIONS_ANALYSIS], history[TASK_FIRECRAWL]
     assert (analysis["date"], analysis["completed"], analysis["running"]) == ("20260210", True, False)
@@ -113,5 +130,7 @@ def test_get_task_history_with_redis_down_names_the_server_not_the_password():
 
 def test_importing_the_client_does_not_import_dagster_graphql():
     code = "import sys, ocapistaine_pipelines.client; print('dagster_graphql' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "False"

@@ -32,8 +32,8 @@ from ocapistaine_pipelines.orchestration.deadlines import (
     parse_deadline,
     task_deadlines,
 )
-from ocapistaine_pipelines.redis_connection import RedisResource
 from ocapistaine_pipelines.orchestration.jobs import task_jobs
+from ocapistaine_pipelines.redis_connection import RedisResource
 from ocapistaine_pipelines.resources import build_resources
 from ocapistaine_pipelines_tests.services import free_port
 
@@ -161,7 +161,7 @@ def test_any_deadline_text_parses_or_raises_a_value_error(text):
     st.datetimes(
         min_value=dt.datetime(2026, 1, 2),
         max_value=dt.datetime(2030, 12, 31),
-        timezones=st.just(dt.timezone.utc),
+        timezones=st.just(dt.UTC),
     ),
     st.times(min_value=dt.time(0, 1), max_value=dt.time(23, 59)).map(
         lambda t: t.replace(second=0, microsecond=0)
@@ -380,7 +380,7 @@ def test_n_chain_ticks_skipped_for_redis_raise_one_alert_per_task_and_day(
         DAY,
         3,
     )
-    assert payload["since"] == ticks[0].astimezone(dt.timezone.utc).isoformat()
+    assert payload["since"] == ticks[0].astimezone(dt.UTC).isoformat()
     assert "(3 tick(s) in a row)" in chain_tick(instance, ticks[2], dead_guard).skip_message
 
     for when in ticks[3:]:  # the outage goes on: no second alert that day
@@ -423,7 +423,6 @@ def test_dagster_s_freshness_daemon_marks_a_task_failing_after_its_deadline_and_
 
     from dagster._core.definitions.freshness import FreshnessState
     from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
-    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.load_target import ModuleTarget
     from dagster._daemon.freshness import FreshnessDaemon
 

@@ -290,7 +290,9 @@ def test_a_worker_killed_whole_mid_run_fails_its_run_which_is_retried_and_the_da
     )
 
 
-def test_the_celery_instance_is_the_production_one_with_the_checking_launcher(postgres, tmp_path, monkeypatch):
+def test_the_celery_instance_is_the_production_one_with_the_checking_launcher(
+    postgres, tmp_path, monkeypatch
+):
     """deploy/dagster-celery.yaml differs from deploy/dagster.yaml only by the launcher, the per-queue
     limits and the monitoring poll (the two files must not drift apart); runs are routed by task."""
     import shutil
@@ -306,9 +308,11 @@ def test_the_celery_instance_is_the_production_one_with_the_checking_launcher(po
     plain_yaml = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
     for section in ("storage", "run_queue", "run_retries", "schedules", "sensors", "retention", "telemetry"):
         assert celery_yaml[section] == plain_yaml[section], section
-    assert {k: v for k, v in celery_yaml["run_monitoring"].items() if k not in ("poll_interval_seconds",
-            "max_resume_run_attempts")} == {k: v for k, v in plain_yaml["run_monitoring"].items()
-                                            if k != "poll_interval_seconds"}
+    assert {
+        k: v
+        for k, v in celery_yaml["run_monitoring"].items()
+        if k not in ("poll_interval_seconds", "max_resume_run_attempts")
+    } == {k: v for k, v in plain_yaml["run_monitoring"].items() if k != "poll_interval_seconds"}
 
     shutil.copy(ROOT / "deploy" / "dagster-celery.yaml", tmp_path / "dagster.yaml")
     for name, value in postgres.items():
@@ -320,7 +324,9 @@ def test_the_celery_instance_is_the_production_one_with_the_checking_launcher(po
         assert type(launcher).__name__ == "WorkerCheckingCeleryRunLauncher"
         assert (launcher.broker, launcher.backend) == ("redis://127.0.0.1:9/2", "redis://127.0.0.1:9/3")
         assert (launcher.missed_pings, launcher.worker_ping_timeout_seconds) == (2, 2)
-        assert launcher.supports_check_run_worker_health and instance.run_monitoring_max_resume_run_attempts == 0
+        assert (
+            launcher.supports_check_run_worker_health and instance.run_monitoring_max_resume_run_attempts == 0
+        )
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         assert limits[:2] == QUEUE_LIMITS
         assert {"key": QUEUE_TAG, "value": "crawl", "limit": 1} in limits

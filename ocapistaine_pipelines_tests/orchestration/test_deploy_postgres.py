@@ -15,7 +15,7 @@ DAY = "2026-11-29"
 
 
 def production_home(postgres, tmp_path, monkeypatch):
-    """A DAGSTER_HOME holding deploy/dagster.yaml, with the private server's DAGSTER_PG_* in the environment."""
+    """A DAGSTER_HOME holding deploy/dagster.yaml; the private server's DAGSTER_PG_* in the environment."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
@@ -35,13 +35,16 @@ def production_instance(postgres, tmp_path, monkeypatch):
 def pg_query(postgres, sql, *args):
     import psycopg2
 
-    with psycopg2.connect(
-        host=postgres["DAGSTER_PG_HOST"],
-        port=postgres["DAGSTER_PG_PORT"],
-        dbname=postgres["DAGSTER_PG_DB"],
-        user=postgres["DAGSTER_PG_USERNAME"],
-        password=postgres["DAGSTER_PG_PASSWORD"],
-    ) as conn, conn.cursor() as cursor:
+    with (
+        psycopg2.connect(
+            host=postgres["DAGSTER_PG_HOST"],
+            port=postgres["DAGSTER_PG_PORT"],
+            dbname=postgres["DAGSTER_PG_DB"],
+            user=postgres["DAGSTER_PG_USERNAME"],
+            password=postgres["DAGSTER_PG_PASSWORD"],
+        ) as conn,
+        conn.cursor() as cursor,
+    ):
         cursor.execute(sql, args)
         return cursor.fetchall()
 
@@ -60,10 +63,15 @@ def test_the_production_config_uses_postgres_the_queue_limit_monitoring_and_retr
     assert instance.run_retries_retry_on_asset_or_op_failure is False
 
 
-def test_a_guarded_materialization_runs_and_is_stored_in_postgres(production_instance, postgres, base_resources, scheduler_db):
+def test_a_guarded_materialization_runs_and_is_stored_in_postgres(
+    production_instance, postgres, base_resources, scheduler_db
+):
     instance = production_instance
     first = dg.materialize(
-        [contributions, contributions_analysis], instance=instance, partition_key=DAY, resources=base_resources
+        [contributions, contributions_analysis],
+        instance=instance,
+        partition_key=DAY,
+        resources=base_resources,
     )
     assert first.success
     assert scheduler_db.get(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY)) == "completed"
@@ -77,12 +85,15 @@ def test_a_guarded_materialization_runs_and_is_stored_in_postgres(production_ins
         "select partition from event_logs where run_id = %s and dagster_event_type = 'ASSET_MATERIALIZATION' "
         "and asset_key like %s",
         first.run_id,
-        '%contributions_analysis%',
+        "%contributions_analysis%",
     )
     assert partitions == [(DAY,)]
 
     second = dg.materialize(
-        [contributions, contributions_analysis], instance=instance, partition_key=DAY, resources=base_resources
+        [contributions, contributions_analysis],
+        instance=instance,
+        partition_key=DAY,
+        resources=base_resources,
     )
     assert second.success
     assert instance.get_run_by_id(second.run_id).tags[STATUS_TAG] == "skipped"
@@ -117,15 +128,40 @@ def test_the_production_workspace_loads_the_location_from_a_code_server(tmp_path
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "dagster"), "code-server", "start", "-m", "ocapistaine_pipelines.definitions",
-         "-h", "127.0.0.1", "-p", str(port), "--location-name", "ocapistaine_pipelines"],
-        cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        [
+            str(ROOT / ".venv" / "bin" / "dagster"),
+            "code-server",
+            "start",
+            "-m",
+            "ocapistaine_pipelines.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--location-name",
+            "ocapistaine_pipelines",
+        ],
+        cwd=str(ROOT),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         wait_for_port(port, timeout=60)
         done = subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "dagster"), "definitions", "validate", "-w", str(tmp_path / "workspace.yaml")],
-            cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=120,
+            [
+                str(ROOT / ".venv" / "bin" / "dagster"),
+                "definitions",
+                "validate",
+                "-w",
+                str(tmp_path / "workspace.yaml"),
+            ],
+            cwd=str(ROOT),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         assert "ocapistaine_pipelines" in done.stdout + done.stderr

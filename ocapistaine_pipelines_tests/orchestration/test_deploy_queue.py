@@ -11,7 +11,11 @@ import pytest
 import yaml
 from dagster._utils.tags import TagConcurrencyLimitsCounter
 
-from ocapistaine_pipelines.guard.contract import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT
+from ocapistaine_pipelines.guard.contract import (
+    TASK_CONTRIBUTIONS_ANALYSIS,
+    TASK_FIRECRAWL,
+    TASK_OPIK_EXPERIMENT,
+)
 from ocapistaine_pipelines.orchestration.chain import PARTITION_TAG, TASKS, task_run_tags
 
 from .conftest import ROOT
@@ -44,7 +48,9 @@ def test_production_and_dev_share_the_queue_rules():
 
 def project_run(task_name: str, day: str = DAY) -> dg.DagsterRun:
     """A run as the schedules and the client request it."""
-    return dg.DagsterRun(job_name="__ASSET_JOB", tags={PARTITION_TAG: day, **task_run_tags(TASKS[task_name], day)})
+    return dg.DagsterRun(
+        job_name="__ASSET_JOB", tags={PARTITION_TAG: day, **task_run_tags(TASKS[task_name], day)}
+    )
 
 
 def ui_run(day: str = DAY) -> dg.DagsterRun:
@@ -54,7 +60,9 @@ def ui_run(day: str = DAY) -> dg.DagsterRun:
 
 def test_a_long_crawl_does_not_hold_back_the_other_tasks_of_its_day(dev_instance):
     limits = dev_instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
-    queue = TagConcurrencyLimitsCounter(limits, [project_run(TASK_FIRECRAWL)])  # the 03:00 crawl, still running
+    queue = TagConcurrencyLimitsCounter(
+        limits, [project_run(TASK_FIRECRAWL)]
+    )  # the 03:00 crawl, still running
     assert not queue.is_blocked(project_run(TASK_OPIK_EXPERIMENT))  # 05:00
     assert not queue.is_blocked(project_run(TASK_CONTRIBUTIONS_ANALYSIS))  # the chain from 06:00
     assert queue.is_blocked(project_run(TASK_FIRECRAWL))  # a second crawl of the day waits

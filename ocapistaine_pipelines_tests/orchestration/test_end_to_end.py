@@ -13,7 +13,12 @@ import os
 import pytest
 
 from ocapistaine_pipelines import client
-from ocapistaine_pipelines.guard.contract import STATUS_TAG, TASK_CONTRIBUTIONS_ANALYSIS, lock_key, success_key
+from ocapistaine_pipelines.guard.contract import (
+    STATUS_TAG,
+    TASK_CONTRIBUTIONS_ANALYSIS,
+    lock_key,
+    success_key,
+)
 
 from .dagster_dev import ROOT, DagsterDev, launch_job_backfill, wait_for_backfill_run
 from .webhook import Webhook
@@ -145,7 +150,9 @@ def test_a_week_from_the_job_partitions_is_one_guarded_run_per_day(graphql_env, 
     dev = graphql_env
     redis_server.client().flushall()
     days = month(2026, 3)[24:]  # 25th..31st, across the spring-forward day
-    backfill_id = launch_job_backfill(dev, TASK_CONTRIBUTIONS_ANALYSIS, days, ["contributions", "contributions_analysis"])
+    backfill_id = launch_job_backfill(
+        dev, TASK_CONTRIBUTIONS_ANALYSIS, days, ["contributions", "contributions_analysis"]
+    )
     backfill = wait_for_backfill_run(dev, backfill_id, timeout=180, expected_runs=len(days))
     runs = backfill["runs"]
     assert sorted({t["key"]: t["value"] for t in run["tags"]}["dagster/partition"] for run in runs) == days
@@ -153,7 +160,10 @@ def test_a_week_from_the_job_partitions_is_one_guarded_run_per_day(graphql_env, 
         tags = {t["key"]: t["value"] for t in run["tags"]}
         assert run["status"] == "SUCCESS" and run["jobName"] == TASK_CONTRIBUTIONS_ANALYSIS
         assert tags["ocapistaine/task"] == TASK_CONTRIBUTIONS_ANALYSIS
-        assert tags["ocapistaine/task_day"] == f"{TASK_CONTRIBUTIONS_ANALYSIS}:{tags['dagster/partition'].replace('-', '')}"
+        assert (
+            tags["ocapistaine/task_day"]
+            == f"{TASK_CONTRIBUTIONS_ANALYSIS}:{tags['dagster/partition'].replace('-', '')}"
+        )
         assert tags[STATUS_TAG] == "success"
     marked = sorted(k.split(":")[-1] for k in scheduler_db.keys(f"success:{TASK_CONTRIBUTIONS_ANALYSIS}:*"))
     assert marked == [d.replace("-", "") for d in days]
@@ -174,14 +184,17 @@ def test_a_week_from_the_job_partitions_is_one_guarded_run_per_day(graphql_env, 
     assert [r["date"] for r in rows] == [d.replace("-", "") for d in reversed(days)]
     assert all(r["completed"] for r in rows)
     by_day = {run["id"]: {t["key"]: t["value"] for t in run["tags"]}["dagster/partition"] for run in runs}
-    assert {r["last_run"]["run_id"]: r["date"] for r in rows} == {k: v.replace("-", "") for k, v in by_day.items()}
+    assert {r["last_run"]["run_id"]: r["date"] for r in rows} == {
+        k: v.replace("-", "") for k, v in by_day.items()
+    }
     assert {(r["last_run"]["status"], r["last_run"]["outcome"]) for r in rows} == {("SUCCESS", "success")}
 
 
 LAUNCH_DIALOG_QUERY = """
 query Job($selector: PipelineSelector!) {
   pipelineOrError(params: $selector) {
-    ... on Pipeline { name isJob tags { key value } partitionKeysOrError { ... on PartitionKeys { partitionKeys } } }
+    ... on Pipeline { name isJob tags { key value } partitionKeysOrError { ... on PartitionKeys {
+    partitionKeys } } }
   }
   assetNodes(pipeline: $selector) { assetKey { path } backfillPolicy { description } }
 }
@@ -190,13 +203,17 @@ query Job($selector: PipelineSelector!) {
 
 def test_each_task_job_launches_without_talk_of_varying_backfill_policies(graphql_env):
     """The launch dialog says "varying backfill policies" when an asset's backfillPolicy is not the
-    first one's (a reference comparison: two equal policies differ); with none on any asset it says nothing."""
+    first one's (a reference comparison: two equal policies differ); with none on any asset it says
+    nothing."""
     from ocapistaine_pipelines.tasks import TASKS
 
     dev = graphql_env
     for daily_task in TASKS.values():
-        selector = {"repositoryLocationName": "ocapistaine_pipelines", "repositoryName": "__repository__",
-                    "pipelineName": daily_task.name}
+        selector = {
+            "repositoryLocationName": "ocapistaine_pipelines",
+            "repositoryName": "__repository__",
+            "pipelineName": daily_task.name,
+        }
         data = dev.graphql(LAUNCH_DIALOG_QUERY, {"selector": selector})
         job = data["pipelineOrError"]
         assert job["name"] == daily_task.name and job["isJob"]
@@ -239,15 +256,28 @@ def test_a_month_from_the_cli_is_guarded_per_day(dagster_dev, scheduler_db, redi
     scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, "2026-04-02"), "completed", ex=86400)
     done = subprocess.run(
         [
-            str(ROOT / ".venv" / "bin" / "dagster"), "job", "execute",
-            "-m", "ocapistaine_pipelines.definitions" if "standin" not in workspace()
+            str(ROOT / ".venv" / "bin" / "dagster"),
+            "job",
+            "execute",
+            "-m",
+            "ocapistaine_pipelines.definitions"
+            if "standin" not in workspace()
             else "ocapistaine_pipelines_tests.orchestration.standin_definitions",
-            "-j", TASK_CONTRIBUTIONS_ANALYSIS,
-            "--tags", json.dumps(
-                {"dagster/asset_partition_range_start": "2026-04-01", "dagster/asset_partition_range_end": "2026-04-30"}
+            "-j",
+            TASK_CONTRIBUTIONS_ANALYSIS,
+            "--tags",
+            json.dumps(
+                {
+                    "dagster/asset_partition_range_start": "2026-04-01",
+                    "dagster/asset_partition_range_end": "2026-04-30",
+                }
             ),
         ],
-        cwd=str(ROOT), env=dagster_dev.env, capture_output=True, text=True, timeout=180,
+        cwd=str(ROOT),
+        env=dagster_dev.env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     marked = sorted(k.split(":")[-1] for k in scheduler_db.keys(f"success:{TASK_CONTRIBUTIONS_ANALYSIS}:*"))
@@ -274,12 +304,18 @@ query Tick($selector: ScheduleSelector!, $ts: Int!) {
 
 def dry_run_tick(dev: DagsterDev, schedule: str, when) -> dict:
     """Evaluate one tick in the code location's own process, with its resources from the environment."""
-    selector = {"repositoryLocationName": "ocapistaine_pipelines", "repositoryName": "__repository__", "scheduleName": schedule}
+    selector = {
+        "repositoryLocationName": "ocapistaine_pipelines",
+        "repositoryName": "__repository__",
+        "scheduleName": schedule,
+    }
     data = dev.graphql(TICK_QUERY, {"selector": selector, "ts": int(when.timestamp())})
     return data["scheduleOrError"]["futureTick"]["evaluationResult"]
 
 
-def test_the_chain_schedule_ticks_in_the_code_location_with_the_real_redis(graphql_env, scheduler_db, redis_server):
+def test_the_chain_schedule_ticks_in_the_code_location_with_the_real_redis(
+    graphql_env, scheduler_db, redis_server
+):
     import datetime as dt
     from zoneinfo import ZoneInfo
 
@@ -304,12 +340,17 @@ def test_the_chain_schedule_ticks_in_the_code_location_with_the_real_redis(graph
     skipped = dry_run_tick(dev, "orchestrate_task_chain", noon)
     assert [r["runKey"] for r in skipped["runRequests"]] == ["close:2026-05-11:attempt-1"]
 
-    crawl = dry_run_tick(dev, "task_firecrawl", dt.datetime(2026, 10, 25, 3, 0, tzinfo=ZoneInfo("Europe/Paris")))
-    assert [{t["key"]: t["value"] for t in r["tags"]}["dagster/partition"] for r in crawl["runRequests"]] == ["2026-10-25"]
+    crawl = dry_run_tick(
+        dev, "task_firecrawl", dt.datetime(2026, 10, 25, 3, 0, tzinfo=ZoneInfo("Europe/Paris"))
+    )
+    assert [{t["key"]: t["value"] for t in r["tags"]}["dagster/partition"] for r in crawl["runRequests"]] == [
+        "2026-10-25"
+    ]
 
 
 def test_a_failed_run_reaches_the_webhook_through_the_daemon(graphql_env, alert_webhook, redis_server):
-    """The failure sensor runs in the daemon and sees asset runs: analysis of a day whose table is corrupt fails."""
+    """The failure sensor runs in the daemon and sees asset runs: the analysis of a day whose table is
+    corrupt fails."""
     import time
     from pathlib import Path
 
@@ -339,10 +380,16 @@ def test_deadline_alerts_run_in_the_daemon_and_reach_the_webhook(graphql_env, al
     import time
 
     deadline = time.monotonic() + 90  # the sensor ticks every 60 s
-    while time.monotonic() < deadline and not any(p.get("kind") == "deadline_missed" for p in alert_webhook.received):
+    while time.monotonic() < deadline and not any(
+        p.get("kind") == "deadline_missed" for p in alert_webhook.received
+    ):
         time.sleep(0.5)
     missed = [p for p in alert_webhook.received if p.get("kind") == "deadline_missed"]
     assert missed, alert_webhook.received
-    assert {p["task"] for p in missed} <= {TASK_CONTRIBUTIONS_ANALYSIS, "task_firecrawl", "task_opik_experiment"}
+    assert {p["task"] for p in missed} <= {
+        TASK_CONTRIBUTIONS_ANALYSIS,
+        "task_firecrawl",
+        "task_opik_experiment",
+    }
     keys = [(p["task"], p["date"]) for p in missed]
     assert len(keys) == len(set(keys))  # once per task and day

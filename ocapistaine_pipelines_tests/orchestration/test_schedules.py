@@ -11,10 +11,14 @@ import pytest
 from dagster._core.utils import make_new_run_id
 from dagster._utils.schedules import cron_string_iterator
 
-from ocapistaine_pipelines.guard import TASK_CONTRIBUTIONS_ANALYSIS, TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT, TaskGuard
-from ocapistaine_pipelines.guard.contract import lock_key, success_key
+from ocapistaine_pipelines.guard import (
+    TASK_CONTRIBUTIONS_ANALYSIS,
+    TASK_FIRECRAWL,
+    TASK_OPIK_EXPERIMENT,
+    TaskGuard,
+)
+from ocapistaine_pipelines.guard.contract import FORCE_TAG, STATUS_TAG, lock_key, success_key
 from ocapistaine_pipelines.orchestration import chain, schedules
-from ocapistaine_pipelines.guard.contract import FORCE_TAG, STATUS_TAG
 from ocapistaine_pipelines.orchestration.chain import (
     CONTRIBUTIONS,
     CONTRIBUTIONS_ANALYSIS,
@@ -22,19 +26,22 @@ from ocapistaine_pipelines.orchestration.chain import (
     MAX_RUNTIME_TAG,
     TASK_DAY_TAG,
     TASK_TAG,
-    asset_keys,
 )
-from ocapistaine_pipelines.orchestration.jobs import task_job, task_jobs
-from ocapistaine_pipelines.orchestration.schedules import orchestrate_task_chain, task_firecrawl, task_opik_experiment
-from ocapistaine_pipelines.tasks import TASKS, DailyTask, InChain, task
+from ocapistaine_pipelines.orchestration.jobs import task_jobs
+from ocapistaine_pipelines.orchestration.schedules import (
+    orchestrate_task_chain,
+    task_firecrawl,
+    task_opik_experiment,
+)
 from ocapistaine_pipelines.redis_connection import RedisResource
 from ocapistaine_pipelines.resources import build_resources
+from ocapistaine_pipelines.tasks import TASKS, DailyTask, InChain, task
 from ocapistaine_pipelines_tests.services import free_port
 
 from .standin_assets import ASSETS
 
 PARIS = ZoneInfo("Europe/Paris")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def paris(*args) -> dt.datetime:
@@ -58,7 +65,10 @@ def tick(schedule: dg.ScheduleDefinition, instance, when: dt.datetime, guard=Non
     """Evaluate one tick as the daemon does, against the stand-in code location."""
     resources = {"guard": guard} if guard is not None else {}
     with dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=when, resources=resources, repository_def=repository or _REPOSITORY
+        instance=instance,
+        scheduled_execution_time=when,
+        resources=resources,
+        repository_def=repository or _REPOSITORY,
     ) as context:
         return schedule.evaluate_tick(context)
 
@@ -92,14 +102,18 @@ def test_every_tick_of_a_day_targets_that_day_including_dst_days(day):
 
     def ticks(schedule):
         out = []
-        for moment in cron_string_iterator(start.timestamp(), schedule.cron_schedule, schedule.execution_timezone):
+        for moment in cron_string_iterator(
+            start.timestamp(), schedule.cron_schedule, schedule.execution_timezone
+        ):
             if moment >= end:
                 return out
             out.append(moment)
 
     chain_ticks = ticks(orchestrate_task_chain)
     assert len(chain_ticks) == 18 * 9  # 06:00 .. 23:56 every 7 minutes, whatever the day's length
-    assert {dt.datetime.fromtimestamp(t.timestamp(), PARIS).strftime("%Y-%m-%d") for t in chain_ticks} == {day}
+    assert {dt.datetime.fromtimestamp(t.timestamp(), PARIS).strftime("%Y-%m-%d") for t in chain_ticks} == {
+        day
+    }
     assert chain_ticks[-1].astimezone(PARIS).strftime("%H:%M") == "23:56"
     for schedule, hour in ((task_firecrawl, 3), (task_opik_experiment, 5)):
         [only] = ticks(schedule)
@@ -130,7 +144,12 @@ def closed_yesterday(instance):
     """Yesterday's day close already succeeded, so these tests see only the day's own requests."""
     _store_run(
         instance,
-        {"dagster/partition": YESTERDAY, TASK_TAG: TASK_CONTRIBUTIONS_ANALYSIS, DAY_CLOSE_TAG: YESTERDAY, STATUS_TAG: "success"},
+        {
+            "dagster/partition": YESTERDAY,
+            TASK_TAG: TASK_CONTRIBUTIONS_ANALYSIS,
+            DAY_CLOSE_TAG: YESTERDAY,
+            STATUS_TAG: "success",
+        },
         [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS],
         dg.DagsterRunStatus.SUCCESS,
     )
@@ -207,7 +226,9 @@ def test_chain_waits_for_dependencies(instance, guard, scheduler_db, closed_yest
     """A task that depends on another runs only once the other's success key exists."""
     after = schedules.task_schedule(task_after_analysis)
     assert (after.name, after.job_name, after.cron_schedule) == (
-        "task_after_analysis", "task_after_analysis", "*/7 6-23 * * *"
+        "task_after_analysis",
+        "task_after_analysis",
+        "*/7 6-23 * * *",
     )
     repository = _repository()
     first = tick(orchestrate_task_chain, instance, NOON, guard, repository)
@@ -226,19 +247,29 @@ def test_chain_waits_for_dependencies(instance, guard, scheduler_db, closed_yest
     third = tick(after, instance, NOON, guard, repository)
     assert third.run_requests == []
     assert "waiting for task_contributions_analysis" in third.skip_message
-    assert "lock held by someone" in tick(orchestrate_task_chain, instance, NOON, guard, repository).skip_message
+    assert (
+        "lock held by someone" in tick(orchestrate_task_chain, instance, NOON, guard, repository).skip_message
+    )
 
 
 # -- never two queued runs for the same task and day -----------------------------------------
 
 
-def _store_run(instance, tags: dict, assets, status: dg.DagsterRunStatus, job_name: str = "__ASSET_JOB") -> str:
+def _store_run(
+    instance, tags: dict, assets, status: dg.DagsterRunStatus, job_name: str = "__ASSET_JOB"
+) -> str:
     """A run record as the queue stores an asset run: job, tags, asset selection and status."""
-    from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+    from dagster._core.remote_origin import (
+        InProcessCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
     origin = RemoteJobOrigin(
-        RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(python_file=__file__)), "__repository__"),
+        RemoteRepositoryOrigin(
+            InProcessCodeLocationOrigin(LoadableTargetOrigin(python_file=__file__)), "__repository__"
+        ),
         job_name,
     )
     run = dg.DagsterRun(
@@ -264,7 +295,10 @@ def test_chain_never_queues_a_second_run_for_the_same_task_and_day(instance, gua
 def test_a_range_run_covering_today_counts_as_on_its_way(instance, guard, closed_yesterday):
     _store_run(
         instance,
-        {"dagster/asset_partition_range_start": "2026-11-01", "dagster/asset_partition_range_end": "2026-11-30"},
+        {
+            "dagster/asset_partition_range_start": "2026-11-01",
+            "dagster/asset_partition_range_end": "2026-11-30",
+        },
         [CONTRIBUTIONS_ANALYSIS],
         dg.DagsterRunStatus.STARTED,
     )
@@ -274,7 +308,9 @@ def test_a_range_run_covering_today_counts_as_on_its_way(instance, guard, closed
 
 
 def test_runs_of_other_days_or_other_tasks_do_not_block(instance, guard):
-    _store_run(instance, {"dagster/partition": "2026-11-28"}, [CONTRIBUTIONS_ANALYSIS], dg.DagsterRunStatus.QUEUED)
+    _store_run(
+        instance, {"dagster/partition": "2026-11-28"}, [CONTRIBUTIONS_ANALYSIS], dg.DagsterRunStatus.QUEUED
+    )
     _store_run(instance, {"dagster/partition": DAY}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
     data = tick(orchestrate_task_chain, instance, NOON, guard)
     assert [r.partition_key for r in data.run_requests] == [DAY]
@@ -295,15 +331,24 @@ TEN_MINUTES = 600  # twice the lock TTL: a live run renewed its lock 6 times by 
 
 def test_a_started_run_whose_worker_died_does_not_hold_back_the_chain(instance, guard, closed_yesterday):
     """An OOM-killed worker stays STARTED (the local launcher cannot see it): no lock after a TTL = dead."""
-    dead = _store_run(instance, {"dagster/partition": DAY}, [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS], dg.DagsterRunStatus.STARTED)
+    dead = _store_run(
+        instance,
+        {"dagster/partition": DAY},
+        [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS],
+        dg.DagsterRunStatus.STARTED,
+    )
     _started(instance, dead, TEN_MINUTES)
     data = tick(orchestrate_task_chain, instance, NOON, guard)
     [request] = data.run_requests
     assert request.partition_key == DAY and request.tags[TASK_TAG] == TASK_CONTRIBUTIONS_ANALYSIS
 
 
-def test_a_dead_run_whose_lock_another_process_took_does_not_count(instance, guard, scheduler_db, closed_yesterday):
-    dead = _store_run(instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
+def test_a_dead_run_whose_lock_another_process_took_does_not_count(
+    instance, guard, scheduler_db, closed_yesterday
+):
+    dead = _store_run(
+        instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED
+    )
     _started(instance, dead, TEN_MINUTES)
     scheduler_db.set(lock_key(TASK_FIRECRAWL, "2026-03-29"), "another-run", ex=300)
     crawl = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0), guard)
@@ -312,7 +357,9 @@ def test_a_dead_run_whose_lock_another_process_took_does_not_count(instance, gua
 
 def test_a_started_run_holding_its_lock_is_on_its_way(instance, guard, scheduler_db):
     # on the crawl's fixed schedule: the chain's own lock check would skip before the in-flight check
-    crawl_run = _store_run(instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
+    crawl_run = _store_run(
+        instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED
+    )
     _started(instance, crawl_run, TEN_MINUTES)
     scheduler_db.set(lock_key(TASK_FIRECRAWL, "2026-03-29"), crawl_run, ex=300)
     crawl = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0), guard)
@@ -320,18 +367,32 @@ def test_a_started_run_holding_its_lock_is_on_its_way(instance, guard, scheduler
     assert f"a run is already on its way: {crawl_run[:8]} (started)" in crawl.skip_message
 
 
-def test_a_run_started_less_than_a_lock_ttl_ago_is_on_its_way_without_a_lock(instance, guard, closed_yesterday):
-    young = _store_run(instance, {"dagster/partition": DAY}, [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS], dg.DagsterRunStatus.STARTED)
-    _started(instance, young, 60)  # still fetching contributions: the analysis step has not taken the lock yet
+def test_a_run_started_less_than_a_lock_ttl_ago_is_on_its_way_without_a_lock(
+    instance, guard, closed_yesterday
+):
+    young = _store_run(
+        instance,
+        {"dagster/partition": DAY},
+        [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS],
+        dg.DagsterRunStatus.STARTED,
+    )
+    _started(
+        instance, young, 60
+    )  # still fetching contributions: the analysis step has not taken the lock yet
     data = tick(orchestrate_task_chain, instance, NOON, guard)
     assert data.run_requests == []
     assert f"a run is already on its way: {young[:8]} (started)" in data.skip_message
 
 
-def test_a_range_run_working_on_another_day_of_its_range_is_alive(instance, guard, scheduler_db, closed_yesterday):
+def test_a_range_run_working_on_another_day_of_its_range_is_alive(
+    instance, guard, scheduler_db, closed_yesterday
+):
     backfill = _store_run(
         instance,
-        {"dagster/asset_partition_range_start": "2026-11-01", "dagster/asset_partition_range_end": "2026-11-30"},
+        {
+            "dagster/asset_partition_range_start": "2026-11-01",
+            "dagster/asset_partition_range_end": "2026-11-30",
+        },
         [CONTRIBUTIONS_ANALYSIS],
         dg.DagsterRunStatus.STARTED,
     )
@@ -342,13 +403,19 @@ def test_a_range_run_working_on_another_day_of_its_range_is_alive(instance, guar
     assert f"already on its way: {backfill[:8]}" in data.skip_message
 
     scheduler_db.delete(lock_key(TASK_CONTRIBUTIONS_ANALYSIS, "2026-11-12"))  # the backfill's worker died
-    assert [r.partition_key for r in tick(orchestrate_task_chain, instance, NOON, guard).run_requests] == [DAY]
+    assert [r.partition_key for r in tick(orchestrate_task_chain, instance, NOON, guard).run_requests] == [
+        DAY
+    ]
 
 
 def test_without_redis_a_stale_started_run_still_counts_as_on_its_way(instance):
     port = free_port()
-    down = TaskGuard(redis=RedisResource(url=f"redis://:pw@127.0.0.1:{port}", connect_timeout_seconds=0.2, retries=0))
-    stale = _store_run(instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
+    down = TaskGuard(
+        redis=RedisResource(url=f"redis://:pw@127.0.0.1:{port}", connect_timeout_seconds=0.2, retries=0)
+    )
+    stale = _store_run(
+        instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED
+    )
     _started(instance, stale, TEN_MINUTES)
     crawl = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0), down)
     assert crawl.run_requests == []
@@ -383,7 +450,9 @@ def test_fixed_time_schedules_request_their_asset_and_skip_when_one_is_on_its_wa
     assert opik.run_requests[0].tags[MAX_RUNTIME_TAG] == "900"
     assert opik.run_requests[0].tags[chain.CELERY_QUEUE_TAG] == "dagster"
 
-    _store_run(instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED)
+    _store_run(
+        instance, {"dagster/partition": "2026-03-29"}, [chain.CRAWLED_DOCUMENTS], dg.DagsterRunStatus.STARTED
+    )
     again = tick(task_firecrawl, instance, paris(2026, 3, 29, 3, 0), guard)
     assert again.run_requests == []
     assert "task_firecrawl 2026-03-29: a run is already on its way" in again.skip_message
@@ -427,7 +496,9 @@ def test_a_successful_day_close_is_not_requested_again(instance, guard, schedule
     for later in (paris(2026, 11, 29, 6, 7), paris(2026, 11, 29, 23, 56)):
         data = tick(orchestrate_task_chain, instance, later, guard)
         assert data.run_requests == []
-        assert data.skip_message == "task_contributions_analysis 20261129: already completed (success key set)"
+        assert (
+            data.skip_message == "task_contributions_analysis 20261129: already completed (success key set)"
+        )
     # the next day closes its own yesterday
     [next_close] = close_requests(tick(orchestrate_task_chain, instance, paris(2026, 11, 30, 6, 0), guard))
     assert next_close.partition_key == DAY and next_close.run_key == f"close:{DAY}:attempt-1"
@@ -439,8 +510,9 @@ def test_a_queued_day_close_is_not_requested_twice(instance, guard, scheduler_db
     scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
     data = tick(orchestrate_task_chain, instance, paris(2026, 11, 29, 6, 7), guard)
     assert data.run_requests == []
-    assert f"day close of {YESTERDAY} waits: task_contributions_analysis {YESTERDAY}: a run is already on its way: {run_id[:8]}" in (
-        data.skip_message
+    assert (
+        f"day close of {YESTERDAY} waits: task_contributions_analysis {YESTERDAY}: a run is already on its "
+        f"way: {run_id[:8]}" in (data.skip_message)
     )
 
 
@@ -478,7 +550,9 @@ def test_the_day_close_gives_up_after_five_attempts_and_says_so(instance, guard,
     skipped = tick(orchestrate_task_chain, instance, when, guard)
     assert skipped.run_requests == []
     assert f"day close of {YESTERDAY} given up after 5 attempts that did not succeed" in skipped.skip_message
-    assert f"run_task_now('task_contributions_analysis', date='{YESTERDAY}', force=True)" in skipped.skip_message
+    assert (
+        f"run_task_now('task_contributions_analysis', date='{YESTERDAY}', force=True)" in skipped.skip_message
+    )
 
 
 def test_no_day_close_before_the_first_partition(instance, guard):
@@ -490,12 +564,16 @@ def test_no_day_close_before_the_first_partition(instance, guard):
 def test_the_day_close_waits_while_a_run_of_yesterday_is_on_its_way(instance, guard, scheduler_db):
     scheduler_db.set(success_key(TASK_CONTRIBUTIONS_ANALYSIS, DAY), "completed", ex=86400)
     run_id = _store_run(
-        instance, {"dagster/partition": YESTERDAY}, [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS], dg.DagsterRunStatus.STARTED
+        instance,
+        {"dagster/partition": YESTERDAY},
+        [CONTRIBUTIONS, CONTRIBUTIONS_ANALYSIS],
+        dg.DagsterRunStatus.STARTED,
     )
     data = tick(orchestrate_task_chain, instance, FIRST_TICK, guard)
     assert data.run_requests == []
-    assert f"day close of {YESTERDAY} waits: task_contributions_analysis {YESTERDAY}: a run is already on its way: {run_id[:8]}" in (
-        data.skip_message
+    assert (
+        f"day close of {YESTERDAY} waits: task_contributions_analysis {YESTERDAY}: a run is already on its "
+        f"way: {run_id[:8]}" in (data.skip_message)
     )
 
 
@@ -527,7 +605,9 @@ def test_the_day_close_redoes_a_completed_day(instance, standin_defs, guard, sch
 # -- the requested run really runs, then the next tick skips ----------------------------------
 
 
-def test_the_requested_run_executes_and_the_next_tick_skips(instance, standin_defs, guard, scheduler_db, closed_yesterday):
+def test_the_requested_run_executes_and_the_next_tick_skips(
+    instance, standin_defs, guard, scheduler_db, closed_yesterday
+):
     data = tick(orchestrate_task_chain, instance, NOON, guard)
     [request] = data.run_requests
     job = standin_defs.get_repository_def().get_job(orchestrate_task_chain.job_name)
@@ -551,5 +631,13 @@ def test_the_real_code_location_loads_with_these_schedules_and_sensors():
     from ocapistaine_pipelines.definitions import defs
 
     repository = defs.get_repository_def()
-    assert {s.name for s in repository.schedule_defs} == {"orchestrate_task_chain", TASK_FIRECRAWL, TASK_OPIK_EXPERIMENT}
-    assert {s.name for s in repository.sensor_defs} == {"alert_on_run_failure", "deadline_alerts", "check_range_days"}
+    assert {s.name for s in repository.schedule_defs} == {
+        "orchestrate_task_chain",
+        TASK_FIRECRAWL,
+        TASK_OPIK_EXPERIMENT,
+    }
+    assert {s.name for s in repository.sensor_defs} == {
+        "alert_on_run_failure",
+        "deadline_alerts",
+        "check_range_days",
+    }

@@ -63,7 +63,10 @@ def test_a_failed_run_is_posted_as_json_to_the_webhook(failed_run, webhook, monk
     assert payload["date"] == "2026-11-29"
     assert payload["run_id"] == result.run_id
     assert payload["asset_keys"] == ["contributions", "contributions_analysis"]
-    assert "contributions_analysis: task_contributions_analysis 20261129: [failed] validator unavailable for 2026-11-29" in payload["error"]
+    assert (
+        "contributions_analysis: task_contributions_analysis 20261129: [failed] validator unavailable for "
+        "2026-11-29" in payload["error"]
+    )
     assert payload["dagster_url"] == f"http://dagster.local:3000/runs/{result.run_id}"
     logs = capsys.readouterr().err  # the sensor's log, as the daemon prints it
     assert f"run {result.run_id} failed: task=task_contributions_analysis date=2026-11-29" in logs
@@ -92,7 +95,9 @@ def test_a_webhook_that_answers_5xx_is_retried_until_it_accepts(failed_run, monk
         flaky.close()
 
 
-def test_a_webhook_that_is_down_is_logged_without_its_secret_path_and_the_sensor_goes_on(failed_run, monkeypatch, capsys):
+def test_a_webhook_that_is_down_is_logged_without_its_secret_path_and_the_sensor_goes_on(
+    failed_run, monkeypatch, capsys
+):
     instance, result = failed_run
     monkeypatch.setenv(sensors.ALERT_WEBHOOK_ENV, f"http://127.0.0.1:{free_port()}{SECRET_PATH}")
     monkeypatch.setattr(sensors, "ALERT_ATTEMPTS", 2)
@@ -145,11 +150,23 @@ def test_the_failure_sensor_runs_every_two_minutes_unless_told_otherwise():
     import subprocess
     import sys
 
-    code = "from ocapistaine_pipelines.orchestration.sensors import alert_on_run_failure as s; print(s.minimum_interval_seconds)"
+    code = (
+        "from ocapistaine_pipelines.orchestration.sensors import alert_on_run_failure as s; "
+        "print(s.minimum_interval_seconds)"
+    )
     env = {k: v for k, v in os.environ.items() if k != "OCAPISTAINE_ALERT_INTERVAL_SECONDS"}
-    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "120"
+    assert (
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
+        == "120"
+    )
     env["OCAPISTAINE_ALERT_INTERVAL_SECONDS"] = "45"
-    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip() == "45"
+    assert (
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
+        == "45"
+    )
     env["OCAPISTAINE_ALERT_INTERVAL_SECONDS"] = "soon"
     failed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert failed.returncode != 0 and "OCAPISTAINE_ALERT_INTERVAL_SECONDS must be a whole number" in failed.stderr
+    assert (
+        failed.returncode != 0
+        and "OCAPISTAINE_ALERT_INTERVAL_SECONDS must be a whole number" in failed.stderr
+    )

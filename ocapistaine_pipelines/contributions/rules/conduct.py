@@ -15,7 +15,6 @@ from . import lexicon
 from .evidence import Finding, Signal, flag, near_miss, signal
 from .text import alternatives, first, found, phrases, sentences, words
 
-
 # -- aggressive: shouting ----------------------------------------------------------------------------------
 _ACRONYMS = frozenset(lexicon.ACRONYMS)
 _CAPITAL_RUNS = re.compile(r"[^\W\d_a-z]{3,}")
@@ -187,8 +186,10 @@ def veiled_attack(text: str) -> Finding:
     target = first(PERSON_TARGET, text) if attribute else None
     insinuations = found(INSINUATION, text)
     if target and attribute and insinuations:
-        return flag("attack_with_insinuation",
-                    f"attaque voilée contre « {target} » (« {attribute} », « {insinuations[0]} »)")
+        return flag(
+            "attack_with_insinuation",
+            f"attaque voilée contre « {target} » (« {attribute} », « {insinuations[0]} »)",
+        )
     if target and attribute:
         return flag("attack_on_people", f"attaque contre des personnes (« {target} » … « {attribute} »)")
     if attribute and insinuations:

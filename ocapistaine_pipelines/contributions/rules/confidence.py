@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 #: Fitted (L2-penalised logistic regression, lambda = 1, bias not penalised) on the rows described in the
 #: module docstring; held-out sets 3 and 5 measure it and were not used.
 CALIBRATION_FEATURES = (
-    "bias", "flagged", "flag_strength", "extra_flags", "encouraged", "near_misses", "local", "topical")
+    "bias",
+    "flagged",
+    "flag_strength",
+    "extra_flags",
+    "encouraged",
+    "near_misses",
+    "local",
+    "topical",
+)
 #: Each coefficient may only move the confidence the way its feature's meaning says (a stronger or a second
 #: agreeing signal, encouraged aspects, a local tie, municipal vocabulary: up; near misses: down); near misses
 #: and the local tie came out with the contrary sign, so they are fixed at 0 and the rest refitted.
@@ -45,13 +53,19 @@ def calibration_features(found: Analysis, flagged: list[Signal]) -> tuple[float,
         top = max(s.weight for s in flagged)
         strength = (top - FLAG_THRESHOLD) / (1.0 - FLAG_THRESHOLD)
         return (1.0, 1.0, strength, min(len(flagged) - 1, 2) / 2, 0.0, 0.0, 0.0, 0.0)
-    return (1.0, 0.0, 0.0, 0.0, min(len(found.encouraged), 3) / 3, min(len(found.near_misses), 2) / 2,
-            1.0 if found.local else 0.0, min(found.topical, 4.0) / 4)
+    return (
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+        min(len(found.encouraged), 3) / 3,
+        min(len(found.near_misses), 2) / 2,
+        1.0 if found.local else 0.0,
+        min(found.topical, 4.0) / 4,
+    )
 
 
 def calibrated_confidence(features: tuple[float, ...]) -> float:
     """P(the verdict is right) from the fitted model, kept within [0.5, 0.99] (a verdict is a choice)."""
     z = sum(c * x for c, x in zip(CALIBRATION_COEFFICIENTS, features))
     return min(0.99, max(0.5, 1.0 / (1.0 + math.exp(-z))))
-
-

@@ -14,10 +14,10 @@ from .conduct import PERSON_MENTION
 from .evidence import Finding, Signal, flag, near_miss, signal
 from .text import alternatives, first, found, phrases, sentences
 
-
 # -- spam ----------------------------------------------------------------------------------------------------
 URL = re.compile(
-    r"(?:https?://\S+|\bwww\.\S+|\b[a-z0-9-]{2,}\.(?:com|net|shop|store|biz|info|io|xyz|fr)\b(?:/\S*)?)")
+    r"(?:https?://\S+|\bwww\.\S+|\b[a-z0-9-]{2,}\.(?:com|net|shop|store|biz|info|io|xyz|fr)\b(?:/\S*)?)"
+)
 TRUSTED_URL = re.compile("|".join(re.escape(site) for site in lexicon.TRUSTED_SITES))
 PHONE = re.compile(r"(?:\+33\s?|\b0)[1-9](?:[\s.-]?\d{2}){4}\b")
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
@@ -44,8 +44,16 @@ class Commercial:
 
 def commercial(text: str) -> Commercial:
     links = [u for u in URL.findall(text) if not TRUSTED_URL.search(u)]
-    contacts = [x for x in (links[0] if links else None, first(PHONE, text), first(EMAIL, text),
-                            first(OBFUSCATED_CONTACT, text)) if x]
+    contacts = [
+        x
+        for x in (
+            links[0] if links else None,
+            first(PHONE, text),
+            first(EMAIL, text),
+            first(OBFUSCATED_CONTACT, text),
+        )
+        if x
+    ]
     shop_link = next((u for u in links if SHOP_URL.search(u)), None)
     selling = first(SELLING, text) if contacts else None
     return Commercial(links, contacts, found(PROMOTION, text), shop_link, selling)
@@ -106,8 +114,14 @@ def hearsay(text: str) -> Hearsay:
     asked = bool(said) and bool(ASKS_CONFIRMATION.search(text))
     about = None
     if said and not asked:
-        about = next((who for sentence in sentences(text)
-                      if HEARSAY.search(sentence) and (who := first(PERSON_MENTION, sentence))), None)
+        about = next(
+            (
+                who
+                for sentence in sentences(text)
+                if HEARSAY.search(sentence) and (who := first(PERSON_MENTION, sentence))
+            ),
+            None,
+        )
     return Hearsay(said, asked, about)
 
 
@@ -124,30 +138,40 @@ def false_information(text: str) -> Finding:
     drastic = first(DRASTIC_CLAIM, text) if (certainties or heard.said) else None  # only read with them
     # a source answers a certainty or a health claim; hearsay about a person stays hearsay with a link
     sourced = bool(certainties or scare) and bool(
-        SOURCE.search(text) or any(TRUSTED_URL.search(u) for u in URL.findall(text)))
+        SOURCE.search(text) or any(TRUSTED_URL.search(u) for u in URL.findall(text))
+    )
     if len(claims) >= 2:
         return flag("unverifiable_claims", "affirmations invérifiables : " + ", ".join(claims[:3]))
     if claims and heard.said and not heard.asked:
-        return flag("rumour_and_unverifiable_claim",
-                    f"rumeur (« {heard.said} ») et affirmation invérifiable « {claims[0]} »")
+        return flag(
+            "rumour_and_unverifiable_claim",
+            f"rumeur (« {heard.said} ») et affirmation invérifiable « {claims[0]} »",
+        )
     if claims:
         return flag("unverifiable_claim", f"affirmation invérifiable « {claims[0]} »")
     if heard.said and certainties and not sourced:
-        return flag("rumour_stated_as_certain",
-                    f"rumeur (« {heard.said} ») présentée comme certaine (« {certainties[0]} »)")
+        return flag(
+            "rumour_stated_as_certain",
+            f"rumeur (« {heard.said} ») présentée comme certaine (« {certainties[0]} »)",
+        )
     if heard.said and drastic and not heard.asked and not sourced:
-        return flag("rumour_with_drastic_fact",
-                    f"rumeur (« {heard.said} ») rapportée comme un fait (« {drastic} »)")
+        return flag(
+            "rumour_with_drastic_fact", f"rumeur (« {heard.said} ») rapportée comme un fait (« {drastic} »)"
+        )
     if heard.about and not sourced:
-        return flag("rumour_about_a_person",
-                    f"rumeur sur « {heard.about} » rapportée comme un fait (« {heard.said} »)")
+        return flag(
+            "rumour_about_a_person",
+            f"rumeur sur « {heard.about} » rapportée comme un fait (« {heard.said} »)",
+        )
     if scare and certainties and not sourced:
         return flag("health_scare_stated_as_certain", f"danger sanitaire affirmé sans source (« {scare} »)")
     if scare and not sourced:
         return flag("health_scare", f"danger sanitaire affirmé sans source (« {scare} »)")
     if certainties and drastic and not sourced:
-        return flag("drastic_fact_stated_as_certain",
-                    f"fait grave (« {drastic} ») présenté comme certain (« {certainties[0]} ») sans source")
+        return flag(
+            "drastic_fact_stated_as_certain",
+            f"fait grave (« {drastic} ») présenté comme certain (« {certainties[0]} ») sans source",
+        )
     if len(certainties) >= 2 and not sourced:
         return flag("certainties", "certitudes sans source : " + ", ".join(certainties[:3]))
     if certainties and not sourced:
@@ -186,8 +210,9 @@ def off_topic(text: str, *, local: bool, topical: float) -> Finding:
     if elsewhere and not ties:
         return flag("main_subject_elsewhere", f"sujet principal hors de la commune (« {elsewhere[0]} »)")
     if len(away) >= 2 and len(ties) <= 1:
-        return flag("subjects_elsewhere",
-                    f"sujet principal hors de la commune (« {away[0]} », « {away[1]} »)")
+        return flag(
+            "subjects_elsewhere", f"sujet principal hors de la commune (« {away[0]} », « {away[1]} »)"
+        )
     if not local and topical < 2 and not ties:  # no evidence either way: not a flag
         return near_miss("aucune mention de la commune")
     if national and topical < 1:

@@ -80,11 +80,14 @@ class RulesValidator:
         validator = f"{NAME}:{MODEL}"
         if flagged:
             kinds = list(dict.fromkeys(s.kind for s in sorted(flagged, key=lambda s: -s.weight)))
-            confidence = min(calibrated_confidence(calibration_features(found, flagged)),
-                             max(s.weight for s in flagged) + FLAG_CONFIDENCE_MARGIN)
+            confidence = min(
+                calibrated_confidence(calibration_features(found, flagged)),
+                max(s.weight for s in flagged) + FLAG_CONFIDENCE_MARGIN,
+            )
             reasoning = "Non conforme à la charte : " + " ; ".join(s.evidence for s in flagged) + "."
-            return Verdict(False, kinds, found.encouraged, reasoning, round(confidence, 3), category,
-                           validator)
+            return Verdict(
+                False, kinds, found.encouraged, reasoning, round(confidence, 3), category, validator
+            )
         confidence = calibrated_confidence(calibration_features(found, []))
         aspects = ", ".join(found.encouraged) or "aucun aspect encouragé repéré"
         reasoning = f"Conforme à la charte ({aspects})."

@@ -79,4 +79,3 @@ RULES: dict[str, Rule] = {
 #: Rules that are right whatever the context (a slur, an advert with its contact details, a shop's link):
 #: ``rules.hard_signals`` gives them to other validators (a learned one may take them as given).
 HARD_RULES = ("slur", "advert_with_contact", "shop_link", "business_contact")
-
