@@ -40,7 +40,7 @@ from ocapistaine_pipelines.guard import (  # noqa: E402
     TaskGuard,
 )
 from ocapistaine_pipelines.redis_connection import RedisResource  # noqa: E402
-from ocapistaine_pipelines_tests.guard_helpers import BlackholeProxy  # noqa: E402
+from ocapistaine_pipelines_tests.proxies import BlackholeProxy  # noqa: E402
 from ocapistaine_pipelines_tests.services import RedisServer  # noqa: E402
 
 DAY = "2026-03-15"

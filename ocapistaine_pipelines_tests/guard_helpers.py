@@ -1,7 +1,8 @@
-"""Test helpers for the guard: a guarded asset whose work a test supplies, and a faulty TCP proxy."""
+"""Test helpers for the guard: a guarded asset whose work a test supplies, a re-executable probe job,
+and a Redis restart after a loopback server's Nth request (the faulty TCP proxies are in ``proxies``)."""
 
-import socket
 import threading
+import time
 from collections.abc import Callable
 
 import dagster as dg
@@ -81,59 +82,6 @@ def failure_of(result):
     return failures[0].event_specific_data.error if failures else None
 
 
-class ReplyDroppingProxy:
-    """A TCP proxy to Redis that drops the reply to the first command containing ``marker`` and
-    closes that client connection, as a network fault after the server executed the command."""
-
-    def __init__(self, target_port: int, marker: bytes):
-        self.target_port = target_port
-        self.marker = marker
-        self.dropped = 0
-        self.dropped_replies: list[bytes] = []
-        self._armed = True
-        self._server = socket.socket()
-        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._server.bind(("127.0.0.1", 0))
-        self._server.listen(16)
-        self.port = self._server.getsockname()[1]
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
-        upstream = socket.create_connection(("127.0.0.1", self.target_port))
-        try:
-            while True:
-                request = client.recv(65536)
-                if not request:
-                    return
-                drop = self._armed and self.marker in request
-                upstream.sendall(request)
-                reply = upstream.recv(65536)
-                if drop:
-                    self._armed = False
-                    self.dropped += 1
-                    self.dropped_replies.append(reply)
-                    return  # the server executed it; the client never hears back
-                client.sendall(reply)
-        except OSError:
-            return
-        finally:
-            client.close()
-            upstream.close()
-
-    def close(self) -> None:
-        self._closed = True
-        self._server.close()
-
-
 # -- a reconstructable job, for re-executions through Dagster's own API ------------------------------------
 PROBE_REDIS_ENV = "OCAPISTAINE_TEST_PROBE_REDIS_URL"
 
@@ -169,56 +117,47 @@ def reexecution_probe_job():
     return dg.Definitions(assets=[asset], jobs=[job], resources={"guard": guard}).resolve_job_def("probe")
 
 
-class BlackholeProxy:
-    """A TCP proxy to Redis that forwards both ways until ``cut()``; from then on the server still gets
-    every command but no reply comes back and connections stay open: a network partition between one
-    run and Redis (other clients, connected directly, still reach it)."""
+class RestartAfterRequests:
+    """Holds every request a loopback server answers ``hold`` seconds and notes when it came; restarts a
+    private redis-server (every key lost: another run may claim the day) once ``after`` requests came.
+    Used as a context manager around the run under test; then ``sent_after_loss`` and ``last_after_loss``
+    say what the holder sent once its lock was gone."""
 
-    def __init__(self, target_port: int):
-        self.target_port = target_port
-        self.cut_at: float | None = None
-        self._server = socket.socket()
-        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._server.bind(("127.0.0.1", 0))
-        self._server.listen(16)
-        self.port = self._server.getsockname()[1]
-        self._closed = False
-        self._sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+    def __init__(self, server, redis_server, after: int = 4, hold: float = 0.4):
+        self.server, self.redis_server, self.after, self.hold = server, redis_server, after, hold
+        self.sent_at: list[float] = []
+        self.loss_at: float | None = None
+        self.sent_before_loss = 0
+        self._answer = server.handle
+        self._fault = threading.Thread(target=self._restart, daemon=True)
 
-    def cut(self) -> None:
-        import time
+    def _timed(self, *args):
+        self.sent_at.append(time.monotonic())
+        time.sleep(self.hold)
+        return self._answer(*args)
 
-        self.cut_at = time.monotonic()
+    def _restart(self) -> None:
+        deadline = time.monotonic() + 120  # litellm's first import may take long on a busy machine
+        while len(self.sent_at) < self.after and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.redis_server.restart()
+        self.loss_at, self.sent_before_loss = time.monotonic(), len(self.sent_at)
 
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            self._sockets += [client, upstream]
-            threading.Thread(target=self._pump, args=(client, upstream, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, True), daemon=True).start()
+    def __enter__(self) -> "RestartAfterRequests":
+        self.server.handle = self._timed
+        self._fault.start()
+        return self
 
-    def _pump(self, source: socket.socket, target: socket.socket, replies: bool) -> None:
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    return
-                if replies and self.cut_at is not None:
-                    continue  # swallowed
-                target.sendall(data)
-        except OSError:
-            return
+    def __exit__(self, *exc) -> None:
+        self._fault.join()
+        self.server.handle = self._answer
 
-    def close(self) -> None:
-        self._closed = True
-        self._server.close()
-        for sock in self._sockets:
-            try:
-                sock.close()
-            except OSError:
-                pass
+    @property
+    def sent_after_loss(self) -> int:
+        assert self.sent_before_loss >= self.after, "the server was never asked: the fault was not reached"
+        return len(self.sent_at) - self.sent_before_loss
+
+    @property
+    def last_after_loss(self) -> float:
+        """Seconds from the loss to the last request sent after it (0 when none was)."""
+        return max((t - self.loss_at for t in self.sent_at if t > self.loss_at), default=0.0)

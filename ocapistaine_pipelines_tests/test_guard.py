@@ -24,7 +24,8 @@ from ocapistaine_pipelines.guard import (
 from ocapistaine_pipelines.guard.contract import TaskResult
 from ocapistaine_pipelines.redis_connection import RedisResource, redis_resource_from_env
 
-from .guard_helpers import ReplyDroppingProxy, day_metadata, failure_of, guarded_asset, materialize
+from .guard_helpers import day_metadata, failure_of, guarded_asset, materialize
+from .proxies import ReplyDroppingProxy
 from .services import RedisServer, free_port
 
 DAY = "2026-03-15"

@@ -21,13 +21,13 @@ from ocapistaine_pipelines.redis_connection import RedisResource
 
 from .guard_helpers import (
     PROBE_REDIS_ENV,
-    ReplyDroppingProxy,
     day_metadata,
     events,
     guarded_asset,
     materialize,
     reexecution_probe_job,
 )
+from .proxies import ReplyDroppingProxy
 
 DAY = "2026-03-15"
 LOCK = f"lock:{TASK_FIRECRAWL}:20260315"

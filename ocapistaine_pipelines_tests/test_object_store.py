@@ -5,8 +5,6 @@ upload is cut), URLs parsed strictly and never echoed (they could carry a secret
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import uuid
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from hypothesis import strategies as st
 from ocapistaine_pipelines.io_utils import atomic_write, data_path, is_remote, move, read_parquet
 from ocapistaine_pipelines.settings import DataDirResource
 
+from .proxies import CuttingProxy
 from .services import S3Server
 
 DAY1, DAY2 = "2026-04-14", "2026-04-15"
@@ -108,61 +107,6 @@ def test_a_local_folder_stays_a_local_path(tmp_path, monkeypatch):
 
 
 # -- atomic writes on S3 ---------------------------------------------------------------------------------
-class CuttingProxy:
-    """A TCP proxy that forwards ``limit`` bytes of each request to the server, then drops the
-    connection: an upload cut in the middle, as when a worker host dies or the network breaks."""
-
-    def __init__(self, target_port: int, limit: int):
-        self.target_port, self.limit = target_port, limit
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.cut = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
-
-    def _pipe(self, client: socket.socket) -> None:
-        upstream = socket.create_connection(("127.0.0.1", self.target_port))
-
-        def answers() -> None:  # the server's replies (100 Continue, errors) go back untouched
-            try:
-                while chunk := upstream.recv(65536):
-                    client.sendall(chunk)
-            except OSError:
-                pass
-
-        threading.Thread(target=answers, daemon=True).start()
-        sent = 0
-        try:
-            while sent < self.limit:
-                chunk = client.recv(min(65536, self.limit - sent))
-                if not chunk:
-                    return
-                upstream.sendall(chunk)
-                sent += len(chunk)
-            self.cut += 1
-        except OSError:
-            pass
-        finally:
-            for end in (upstream, client):
-                try:
-                    end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                end.close()
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def test_an_upload_cut_in_the_middle_never_publishes_half_an_object(s3_env, bucket):
     from upath import UPath
 

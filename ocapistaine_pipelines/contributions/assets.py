@@ -31,7 +31,7 @@ from ..partitions import daily_partitions, days_of_check_run
 from ..redaction import safe_text
 from ..redis_connection import RedisResource
 from ..settings import DataDirResource, task_retry_policy
-from .model import CATEGORIES, Contribution, Verdict
+from .model import CATEGORIES, VERDICT_FIELDS, Contribution, Verdict
 from .sources import COLUMNS, ContributionsSourceResource, SourceUnavailable, category_dtype, split_by_day
 from .validators import MODEL_FOLDER, ValidatorResource
 
@@ -41,19 +41,7 @@ if TYPE_CHECKING:  # pandas loads when an asset runs, not when the code location
 GROUP = "contributions"
 OWNERS = ["team:ocapistaine"]
 APP_TTL_SECONDS = 86400
-ANALYSIS_COLUMNS = (
-    "id",
-    "title",
-    "category_in",
-    "is_valid",
-    "violations",
-    "encouraged_aspects",
-    "reasoning",
-    "confidence",
-    "category",
-    "validator",
-    "error",
-)
+ANALYSIS_COLUMNS = ("id", "title", "category_in", *VERDICT_FIELDS)
 
 
 def contribution_key(contribution_id: str) -> str:

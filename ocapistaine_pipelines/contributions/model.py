@@ -13,7 +13,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .tolerant_json import OversizedNumber, Unparseable
@@ -360,3 +360,8 @@ class Verdict:
             result["status"] = "pending"
             result["error"] = self.error
         return result
+
+
+#: A verdict's fields, in order: the analysis table's columns after the contribution's, and what the
+#: evaluation's metrics read from a task output.
+VERDICT_FIELDS = tuple(field.name for field in fields(Verdict))

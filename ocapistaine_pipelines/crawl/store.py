@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,8 @@ INDEX_COLUMNS = [
 ]
 INT_COLUMNS = ("status_code", "attempts", "pages", "characters", "bytes")
 PDF_COLUMNS = ["url", "title", "source_page", "first_seen", "source"]
+#: What a PDF's sidecar gives its index row under the same name (a rebuilt index reads them back).
+PDF_SIDECAR_FIELDS = ("pages", "characters", "bytes", "etag", "last_modified", "extractor", "fetched_at")
 #: A page that failed this many nights in a row waits for its refresh slot instead of every night.
 MAX_DAILY_RETRIES = 3
 
@@ -177,60 +179,40 @@ class SourceStore:
     def _rebuild_index(self, aside: Path) -> dict[str, dict[str, Any]]:
         """The index from the sidecars: every stored page is known again, so nothing is paid twice."""
         rows: dict[str, dict[str, Any]] = {}
-        for sidecar in sorted(self.pages_folder.glob("*.json")):
-            try:
-                meta = json.loads(sidecar.read_text(encoding="utf-8"))
-                url = meta["url"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            rows[url] = {
-                "url": url,
-                "final_url": meta.get("final_url") or url,
-                "title": meta.get("title"),
-                "status_code": meta.get("status_code"),
-                "state": "stored",
-                "sha256": meta.get("sha256"),
-                "file": f"pages/{sidecar.stem}.md",
-                "source": self.source.name,
-                "first_seen": meta.get("first_seen") or meta.get("crawl_date"),
-                "crawl_date": meta.get("crawl_date"),
-                "last_checked": meta.get("crawl_date"),
-                "attempts": 0,
-                "error": None,
-            }
-        for sidecar in sorted(self.pdfs_folder.glob("*.json")):
-            try:
-                meta = json.loads(sidecar.read_text(encoding="utf-8"))
-                url = meta["url"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-            rows[url] = {
-                "url": url,
-                "final_url": meta.get("final_url") or url,
-                "title": meta.get("title"),
-                "status_code": 200,
-                "state": "stored",
-                "sha256": meta.get("text_sha256"),
-                "file": f"pdfs/{sidecar.stem}.md",
-                "source": self.source.name,
-                "first_seen": meta.get("first_seen"),
-                "crawl_date": meta.get("crawl_date"),
-                "last_checked": meta.get("crawl_date"),
-                "attempts": 0,
-                "error": None,
+        for sidecar, meta in _sidecars(self.pages_folder):
+            first_seen = meta.get("first_seen") or meta.get("crawl_date")
+            rows[meta["url"]] = self._stored_row(sidecar, meta, meta.get("status_code"), "sha256", first_seen)
+        for sidecar, meta in _sidecars(self.pdfs_folder):
+            rows[meta["url"]] = {
+                **self._stored_row(sidecar, meta, 200, "text_sha256", meta.get("first_seen")),
                 "kind": "pdf",
                 "source_page": meta.get("linked_from"),
-                "pages": meta.get("pages"),
-                "characters": meta.get("characters"),
-                "bytes": meta.get("bytes"),
                 "pdf_sha256": meta.get("sha256"),
-                "etag": meta.get("etag"),
-                "last_modified": meta.get("last_modified"),
-                "extractor": meta.get("extractor"),
-                "fetched_at": meta.get("fetched_at"),
+                **{name: meta.get(name) for name in PDF_SIDECAR_FIELDS},
             }
         self.notes.append(f"index rebuilt from {len(rows)} sidecars")
         return rows
+
+    def _stored_row(
+        self, sidecar: Path, meta: dict[str, Any], status_code: Any, sha_field: str, first_seen: Any
+    ) -> dict[str, Any]:
+        """An index row for a stored file, rebuilt from its sidecar (pages and PDFs alike)."""
+        url = meta["url"]
+        return {
+            "url": url,
+            "final_url": meta.get("final_url") or url,
+            "title": meta.get("title"),
+            "status_code": status_code,
+            "state": "stored",
+            "sha256": meta.get(sha_field),
+            "file": f"{sidecar.parent.name}/{sidecar.stem}.md",
+            "source": self.source.name,
+            "first_seen": first_seen,
+            "crawl_date": meta.get("crawl_date"),
+            "last_checked": meta.get("crawl_date"),
+            "attempts": 0,
+            "error": None,
+        }
 
     # -- planning ---------------------------------------------------------------------------------------
     @property
@@ -413,6 +395,17 @@ class SourceStore:
         _write_rows(self.index_path, pages + list(self.documents.values()), INDEX_COLUMNS)
         _write_rows(self.pdf_path, self.pdfs.values(), PDF_COLUMNS)
         self._dirty = False
+
+
+def _sidecars(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every readable JSON sidecar of a folder that names its URL, in file order; others are passed over."""
+    for sidecar in sorted(folder.glob("*.json")):
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and isinstance(meta.get("url"), str):
+            yield sidecar, meta
 
 
 def _read_rows(path: Path, columns: list[str], key: str) -> dict[str, dict[str, Any]]:

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..contributions.model import VERDICT_FIELDS
+
 Score = tuple[float | None, str]
 
 METRIC_NAMES = (
@@ -23,17 +25,6 @@ METRIC_NAMES = (
     "confidence_calibration",
     "output_format",
     "category_accuracy",
-)
-
-VERDICT_FIELDS = (
-    "is_valid",
-    "violations",
-    "encouraged_aspects",
-    "reasoning",
-    "confidence",
-    "category",
-    "validator",
-    "error",
 )
 
 

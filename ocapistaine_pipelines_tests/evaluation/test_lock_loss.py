@@ -4,9 +4,6 @@ not as a validator failure; nothing is recorded."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import dagster as dg
 import pytest
 
@@ -18,6 +15,7 @@ from ocapistaine_pipelines.redis_connection import RedisResource
 from ..contributions.conftest import llm_resource
 from ..contributions.servers import FakeLLM
 from ..dagster_instances import ephemeral
+from ..guard_helpers import RestartAfterRequests
 from .conftest import small_export
 
 DAY = "2026-03-02"
@@ -54,47 +52,22 @@ def test_a_lost_lock_stops_the_evaluation_requests_within_seconds(
         "evaluation_settings": settings,
     }
 
-    sent_at: list[float] = []
-    original = slow_llm.handle
+    with RestartAfterRequests(slow_llm, private_redis) as fault:
+        result = dg.materialize(
+            [E.opik_experiment],
+            partition_key=DAY,
+            resources=resources,
+            raise_on_error=False,
+            instance=ephemeral(),
+        )
 
-    def timed(*args):
-        sent_at.append(time.monotonic())
-        time.sleep(0.4)
-        return original(*args)
-
-    slow_llm.handle = timed
-    loss: dict = {}
-
-    def restart_after_four_requests():
-        deadline = time.monotonic() + 120  # litellm's import may take long on a busy machine
-        while len(sent_at) < 4 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        private_redis.restart()  # every key gone: another run may claim the day now
-        loss.update(at=time.monotonic(), sent=len(sent_at))
-
-    fault = threading.Thread(target=restart_after_four_requests)
-    fault.start()
-    result = dg.materialize(
-        [E.opik_experiment],
-        partition_key=DAY,
-        resources=resources,
-        raise_on_error=False,
-        instance=ephemeral(),
-    )
-    fault.join()
-
-    assert loss["sent"] >= 4, "the LLM was never asked: the test did not reach the fault"
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     description = failure.event_specific_data.user_failure_data.description
     assert "lost the lock" in description and "validator" not in description.split("lost the lock")[0]
-    after = [t - loss["at"] for t in sent_at if t > loss["at"]]
-    print(
-        f"{len(sent_at)} requests, {len(sent_at) - loss['sent']} after the loss, last "
-        f"{max(after, default=0):.1f} s after"
-    )
+    print(f"{fault.sent_after_loss} requests after the loss, the last {fault.last_after_loss:.1f} s after")
     # 20 labelled items; the heartbeat (2 s) notices the loss; the 2 in flight finish
-    assert len(sent_at) - loss["sent"] <= 10, f"{len(sent_at) - loss['sent']} requests sent after the loss"
-    assert not after or max(after) < guard.renew_interval + 1.5
+    assert fault.sent_after_loss <= 10, f"{fault.sent_after_loss} requests sent after the loss"
+    assert fault.last_after_loss < guard.renew_interval + 1.5
     assert private_redis.client(5).keys("*") == []  # no experiment:latest
     assert private_redis.client(6).keys("*") == []  # no success marker, no lock left
