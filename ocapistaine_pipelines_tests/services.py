@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 
@@ -27,6 +29,23 @@ def wait_for_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> 
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+class GraphQLError(RuntimeError):
+    """The Dagster webserver answered a GraphQL query with errors."""
+
+
+def post_graphql(url: str, query: str, variables: dict | None = None) -> dict:
+    """``data`` of one query to the GraphQL API of the Dagster webserver at ``url`` (as the UI asks it)."""
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(
+        f"{url}/graphql", data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        payload = json.loads(answer.read())
+    if payload.get("errors"):
+        raise GraphQLError(f"GraphQL errors: {payload['errors']}")
+    return payload["data"]
 
 
 class RedisServer:

@@ -5,14 +5,12 @@ and working folder, as on separate hosts. Stopping kills every group (SIGTERM, t
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ocapistaine_pipelines_tests.services import free_port, wait_for_port
+from ocapistaine_pipelines_tests.services import GraphQLError, free_port, post_graphql, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
@@ -211,7 +209,7 @@ class Cluster:
                         "mutation { reloadRepositoryLocation(repositoryLocationName: "
                         '"ocapistaine_pipelines") { __typename } }'
                     )
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, GraphQLError):
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"webserver not ready:\n{self.tails()}")
@@ -275,15 +273,7 @@ class Cluster:
         )
 
     def graphql(self, query: str, variables: dict | None = None) -> dict:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(
-            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            payload = json.loads(answer.read())
-        if payload.get("errors"):
-            raise ValueError(payload["errors"])
-        return payload["data"]
+        return post_graphql(self.url, query, variables)
 
     def client(self):
         from ocapistaine_pipelines.client import graphql_client

@@ -6,7 +6,6 @@ it (SIGTERM to the group, then SIGKILL) also stops the code server, the daemon a
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -17,7 +16,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from ocapistaine_pipelines_tests.services import free_port
+from ocapistaine_pipelines_tests.services import free_port, post_graphql
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER = ROOT / ".venv" / "bin" / "dagster"
@@ -113,15 +112,7 @@ class DagsterDev:
 
     # -- GraphQL -------------------------------------------------------------------------------
     def graphql(self, query: str, variables: dict | None = None) -> dict:
-        body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(
-            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            payload = json.loads(answer.read())
-        if payload.get("errors"):
-            raise RuntimeError(f"GraphQL errors: {payload['errors']}")
-        return payload["data"]
+        return post_graphql(self.url, query, variables)
 
     def run(self, run_id: str) -> dict:
         data = self.graphql(
