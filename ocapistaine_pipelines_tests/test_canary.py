@@ -22,9 +22,10 @@ from ocapistaine_pipelines.crawl.resources import FirecrawlResource
 from ocapistaine_pipelines.evaluation.assets import opik_experiment
 from ocapistaine_pipelines.evaluation.resources import EvaluationSettings, OpikResource
 from ocapistaine_pipelines.guard.contract import FORCE_TAG
+from ocapistaine_pipelines.learning.assets import labelled_contributions, validator_model
 from ocapistaine_pipelines.orchestration import sensors
 
-from .contributions.servers import FakeGitHub, FakeLLM, FakeN8N
+from .contributions.servers import FakeEmbeddings, FakeGitHub, FakeLLM, FakeN8N
 from .crawl.fake_firecrawl import FakeFirecrawl, build_site
 from .evaluation.conftest import ScriptedValidatorResource, small_export
 from .evaluation.opik_server import OpikServer
@@ -37,6 +38,7 @@ SECRET_VARIABLES = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
     "OCAPISTAINE_LLM_API_KEY",
+    "OCAPISTAINE_EMBEDDING_API_KEY",
     "GITHUB_TOKEN",
     "FIRECRAWL_API_KEY",
     "OPIK_API_KEY",
@@ -130,6 +132,8 @@ def test_no_canary_reaches_any_output(
         Webhook(),
     )
     llm.modes["mistral-small-latest"] = "error"  # answers 400 quoting the Authorization header it got
+    embeddings, echoing_embeddings = FakeEmbeddings(), FakeEmbeddings()
+    echoing_embeddings.mode = "error"  # answers 400 quoting the Authorization header it got
     n8n_url = f"{n8n.url}/webhook/participons/issues/{canaries['n8n path']}?token={canaries['n8n query']}"
     monkeypatch.setenv("OCAPISTAINE_CONTRIBUTIONS_SOURCE", n8n_url)
     monkeypatch.setenv(
@@ -153,6 +157,14 @@ def test_no_canary_reaches_any_output(
         concurrency=2,
         timeout_seconds=5.0,
     )
+
+    def learned(server: FakeEmbeddings, model: str) -> ValidatorResource:
+        return ValidatorResource(
+            embedding_model=f"litellm:openai/{model}",  # its own model: no cached embedding reused
+            embedding_api_base=f"{server.url}/v1",
+            embedding_api_key=canaries["OCAPISTAINE_EMBEDDING_API_KEY"],
+        )
+
     runs = [  # (assets, resources, should succeed)
         (
             [C.contributions, C.contributions_analysis],
@@ -253,13 +265,24 @@ def test_no_canary_reaches_any_output(
             False,
         ),
     ]
+    for server, model, should_succeed in (
+        (embeddings, "text-embedding-3-small", True),
+        (echoing_embeddings, "text-embedding-3-large", False),
+    ):
+        runs.append(
+            (
+                [labelled_contributions, validator_model],
+                {"data_dir": data_dir, "validator": learned(server, model), "opik": OpikResource()},
+                should_succeed,
+            )
+        )
     outcomes = []
     try:
         with dg.instance_for_test(temp_dir=str(home)) as instance:
             for index, (assets, resources, should_succeed) in enumerate(runs):
                 result = dg.materialize(
                     assets,
-                    partition_key=DAY,
+                    partition_key=DAY if assets[0].partitions_def else None,  # learning: not partitioned
                     resources=resources,
                     instance=instance,
                     raise_on_error=False,
@@ -278,7 +301,16 @@ def test_no_canary_reaches_any_output(
             monkeypatch.setenv("REDIS_URL", f"redis://:{canaries['REDIS_PASSWORD']}@127.0.0.1:{free_port()}")
             assert cli_main(["status"]) == 1
     finally:
-        for server in (llm, n8n, github, refusing_n8n, firecrawl, opik_server):
+        for server in (
+            llm,
+            n8n,
+            github,
+            refusing_n8n,
+            firecrawl,
+            opik_server,
+            embeddings,
+            echoing_embeddings,
+        ):
             server.stop()
         alerts.close()
 
@@ -287,6 +319,11 @@ def test_no_canary_reaches_any_output(
         llm.requests[:2]
     )
     assert any(canaries["GITHUB_TOKEN"] in (r.get("authorization") or "") for r in github.requests)
+    for server in (embeddings, echoing_embeddings):
+        assert server.requests and all(
+            canaries["OCAPISTAINE_EMBEDDING_API_KEY"] in (r.get("authorization") or "")
+            for r in server.requests
+        )
     assert len(alerts.received) == outcomes.count(False)
 
     captured = capfd.readouterr()
