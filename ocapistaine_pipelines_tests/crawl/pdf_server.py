@@ -24,6 +24,7 @@ class Served:
     validators: bool = True
     declared_length: int | None = None  # a Content-Length other than the body's (a huge file)
     etag: str = ""
+    head_status: int | None = None  # a server that does not answer HEAD (405, 501) as it answers GET
 
     def __post_init__(self):
         self.etag = self.etag or '"' + hashlib.sha1(self.body).hexdigest()[:16] + '"'
@@ -107,6 +108,8 @@ def _handler(site: PdfSite):
             served = site.files.get(self.path)
             if served is None:
                 return self._status(seen, 404, b"<html>introuvable</html>", "text/html")
+            if head and served.head_status:
+                return self._status(seen, served.head_status, b"", "text/html")
             if served.location:
                 seen.status = served.status
                 self.send_response(served.status)

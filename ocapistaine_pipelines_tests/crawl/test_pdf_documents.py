@@ -274,6 +274,39 @@ def test_pdf_text_firecrawl_pays_per_page_only_for_documents_worth_it(
     assert len([b for b in fake.calls("POST", "/v2/scrape") if b["url"] == good]) == 1
 
 
+@pytest.mark.parametrize("head_status", [405, 501])
+def test_pdf_text_firecrawl_asks_firecrawl_when_the_server_refuses_head(
+    fake, site, corpus, base_resources, data_dir, tmp_path, head_status
+):
+    """A server that does not answer HEAD does not keep its documents unread: the check is skipped and
+    Firecrawl is asked (it downloads the document itself); a 404 on HEAD still means removed."""
+    listing = site.url("/documents/")
+    good = site.put("/files/rapport.pdf", corpus["prose"].data, head_status=head_status)
+    gone = site.url("/files/disparu.pdf")
+    fake.add_pdf(good, "# Rapport\n\nLe conseil a voté le budget du port.", pages=2)
+    fake.add_page(listing, title="Documents", markdown=f"[Rapport]({good}) [Disparu]({gone})")
+    sources = write_sources(
+        tmp_path,
+        [
+            {
+                "name": "docs",
+                "url": listing,
+                "mode": "scrape",
+                "pdf_text": "firecrawl",
+                "allowed_domains": ["127.0.0.1"],
+            }
+        ],
+    )
+    result = materialize(_resources(base_resources, fake, sources), DAY1)
+    assert result.success
+    _, meta = day_record(result, DAY1)
+    assert [b["url"] for b in fake.calls("POST", "/v2/scrape") if b["url"] != listing] == [good]
+    assert meta["pdf_credits"] == 2
+    assert [(s.method, s.status) for s in site.requests(status=head_status)] == [("HEAD", head_status)]
+    index = _index(data_dir)
+    assert index.loc[good, "state"] == "stored" and index.loc[gone, "state"] == "removed"
+
+
 def test_pdf_text_off_keeps_only_the_links(fake, site, corpus, base_resources, data_dir, tmp_path):
     listing = site.url("/documents/")
     fake.add_page(
