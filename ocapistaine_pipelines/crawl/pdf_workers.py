@@ -64,9 +64,21 @@ class _Worker:
         )
         self.process.start()
         child.close()
-        if not self.conn.poll(STARTUP_SECONDS) or self.conn.recv() != "ready":
+        try:
+            ready = self.conn.poll(STARTUP_SECONDS) and self.conn.recv() == "ready"
+        except (EOFError, OSError):  # it died while importing the parser
+            ready = False
+        if not ready:
             self.stop(kill=True)
-            raise RuntimeError(f"the PDF extraction worker did not start within {STARTUP_SECONDS} s")
+            raise RuntimeError(
+                f"the PDF extraction worker did not start (waited up to {STARTUP_SECONDS:g} s)"
+                + (
+                    f": its memory limit of {memory_mb} MB may be too low to load the parser "
+                    "(pdfs.extraction_memory_mb)"
+                    if memory_mb > 0
+                    else ""
+                )
+            )
 
     def stop(self, kill: bool = False) -> None:
         if not kill:
@@ -110,7 +122,11 @@ class ExtractionPool:
         with self._lock:
             if self._idle.empty() and self._started < self.size:
                 self._started += 1
-                worker = _Worker(self.memory_mb)
+                try:
+                    worker = _Worker(self.memory_mb)
+                except BaseException:
+                    self._started -= 1  # else the next document would wait for a worker forever
+                    raise
                 self._all.append(worker)
                 return worker
         return self._idle.get()

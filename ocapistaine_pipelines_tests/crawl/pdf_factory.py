@@ -164,3 +164,27 @@ def encrypted_pdf(password: str = "secret") -> MadePdf:
 def truncated(data: bytes, keep: float = 0.6) -> bytes:
     """The first ``keep`` of a file, as a broken upload or an interrupted copy leaves it."""
     return data[: int(len(data) * keep)]
+
+
+def decompression_bomb(megabytes: int = 500) -> bytes:
+    """A valid one-page PDF whose content stream is a few MB of Flate that inflates to ``megabytes`` MB
+    of drawing operators: a parser that inflates it whole needs that much memory."""
+    import zlib
+
+    packer = zlib.compressobj(1)
+    operators = b"0 0 m 1 1 l S\n" * (1024 * 1024 // 14)
+    stream = b"".join(packer.compress(operators) for _ in range(megabytes)) + packer.flush()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    return out + b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)

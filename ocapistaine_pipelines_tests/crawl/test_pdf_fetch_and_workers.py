@@ -170,6 +170,31 @@ def test_an_extraction_over_its_time_limit_is_killed_and_the_next_one_runs(tmp_p
         assert pool._all[0].process.pid != first.pid
 
 
+def test_a_parser_over_its_memory_limit_gives_a_damaged_document_and_the_next_one_runs(tmp_path):
+    """A decompression bomb (3 MB of PDF, 500 MB once inflated) under a 300 MB limit: the worker's
+    parser runs out of memory, the document is damaged with that reason, and the pool goes on."""
+    bomb = tmp_path / "bomb.pdf"
+    bomb.write_bytes(make.decompression_bomb(500))
+    short = tmp_path / "short.pdf"
+    short.write_bytes(make.prose_pdf(1, seed=15, title="Arrêté").data)
+    with ExtractionPool(size=1, timeout_seconds=60, memory_mb=300) as pool:
+        result = pool.extract(str(bomb))
+        assert result["status"] == "damaged" and "memory limit" in result["reason"], result
+        again = pool.extract(str(short))
+        assert again["status"] == "stored" and "Arrêté page 1" in again["page_texts"][0]
+
+
+def test_a_memory_limit_too_low_to_load_the_parser_says_so(tmp_path):
+    """A worker that dies while it loads (here: 40 MB of address space) is a clear error naming the
+    setting, raised per document (the night records it as that document's failure), not an EOFError."""
+    short = tmp_path / "short.pdf"
+    short.write_bytes(make.prose_pdf(1, seed=16).data)
+    with ExtractionPool(size=1, timeout_seconds=60, memory_mb=40) as pool:
+        for _ in range(2):  # the next document tries again (it does not wait for a worker forever)
+            with pytest.raises(RuntimeError, match=r"memory limit of 40 MB .*extraction_memory_mb"):
+                pool.extract(str(short))
+
+
 def test_the_stop_hook_stops_a_running_extraction_and_kills_its_worker(tmp_path):
     long = tmp_path / "long.pdf"
     long.write_bytes(make.prose_pdf(60, seed=14).data)
