@@ -59,7 +59,7 @@ def start_postgres(base: Path) -> dict:
 
 
 def wait_done(cluster: Cluster, instance, run_ids: list[str], redis: RedisServer, days: list[str]) -> None:
-    runs = cluster.wait_for_runs(instance, run_ids, timeout=1200)
+    runs = cluster.wait_for_runs(instance, run_ids, timeout=2400)
     bad = {k: v.status.value for k, v in runs.items() if v.status.value != "SUCCESS"}
     if bad:
         raise RuntimeError(f"runs did not succeed: {bad}\n{cluster.tails()}")
