@@ -11,7 +11,7 @@ measure() {
   local out; out=$(mktemp)
   /usr/bin/time -f "%e %U %S" -o "$out" "$@" >/dev/null 2>&1
   local rc=$?
-  read -r wall user sys <"$out"; rm -f "$out"
+  read -r wall user sys < <(tail -n 1 "$out"); rm -f "$out"  # time prefixes a failure line
   printf '%-22s rc=%s  wall %6.0f s  cpu %6.0f s  load before %s, after %s\n' "$label" "$rc" "$wall" \
     "$(awk "BEGIN{print $user + $sys}")" "$before" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
