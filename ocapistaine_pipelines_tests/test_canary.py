@@ -113,6 +113,7 @@ def _redis_text(client) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 def test_no_canary_reaches_any_output(
     canaries, tmp_path, redis_resource, guard, data_dir, redis_server, capfd, caplog, monkeypatch
 ):

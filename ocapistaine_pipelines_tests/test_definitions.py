@@ -56,6 +56,7 @@ def test_definitions_load_with_every_task_asset_and_resource():
     assert {"redis", "guard", "data_dir"} <= set(defs.resources)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data_dir", ["", "s3://ocapistaine/audierne"])
 def test_importing_the_code_location_does_not_import_heavy_sdks(data_dir):
     """Not even with the data dir on S3: s3fs loads when a run first touches a file."""
@@ -70,6 +71,7 @@ def test_importing_the_code_location_does_not_import_heavy_sdks(data_dir):
     assert loaded.strip() == "", f"imported at load time: {loaded.strip()}"
 
 
+@pytest.mark.slow
 def test_dagster_definitions_validate_accepts_the_workspace():
     dagster = Path(sys.executable).with_name("dagster")
     result = subprocess.run(
@@ -81,6 +83,7 @@ def test_dagster_definitions_validate_accepts_the_workspace():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_task_assets_carry_the_retry_policy():
     """With retries configured (the default outside tests), every guarded task asset retries with backoff."""
     code = (

@@ -155,6 +155,7 @@ def test_an_expired_run_cannot_delete_a_later_runs_lock(redis_resource, schedule
     assert scheduler_db.get(LOCK) == "run-D"
 
 
+@pytest.mark.slow
 def test_a_task_running_three_ttls_keeps_its_lock(redis_resource, scheduler_db):
     guard = short_guard(redis_resource, ttl=1.2)  # lost after 0.8 s unconfirmed: room for a busy machine
     intruders = []
@@ -316,6 +317,7 @@ def test_redis_down_fails_closed_quickly_without_the_password():
     assert elapsed < 15
 
 
+@pytest.mark.slow
 def test_a_frozen_redis_fails_closed_within_15_seconds(redis_resource):
     server = RedisServer()
     try:

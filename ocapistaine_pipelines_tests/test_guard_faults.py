@@ -79,6 +79,7 @@ def test_a_live_parents_lock_is_not_taken_over_and_a_gone_ones_is(guard, schedul
     assert child.claim() is False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parent_fate", ["running", "marked_failed"])
 def test_re_executing_a_started_run_does_not_work_its_day_twice(private_redis, monkeypatch, parent_fate):
     """A real Dagster re-execution (ReexecutionOptions: the child gets only the tags given, as with
@@ -86,7 +87,15 @@ def test_re_executing_a_started_run_does_not_work_its_day_twice(private_redis, m
     monkeypatch.setenv(PROBE_REDIS_ENV, f"redis://127.0.0.1:{private_redis.port}")
     probe = private_redis.client()
     job = dg.reconstructable(reexecution_probe_job)
-    with dg.instance_for_test() as instance:
+    # No compute-log capture: two runs in two threads of one process would both redirect its stdout and
+    # stderr (a tail process each); the loser waited a minute for its tail under pytest-xdist.
+    no_capture = {
+        "compute_logs": {
+            "module": "dagster._core.storage.noop_compute_log_manager",
+            "class": "NoOpComputeLogManager",
+        }
+    }
+    with dg.instance_for_test(overrides=no_capture) as instance:
         parent_result: dict = {}
         parent_tags = {"dagster/partition": DAY, "ocapistaine/task_day": QUEUE_KEY}
         parent_thread = threading.Thread(
@@ -126,6 +135,7 @@ def test_re_executing_a_started_run_does_not_work_its_day_twice(private_redis, m
 # -- a lost lock is noticed early, before it can expire ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_lock_wiped_by_a_redis_restart_is_noticed_within_seconds(private_redis):
     """Default TTL (300 s): the heartbeat notices the wiped lock and check() says so within ~2 s."""
     guard = TaskGuard(redis=resource_for(private_redis))
@@ -140,6 +150,7 @@ def test_a_lock_wiped_by_a_redis_restart_is_noticed_within_seconds(private_redis
             day.check()
 
 
+@pytest.mark.slow
 def test_a_frozen_redis_makes_the_holder_stop_before_its_lock_can_expire(private_redis):
     ttl = 3.0
     resource = resource_for(private_redis, socket_timeout_seconds=0.3, connect_timeout_seconds=0.3)
@@ -161,6 +172,7 @@ def test_a_frozen_redis_makes_the_holder_stop_before_its_lock_can_expire(private
         day.defer("stopping")  # leave without completing
 
 
+@pytest.mark.slow
 def test_a_failed_renewal_is_retried_within_a_second(private_redis):
     """The reply of one renewal is lost: the next attempt comes within a second, not a whole interval."""
     import hashlib
@@ -214,6 +226,7 @@ def _freezing_work(server, seconds: float, calls: list):
     return work
 
 
+@pytest.mark.slow
 def test_a_freeze_at_completion_is_waited_out_and_the_day_materialized(private_redis):
     """Retries off: the completion outlasts a freeze longer than the client's own retries."""
     resource = resource_for(private_redis, socket_timeout_seconds=0.4, connect_timeout_seconds=0.4, retries=1)
@@ -228,6 +241,7 @@ def test_a_freeze_at_completion_is_waited_out_and_the_day_materialized(private_r
     assert private_redis.client(6).get(SUCCESS) == "completed"
 
 
+@pytest.mark.slow
 def test_a_completion_that_landed_unheard_is_recognised_by_the_retry(private_redis):
     """The completion gives up during the freeze; the buffered call lands; the step retry finds the day
     completed by this run and reports the materialization (with its checks) instead of a skip."""

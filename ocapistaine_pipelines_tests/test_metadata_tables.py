@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 from ocapistaine_pipelines.metadata_tables import CELL_CHARS, confusion_table, schema, table
 from ocapistaine_pipelines.redaction import register_secret
 
+from .budget import examples
+
 SCHEMA = schema(("id", "string"), ("count", "int", "how many"), ("score", "float"))
 
 cells = st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.text(max_size=200), st.booleans())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     rows=st.lists(
         st.fixed_dictionaries({}, optional={"id": cells, "count": cells, "score": cells}), max_size=15

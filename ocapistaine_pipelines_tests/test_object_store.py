@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from ocapistaine_pipelines.io_utils import atomic_write, data_path, is_remote, move, read_parquet
 from ocapistaine_pipelines.settings import DataDirResource
 
+from .budget import examples
 from .proxies import CuttingProxy
 from .services import S3Server
 
@@ -51,7 +52,7 @@ BUCKETS = st.from_regex(r"[a-z0-9][a-z0-9\-]{2,20}[a-z0-9]", fullmatch=True)
 SEGMENTS = st.lists(st.from_regex(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,12}", fullmatch=True), max_size=4)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(bucket=BUCKETS, segments=SEGMENTS, scheme=st.sampled_from(["s3", "S3", "s3a"]), slashes=st.booleans())
 def test_s3_urls_become_object_store_paths_with_a_normalised_prefix(bucket, segments, scheme, slashes):
     segments = [s for s in segments if s not in (".", "..")]
@@ -65,7 +66,7 @@ def test_s3_urls_become_object_store_paths_with_a_normalised_prefix(bucket, segm
     assert DataDirResource(path=url).is_remote
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     secret=st.text(alphabet=st.characters(codec="ascii", categories=["L", "N"]), min_size=6, max_size=30),
     where=st.sampled_from(["userinfo", "query", "fragment"]),
@@ -107,6 +108,7 @@ def test_a_local_folder_stays_a_local_path(tmp_path, monkeypatch):
 
 
 # -- atomic writes on S3 ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_an_upload_cut_in_the_middle_never_publishes_half_an_object(s3_env, bucket):
     from upath import UPath
 
@@ -190,6 +192,7 @@ def offline_opik(monkeypatch, tmp_path):
     monkeypatch.setenv("OPIK_ANALYTICS_ENABLE", "false")
 
 
+@pytest.mark.slow
 def test_a_whole_day_of_every_asset_runs_on_the_object_store(
     s3_env, bucket, redis_server, clean_redis, offline_opik, tmp_path, monkeypatch
 ):
@@ -287,6 +290,7 @@ def test_the_llm_answer_cache_lives_in_the_store(s3_env, bucket):
     assert data_dir.describe() == f"s3://{bucket}/town (endpoint {s3_env.url})"
 
 
+@pytest.mark.slow
 def test_the_learned_validators_models_and_embeddings_live_in_the_store(s3_env, bucket):
     """``OCAPISTAINE_DATA_DIR=s3://...``: the model store and the embedding cache read whole objects and
     write atomically; a tampered model is refused there too."""

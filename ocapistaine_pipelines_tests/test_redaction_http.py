@@ -14,6 +14,7 @@ from ocapistaine_pipelines.http_policy import HttpFailure, HttpPolicy
 from ocapistaine_pipelines.io_utils import redact as io_redact
 from ocapistaine_pipelines.redaction import redact, safe_text, secret_values, show_url
 
+from .budget import examples
 from .contributions.servers import LoopbackServer
 from .services import free_port
 
@@ -72,7 +73,7 @@ def test_short_or_harmless_values_are_left_alone(monkeypatch):
     assert "1" not in secret_values() and "/work" not in secret_values()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     secret=st.text(min_size=6, max_size=40).filter(lambda s: s.strip() == s and len(s.strip()) >= 6),
     before=st.text(max_size=50),
@@ -117,6 +118,7 @@ class Scripted(LoopbackServer):
         return status, out_headers, payload
 
 
+@pytest.mark.slow
 def test_retry_after_is_honoured_and_capped():
     server = Scripted(
         [(503, {"Retry-After": "1"}, {}, 0), (429, {"Retry-After": "3600"}, {}, 0), (200, {}, {"ok": 1}, 0)]

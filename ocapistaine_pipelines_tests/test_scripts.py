@@ -61,6 +61,7 @@ def port_open(port: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_dev_says_where_it_works_and_its_private_redis_never_outlives_it(tmp_path):
     """The banner names Redis (host, port, dbs), the data folder, the Dagster home and the private Redis;
     even a kill -9 of the script (no exit trap) stops that Redis (a watcher in its session)."""

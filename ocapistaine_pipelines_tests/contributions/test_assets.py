@@ -6,6 +6,7 @@ import json
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from ocapistaine_pipelines.contributions import assets as A
 from ocapistaine_pipelines.guard import TASK_CONTRIBUTIONS_ANALYSIS, success_key
@@ -297,6 +298,7 @@ def test_analysis_without_the_days_table_and_an_unreadable_source_fails_clearly(
     assert scheduler_db.keys("lock:*") == []
 
 
+@pytest.mark.slow  # the LLM path through the asset: litellm's import alone costs ~10 s of CPU
 def test_llm_pending_contributions_keep_the_day_open_and_only_they_are_retried(
     tmp_path, domain_resources, data_dir, app_db, scheduler_db, fake_llm
 ):
@@ -490,6 +492,7 @@ def test_a_failed_table_write_leaves_no_temporary_file(tmp_path, domain_resource
     assert [p.name for p in target.parent.iterdir()] == [target.name]
 
 
+@pytest.mark.slow  # the LLM path through the asset: litellm's import alone costs ~10 s of CPU
 def test_an_api_key_echoed_by_the_provider_reaches_no_output(
     tmp_path, domain_resources, data_dir, app_db, fake_llm
 ):

@@ -26,6 +26,8 @@ from ocapistaine_pipelines.contributions.model import Contribution
 from ocapistaine_pipelines.contributions.sources import read_export, run_horizon, split_by_day
 from ocapistaine_pipelines.io_utils import atomic_write_parquet
 
+from ..budget import examples
+
 DAY = "2026-03-02"
 NOW = dt.datetime(2026, 3, 2, 12, tzinfo=dt.UTC)
 GOOD = "Le parking du port d'Audierne est saturé tous les samedis matin pendant le marché."
@@ -151,10 +153,11 @@ def exports(draw):
 
 
 @settings(
-    max_examples=EXAMPLES,
+    max_examples=examples(EXAMPLES),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+@pytest.mark.slow
 @given(export=exports(), days=st.sampled_from([[DAY], ["2026-03-01", DAY, "2026-03-03"]]))
 def test_every_item_of_any_export_is_accounted_for(tmp_path_factory, export, days):
     text, count, known = export
@@ -272,6 +275,7 @@ def _home_bytes(home: Path) -> int:
     return sum(p.stat().st_size for p in home.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow
 def test_a_hostile_export_keeps_the_event_log_small_and_the_metadata_balanced(
     tmp_path, domain_resources, data_dir
 ):

@@ -29,6 +29,7 @@ def contributions(n: int = 2) -> list[Contribution]:
     ]
 
 
+@pytest.mark.slow
 def test_one_call_per_contribution_gives_verdict_and_category(fake_llm):
     validator = llm_resource(fake_llm).get_validator()
     verdicts = validator.validate_many(contributions(2))

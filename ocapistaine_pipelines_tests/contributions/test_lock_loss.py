@@ -4,6 +4,7 @@ no new request goes out, and nothing the in-flight answers produced is written."
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from ocapistaine_pipelines.contributions import assets as A
 from ocapistaine_pipelines.guard import TaskGuard
@@ -15,6 +16,7 @@ from .conftest import llm_resource
 from .test_assets import DAY, export
 
 
+@pytest.mark.slow
 def test_a_lost_lock_stops_the_llm_requests_within_seconds(
     tmp_path, domain_resources, data_dir, fake_llm, private_redis
 ):

@@ -6,9 +6,11 @@ from hypothesis import strategies as st
 
 from ocapistaine_pipelines.contributions import assets as A
 
+from ..budget import examples
+
 
 @given(st.one_of(st.none(), st.text(max_size=600)), st.integers(min_value=10, max_value=200))
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 def test_the_short_reason_is_one_line_within_the_limit_and_never_empty(reasoning, limit):
     short = A.short_reason(reasoning, limit)
     assert short and len(short) <= limit
@@ -39,7 +41,7 @@ def test_a_long_reasoning_is_cut_at_a_word_with_an_ellipsis():
         max_size=8,
     )
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_without_empty_drops_only_empty_lists_and_mappings(metadata):
     kept = A.without_empty(metadata)
     for key, value in metadata.items():

@@ -33,6 +33,7 @@ from ocapistaine_pipelines.contributions.rules import (
 )
 from ocapistaine_pipelines.contributions.rules.text import fold_text, phrases, words
 
+from ..budget import examples
 from . import rules_golden
 
 _PATTERN_SYNTAX = re.compile(r"[\\()\[\]?*+{}|.^$]")
@@ -189,7 +190,7 @@ _PIECES = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     sentence=st.sampled_from(_SENTENCES),
     pieces=st.lists(_PIECES, max_size=8),

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from ocapistaine_pipelines.guard import TaskGuard
 from ocapistaine_pipelines.guard.contract import FORCE_TAG
@@ -230,6 +231,7 @@ def test_401_fails_at_once_with_a_clear_message_and_no_key(fake, base_resources,
     assert scheduler_db.get("success:task_firecrawl:20260301") is None
 
 
+@pytest.mark.slow
 def test_a_crawl_outliving_the_lock_ttl_keeps_its_lock_and_completes(
     fake, redis_resource, data_dir, scheduler_db, tmp_path
 ):

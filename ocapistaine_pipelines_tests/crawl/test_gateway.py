@@ -130,6 +130,7 @@ def test_retry_after_accepts_seconds_and_http_dates():
 # -- the crawl start is never blindly repeated (a second start bills up to `limit` credits again) --------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["drop", "500"])
 def test_a_lost_answer_to_the_crawl_start_adopts_the_job_firecrawl_started(fake, how):
     fake.job_seconds = 0.5  # still running when the gateway looks for it

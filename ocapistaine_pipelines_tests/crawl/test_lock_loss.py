@@ -6,6 +6,8 @@ import re
 import threading
 import time
 
+import pytest
+
 from ocapistaine_pipelines.crawl.assets import _crawl_status_key
 from ocapistaine_pipelines.guard import TaskGuard
 from ocapistaine_pipelines.redis_connection import RedisResource
@@ -16,6 +18,7 @@ from .fake_firecrawl import build_site
 DAY = "2026-03-01"
 
 
+@pytest.mark.slow
 def test_a_lost_lock_stops_the_crawl_from_starting_jobs(fake, data_dir, tmp_path, private_redis):
     fake.job_seconds = 0.6
     sources = []

@@ -95,6 +95,7 @@ def _index(data_dir, source="docs"):
     return frame[frame["kind"] == "pdf"].set_index("url")
 
 
+@pytest.mark.slow
 def test_a_night_reads_every_linked_pdf_and_the_next_night_downloads_nothing(
     fake, site, corpus, base_resources, data_dir, app_db, tmp_path
 ):
@@ -274,6 +275,7 @@ def test_pdf_text_firecrawl_pays_per_page_only_for_documents_worth_it(
     assert len([b for b in fake.calls("POST", "/v2/scrape") if b["url"] == good]) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head_status", [405, 501])
 def test_pdf_text_firecrawl_asks_firecrawl_when_the_server_refuses_head(
     fake, site, corpus, base_resources, data_dir, tmp_path, head_status

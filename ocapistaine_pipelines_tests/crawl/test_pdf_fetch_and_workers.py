@@ -16,6 +16,7 @@ from ocapistaine_pipelines.crawl.pdf_fetch import CHUNK, HostPace, PdfFetcher, h
 from ocapistaine_pipelines.crawl.pdf_workers import ExtractionPool
 from ocapistaine_pipelines.crawl.sources import is_allowed
 
+from ..budget import examples
 from . import pdf_factory as make
 from .pdf_server import PdfSite
 
@@ -45,7 +46,9 @@ def _fetcher(tmp_path, cap=CAP, per_second=0.0, check=lambda: None):
     )
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     kind=st.sampled_from(
         [
@@ -87,7 +90,9 @@ def test_only_pdf_bodies_under_the_cap_are_kept_and_nothing_is_read_far_past_it(
     assert list(tmp_path.glob(".pdf-*")) == []  # no temporary file left behind
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     hops=st.lists(st.sampled_from(["127.0.0.1", "localhost"]), min_size=1, max_size=7),
     code=st.sampled_from([301, 302, 303, 307, 308]),

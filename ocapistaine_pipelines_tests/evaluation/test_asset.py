@@ -105,6 +105,7 @@ def test_the_day_is_recurring_it_runs_again_after_success(eval_resources, data_d
     assert parquet(data_dir, "2026-03-02")["charter_accuracy"].mean() == pytest.approx(0.95)
 
 
+@pytest.mark.slow
 def test_check_floor_and_drop_from_the_previous_evaluation(eval_resources, data_dir):
     def run(day: str, wrong: int, min_accuracy: float = 0.75) -> dg.AssetCheckEvaluation:
         ids = [f"ok-{i:02d}" for i in range(1, wrong + 1)]
@@ -245,6 +246,7 @@ def test_the_rules_validator_on_the_packaged_set(base_resources, opik_env, data_
     )
 
 
+@pytest.mark.slow
 def test_definitions_wire_the_asset_without_importing_opik():
     code = (
         "import sys, warnings; warnings.simplefilter('ignore');"
@@ -281,6 +283,7 @@ def test_a_backfill_range_evaluates_each_day_once(eval_resources, data_dir, app_
 # -- the accuracy check: unpartitioned, its day from the run --------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_check_is_not_a_partitioned_check_and_loading_warns_no_preview():
     [spec] = opik_experiment_accuracy.check_specs
     assert spec.partitions_def is None
@@ -305,6 +308,7 @@ def _check_alone(resources: dict, instance, **kwargs) -> dg.AssetCheckEvaluation
     return check_result(result)
 
 
+@pytest.mark.slow
 def test_the_check_run_alone_takes_its_day_from_the_run_else_the_latest_materialized(
     eval_resources, data_dir
 ):

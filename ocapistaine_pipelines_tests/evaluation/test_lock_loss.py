@@ -28,6 +28,7 @@ def slow_llm():
     server.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side_by_side", [False, True], ids=["active validator", "side by side"])
 def test_a_lost_lock_stops_the_evaluation_requests_within_seconds(
     tmp_path, opik_env, data_dir, slow_llm, private_redis, side_by_side

@@ -30,6 +30,7 @@ def verdict(
     )
 
 
+@pytest.mark.slow
 def test_the_classes_are_opik_metrics_without_tracking(opik_metrics, metrics_by_name):
     from opik.evaluation.metrics.base_metric import BaseMetric
 

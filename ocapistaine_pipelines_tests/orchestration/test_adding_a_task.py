@@ -38,6 +38,7 @@ def throwaway_defs(resources) -> dg.Definitions:
     )
 
 
+@pytest.mark.slow
 def test_the_declaration_makes_a_guarded_job(declared, base_resources, scheduler_db):
     assert NAME in TASK_NAMES  # the guard's list is live
     defs = throwaway_defs(base_resources)

@@ -128,6 +128,7 @@ def test_get_task_history_with_redis_down_names_the_server_not_the_password():
     assert "hunter2" not in raised.value.description
 
 
+@pytest.mark.slow
 def test_importing_the_client_does_not_import_dagster_graphql():
     code = "import sys, ocapistaine_pipelines.client; print('dagster_graphql' in sys.modules)"
     out = subprocess.run(

@@ -37,6 +37,7 @@ from ocapistaine_pipelines.redis_connection import RedisResource
 from ocapistaine_pipelines.resources import build_resources
 from ocapistaine_pipelines_tests.services import free_port
 
+from ..budget import examples
 from .standin_assets import ASSETS
 from .webhook import SECRET_PATH, Webhook
 
@@ -147,7 +148,7 @@ def test_a_bad_deadline_is_a_clear_error_at_load(value, message):
 
 
 @given(st.text(max_size=12))
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_any_deadline_text_parses_or_raises_a_value_error(text):
     try:
         parsed = parse_deadline(TASK_FIRECRAWL, text)
@@ -167,7 +168,7 @@ def test_any_deadline_text_parses_or_raises_a_value_error(text):
         lambda t: t.replace(second=0, microsecond=0)
     ),
 )
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 def test_the_latest_passed_deadline_is_the_day_s_own_paris_time_within_a_day(now, deadline):
     """Whatever the instant (daylight-saving days included), the deadline considered is the last one
     that passed: on the Paris calendar day it names, at the deadline's wall-clock time, at most a day ago
@@ -224,6 +225,7 @@ def test_a_deadline_turned_off_leaves_the_asset_without_policy():
 # -- deadline alerts ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_no_alert_before_a_deadline_and_one_alert_after_it_once_per_task_and_day(
     sensor, scheduler_db, webhook, monkeypatch
 ):
@@ -298,6 +300,7 @@ def test_days_before_the_first_partition_are_never_alerted(sensor, webhook):
     assert webhook.received == []
 
 
+@pytest.mark.slow
 def test_with_redis_down_the_deadline_is_alerted_with_the_cause_and_no_password(
     sensor, dead_guard, instance, webhook, base_resources
 ):
@@ -362,6 +365,7 @@ def chain_times(start: dt.datetime, n: int) -> list[dt.datetime]:
     return [start + dt.timedelta(minutes=7 * i) for i in range(n)]
 
 
+@pytest.mark.slow
 def test_n_chain_ticks_skipped_for_redis_raise_one_alert_per_task_and_day(
     instance, sensor, scheduler_db, dead_guard, guard, webhook, monkeypatch
 ):
@@ -415,6 +419,7 @@ def test_the_skip_threshold_is_configurable(instance, sensor, scheduler_db, dead
 # -- Dagster's freshness daemon on the real code location -------------------------------------------
 
 
+@pytest.mark.slow
 def test_dagster_s_freshness_daemon_marks_a_task_failing_after_its_deadline_and_passing_before():
     """The state the UI shows (asset health → freshness), computed by Dagster's own daemon loop on the
     real code location at fixed times around the analysis deadline."""

@@ -49,6 +49,7 @@ def pg_query(postgres, sql, *args):
         return cursor.fetchall()
 
 
+@pytest.mark.slow
 def test_the_production_config_uses_postgres_the_queue_limit_monitoring_and_retries(production_instance):
     instance = production_instance
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -63,6 +64,7 @@ def test_the_production_config_uses_postgres_the_queue_limit_monitoring_and_retr
     assert instance.run_retries_retry_on_asset_or_op_failure is False
 
 
+@pytest.mark.slow
 def test_a_guarded_materialization_runs_and_is_stored_in_postgres(
     production_instance, postgres, base_resources, scheduler_db
 ):

@@ -56,6 +56,7 @@ def check_history(instance, check_key) -> list:
     return instance.event_log_storage.get_asset_check_execution_history(check_key, limit=50)
 
 
+@pytest.mark.slow
 def test_a_7_day_range_run_gets_a_check_result_per_day(defs, instance):
     run = dg.materialize(
         [A.contributions, A.contributions_analysis],
@@ -105,6 +106,7 @@ def test_a_one_day_run_checks_itself_and_asks_nothing(defs, instance):
     assert sensor_tick(defs, instance).run_requests == []
 
 
+@pytest.mark.slow
 def test_days_a_range_run_skipped_are_not_checked_and_a_big_backfill_takes_several_ticks(
     defs, instance, scheduler_db, monkeypatch
 ):

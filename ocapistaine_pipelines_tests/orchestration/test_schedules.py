@@ -89,6 +89,7 @@ def tick(schedule: dg.ScheduleDefinition, instance, when: dt.datetime, guard=Non
         (dt.datetime(2026, 10, 25, 22, 56, tzinfo=UTC), "2026-10-25"),  # 23:56 CET
     ],
 )
+@pytest.mark.slow
 def test_the_tick_partition_is_the_paris_day_of_the_scheduled_time(instance, guard, when, expected):
     data = tick(task_firecrawl, instance, when, guard)
     assert [request.partition_key for request in data.run_requests] == [expected]
@@ -526,6 +527,7 @@ def test_a_queued_day_close_is_not_requested_twice(instance, guard, scheduler_db
         (dg.DagsterRunStatus.CANCELED, None),
     ],
 )
+@pytest.mark.slow
 def test_a_day_close_that_did_not_succeed_is_asked_again(instance, guard, scheduler_db, status, status_tag):
     [close] = close_requests(tick(orchestrate_task_chain, instance, FIRST_TICK, guard))
     _launch(instance, close, status, status_tag=status_tag)

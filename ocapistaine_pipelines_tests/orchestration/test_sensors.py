@@ -145,6 +145,7 @@ def test_the_sensor_is_on_by_default():
     assert alert_on_run_failure.default_status == dg.DefaultSensorStatus.RUNNING
 
 
+@pytest.mark.slow
 def test_the_failure_sensor_runs_every_two_minutes_unless_told_otherwise():
     """Every evaluation of a sensor costs two INFO lines in the daemon's console (Dagster's own)."""
     import subprocess
