@@ -83,6 +83,14 @@ SOURCES_SCHEMA = schema(
 )
 
 
+#: A source's page counts of the night, as the sources table and the per-source JSON both show them.
+PAGE_COUNTS = ("pages", "new", "changed", "unchanged", "failed", "foreign", "credits", "documents")
+
+
+def page_counts(source_report: SourceReport) -> dict[str, int]:
+    return {name: getattr(source_report, name) for name in PAGE_COUNTS}
+
+
 def sources_table(night: NightReport) -> dg.TableMetadataValue:
     """One row per source: what it crawled tonight, what its PDFs cost, and its error if it failed."""
     return table(
@@ -93,14 +101,7 @@ def sources_table(night: NightReport) -> dg.TableMetadataValue:
                 "mode": s.mode,
                 "plan": s.plan,
                 "status": s.status,
-                "pages": s.pages,
-                "new": s.new,
-                "changed": s.changed,
-                "unchanged": s.unchanged,
-                "failed": s.failed,
-                "foreign": s.foreign,
-                "credits": s.credits,
-                "documents": s.documents,
+                **page_counts(s),
                 "pdf_text": s.pdf_text,
                 "pdfs": s.pdf.stored,
                 "pdfs_new": s.pdf.new,
@@ -154,14 +155,7 @@ def _metadata(night: NightReport, sources_file: str) -> dict:
                 s.name: {
                     "status": s.status,
                     "plan": s.plan,
-                    "pages": s.pages,
-                    "new": s.new,
-                    "changed": s.changed,
-                    "unchanged": s.unchanged,
-                    "failed": s.failed,
-                    "foreign": s.foreign,
-                    "credits": s.credits,
-                    "documents": s.documents,
+                    **page_counts(s),
                     "pdf_links": s.pdf_links,
                     "seconds": s.seconds,
                     "error": s.error,

@@ -398,7 +398,7 @@ class SourceStore:
 
 
 def _sidecars(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
-    """Every readable JSON sidecar of a folder that names its URL, in file order; others are passed over."""
+    """Every readable JSON sidecar of a folder that names its URL, by file name; others are passed over."""
     for sidecar in sorted(folder.glob("*.json")):
         try:
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
