@@ -155,21 +155,27 @@ def bench_patterns(n: int) -> list[tuple[str, float]]:
     return sorted(timings, key=lambda t: -t[1])
 
 
-def bench_llm(n: int, delay: float, concurrency: int) -> dict:
+def llm_validator(server, concurrency: int, llm_calls: str):
+    """The real LLM validator against the loopback server (``llm_calls``: one or two calls an item)."""
     from ocapistaine_pipelines.contributions.validators import ValidatorResource
+
+    return ValidatorResource(
+        backend="llm",
+        models="openai/bench",
+        api_base=f"{server.url}/v1",
+        api_key="sk-bench",
+        concurrency=concurrency,
+        timeout_seconds=10,
+        llm_calls=llm_calls,
+    ).get_validator()
+
+
+def bench_llm(n: int, delay: float, concurrency: int) -> dict:
     from ocapistaine_pipelines_tests.contributions.servers import FakeLLM
 
     server = FakeLLM(delay=delay)
     try:
-        validator = ValidatorResource(
-            backend="llm",
-            models="openai/bench",
-            api_base=f"{server.url}/v1",
-            api_key="sk-bench",
-            concurrency=concurrency,
-            timeout_seconds=10,
-            llm_calls="two",
-        ).get_validator()  # the legacy pair: this section's floor
+        validator = llm_validator(server, concurrency, "two")  # the legacy pair: this section's floor
         items = synthetic(n, seed=11)
         validator.validate_many(items[:concurrency])  # warm-up: litellm's first call sets up its client
         server.requests.clear()
@@ -195,7 +201,6 @@ def bench_llm(n: int, delay: float, concurrency: int) -> dict:
 
 
 def bench_llm_calls(n: int, delay: float, concurrency: int) -> dict:
-    from ocapistaine_pipelines.contributions.validators import ValidatorResource
     from ocapistaine_pipelines_tests.contributions.servers import FakeLLM
 
     server = FakeLLM(delay=delay)
@@ -203,15 +208,7 @@ def bench_llm_calls(n: int, delay: float, concurrency: int) -> dict:
     try:
         items = synthetic(n, seed=13)
         for mode in ("one", "two"):
-            validator = ValidatorResource(
-                backend="llm",
-                models="openai/bench",
-                api_base=f"{server.url}/v1",
-                api_key="sk-bench",
-                concurrency=concurrency,
-                timeout_seconds=10,
-                llm_calls=mode,
-            ).get_validator()
+            validator = llm_validator(server, concurrency, mode)
             validator.validate_many(
                 synthetic(concurrency, seed=17)
             )  # warm-up: litellm's client, the tokenizer

@@ -225,6 +225,16 @@ def test_a_second_run_is_skipped_and_a_forced_run_replaces_the_days_writes(
     assert list(pd.read_parquet(A.analysis_path(data_dir, DAY))["id"]) == ["a"]
 
 
+def dated(item_id: str, day: str) -> dict:
+    """A good contribution created at 10:00 (Paris) on ``day``."""
+    return {
+        "id": item_id,
+        "constat_factuel": GOOD,
+        "idees_ameliorations": IDEA,
+        "created_at": f"{day}T10:00:00+01:00",
+    }
+
+
 def test_analysis_alone_reads_a_missing_days_table_from_the_source_first(
     tmp_path, domain_resources, data_dir, scheduler_db
 ):
@@ -232,18 +242,8 @@ def test_analysis_alone_reads_a_missing_days_table_from_the_source_first(
     path = export(
         tmp_path,
         [
-            {
-                "id": "d1",
-                "constat_factuel": GOOD,
-                "idees_ameliorations": IDEA,
-                "created_at": "2026-03-01T10:00:00+01:00",
-            },
-            {
-                "id": "d3",
-                "constat_factuel": GOOD,
-                "idees_ameliorations": IDEA,
-                "created_at": "2026-03-03T10:00:00+01:00",
-            },
+            dated("d1", "2026-03-01"),
+            dated("d3", "2026-03-03"),
             {"id": "bad", "constat_factuel": 1, "created_at": "2026-03-03T11:00:00+01:00"},
         ],
         generated_at=None,
@@ -395,18 +395,8 @@ def test_a_backfill_range_runs_each_day_under_the_guard(tmp_path, domain_resourc
     path = export(
         tmp_path,
         [
-            {
-                "id": "d1",
-                "constat_factuel": GOOD,
-                "idees_ameliorations": IDEA,
-                "created_at": "2026-03-01T10:00:00+01:00",
-            },
-            {
-                "id": "d3",
-                "constat_factuel": GOOD,
-                "idees_ameliorations": IDEA,
-                "created_at": "2026-03-03T10:00:00+01:00",
-            },
+            dated("d1", "2026-03-01"),
+            dated("d3", "2026-03-03"),
         ],
         generated_at=None,
     )

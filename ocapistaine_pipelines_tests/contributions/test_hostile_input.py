@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from ocapistaine_pipelines.contributions import assets as A
 from ocapistaine_pipelines.contributions.model import Contribution
-from ocapistaine_pipelines.contributions.sources import read_export, run_horizon, split_by_day
+from ocapistaine_pipelines.contributions.sources import COLUMNS, read_export, run_horizon, split_by_day
 from ocapistaine_pipelines.io_utils import atomic_write_parquet
 
 from ..budget import examples
@@ -98,21 +98,7 @@ ids = st.one_of(
     huge_ints,
     json_values,
 )
-fields = st.sampled_from(
-    [
-        "id",
-        "title",
-        "body",
-        "constat_factuel",
-        "idees_ameliorations",
-        "category",
-        "source",
-        "created_at",
-        "date",
-        "labels",
-        "junk",
-    ]
-)
+fields = st.sampled_from([*COLUMNS, "date", "labels", "junk"])  # every column a source reads, and others
 records = st.one_of(
     st.dictionaries(fields, st.one_of(json_values, dates, ids), max_size=8),
     st.fixed_dictionaries(
