@@ -163,6 +163,15 @@ def test_an_unreadable_index_is_set_aside_and_rebuilt_from_the_sidecars(tmp_path
         )
     store.flush()
     store.index_path.write_bytes(b"PAR1 garbage")
+    # sidecars that cannot say which page they are for are passed over, not a crash of the night
+    for name, body in [
+        ("broken", b"{not json"),
+        ("list", b"[1, 2]"),
+        ("no-url", b'{"title": "x"}'),
+        ("number-url", b'{"url": 7}'),
+        ("latin1", '{"url": "é"}'.encode("latin-1")),
+    ]:
+        (store.pages_folder / f"{name}.json").write_bytes(body)
     again = SourceStore(tmp_path, source)
     assert again.document_count() == 3 and "index rebuilt from 3 sidecars" in again.notes
     assert list(again.folder.glob("index.parquet.unreadable-*"))  # the bad file is kept, not deleted
