@@ -44,9 +44,12 @@ SITE = "https://www.audierne.bzh"
 SLOW_MARKER = "LENTEUR"
 
 
-def days_before_today(count: int) -> list[str]:
+def recent_days(count: int) -> list[str]:
+    """``count`` days ending the day before yesterday: recent enough for the export's date window, clear of
+    the days the cluster's own schedules work on (from 06:00 to 23:00 the chain runs today and forces
+    yesterday's close, which would skip or race the runs these tests launch)."""
     today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
-    return [(today - dt.timedelta(days=n)).isoformat() for n in range(count, 0, -1)]
+    return [(today - dt.timedelta(days=n)).isoformat() for n in range(count + 1, 1, -1)]
 
 
 class HoldingLLM(FakeLLM):
@@ -90,7 +93,7 @@ def export(path, days: list[str], slow_day: str) -> str:
 @pytest.fixture(scope="module")
 def stack(postgres, redis_server, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("celery")
-    days = days_before_today(8)
+    days = recent_days(8)
     broker = RedisServer()
     s3 = S3Server()
     llm = HoldingLLM()
