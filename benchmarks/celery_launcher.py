@@ -13,7 +13,7 @@ answer is cached); the script checks the success keys. Then, on the Celery insta
 monitoring settings (20 s polls, 2 missed pings), a worker is killed whole mid-run: kill -> run failed
 -> retry launched -> retry succeeded.
 
-    .venv/bin/python benchmarks/celery_launcher.py [--month 2026-03] [--skip-kill]
+    .venv/bin/python benchmarks/celery_launcher.py [--month 2026-03] [--skip-kill|--only-kill] [--only-celery]
 """
 
 from __future__ import annotations
@@ -140,6 +140,9 @@ def main() -> int:
     parser.add_argument("--month", default="2026-03", help="YYYY-MM (default 2026-03, 31 days)")
     parser.add_argument("--skip-kill", action="store_true")
     parser.add_argument("--only-kill", action="store_true", help="only the kill-to-retry measure")
+    parser.add_argument(
+        "--only-celery", action="store_true", help="the Celery instance's cases and kill only (no ratios)"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (printed path)")
     args = parser.parse_args()
     year, month_number = map(int, args.month.split("-"))
@@ -177,7 +180,7 @@ def main() -> int:
     kill: dict = {}
     try:
         instances = [("celery", "dagster-celery.yaml")]
-        if not args.only_kill:
+        if not (args.only_kill or args.only_celery):
             instances.append(("default", "dagster.yaml"))
         for name, yaml_file in instances:
             # every case gets its own S3 prefix; the processes read OCAPISTAINE_DATA_DIR per run from it

@@ -143,7 +143,7 @@ def stack(postgres, redis_server, tmp_path_factory):
         instance_changes={
             # shorter than production (20 s polls): the same mechanism, measured in seconds
             "run_monitoring": {"poll_interval_seconds": 2},
-            "run_queue": {"dequeue_interval_seconds": 1},
+            "run_coordinator": {"config": {"dequeue_interval_seconds": 1}},
             "run_launcher": {"config": {"worker_ping_timeout_seconds": 1, "missed_pings": 2}},
         },
     )
@@ -296,8 +296,9 @@ def test_a_worker_killed_whole_mid_run_fails_its_run_which_is_retried_and_the_da
 def test_the_celery_instance_is_the_production_one_with_the_checking_launcher(
     postgres, tmp_path, monkeypatch
 ):
-    """deploy/dagster-celery.yaml differs from deploy/dagster.yaml only by the launcher, the per-queue
-    limits and the monitoring poll (the two files must not drift apart); runs are routed by task."""
+    """deploy/dagster-celery.yaml differs from deploy/dagster.yaml only by the launcher, the coordinator that
+    tags runs with their queue, the per-queue limits and the monitoring poll (the two files must not drift
+    apart); runs are routed by task."""
     import shutil
 
     import dagster as dg
@@ -309,8 +310,9 @@ def test_the_celery_instance_is_the_production_one_with_the_checking_launcher(
 
     celery_yaml = yaml.safe_load((ROOT / "deploy" / "dagster-celery.yaml").read_text())
     plain_yaml = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
-    for section in ("storage", "run_queue", "run_retries", "schedules", "sensors", "retention", "telemetry"):
+    for section in ("storage", "run_retries", "schedules", "sensors", "retention", "telemetry"):
         assert celery_yaml[section] == plain_yaml[section], section
+    assert celery_yaml["run_coordinator"]["config"] == plain_yaml["run_queue"]
     assert {
         k: v
         for k, v in celery_yaml["run_monitoring"].items()
