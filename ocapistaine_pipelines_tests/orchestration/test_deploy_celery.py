@@ -28,6 +28,7 @@ from ocapistaine_pipelines.guard.contract import (
     lock_key,
     success_key,
 )
+from ocapistaine_pipelines.orchestration.chain import CELERY_QUEUE_TAG as QUEUE_TAG
 from ocapistaine_pipelines.workers.environment import WORKER_TAG, worker_environment_problems
 
 from ..contributions.servers import FakeLLM, default_judge
@@ -39,7 +40,6 @@ pytestmark = pytest.mark.slow
 # the loopback LLM counts tokens with litellm: its price list from the package, not from the internet
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-QUEUE_TAG = "dagster-celery/queue"
 SITE = "https://www.audierne.bzh"
 SLOW_MARKER = "LENTEUR"
 

@@ -16,7 +16,7 @@ from ocapistaine_pipelines.guard.contract import (
     TASK_FIRECRAWL,
     TASK_OPIK_EXPERIMENT,
 )
-from ocapistaine_pipelines.orchestration.chain import PARTITION_TAG, TASKS, task_run_tags
+from ocapistaine_pipelines.orchestration.chain import CELERY_QUEUE_TAG, PARTITION_TAG, TASKS, task_run_tags
 
 from .conftest import ROOT
 
@@ -78,7 +78,6 @@ def test_untagged_ui_launches_are_capped_at_three_per_day(dev_instance):
     assert not queue.is_blocked(ui_run("2026-11-30"))
 
 
-CELERY_QUEUE = "dagster-celery/queue"
 PLAIN_COORDINATOR = {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}
 
 
@@ -98,7 +97,7 @@ def started(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.DagsterRun:
     """A run a worker is running, tagged with its queue by the launcher."""
     queue = instance.run_launcher.queue_for(run)
     return instance.add_run(
-        run.with_status(dg.DagsterRunStatus.STARTED).with_tags({**run.tags, CELERY_QUEUE: queue})
+        run.with_status(dg.DagsterRunStatus.STARTED).with_tags({**run.tags, CELERY_QUEUE_TAG: queue})
     )
 
 
@@ -156,7 +155,7 @@ def test_every_queued_run_waits_for_a_slot_of_its_celery_queue_in_priority_order
         retry = queued(instance, project_run(TASK_CONTRIBUTIONS_ANALYSIS))
         ui = queued(instance, ui_run("2026-11-03"))
         tagged = {
-            run.run_id: instance.get_run_by_id(run.run_id).tags.get(CELERY_QUEUE)
+            run.run_id: instance.get_run_by_id(run.run_id).tags.get(CELERY_QUEUE_TAG)
             for run in [*checks, ui, crawl]
         }
         assert tagged == {**{run.run_id: "dagster" for run in [*checks, ui]}, crawl.run_id: "crawl"}

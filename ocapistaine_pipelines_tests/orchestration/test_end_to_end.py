@@ -16,6 +16,8 @@ from ocapistaine_pipelines import client
 from ocapistaine_pipelines.guard.contract import (
     STATUS_TAG,
     TASK_CONTRIBUTIONS_ANALYSIS,
+    TASK_NAMES,
+    day_string,
     lock_key,
     success_key,
 )
@@ -147,17 +149,16 @@ def month(year: int, month_: int) -> list[str]:
 def marked_days(scheduler_db, span: list[str]) -> list[str]:
     """The days of ``span`` the analysis has marked done. Only a span: the daemon's schedules are on, and
     from 06:00 to 23:00 (Paris) the chain runs today and closes yesterday in this same Redis."""
-    return [d for d in compact(span) if scheduler_db.exists(success_key(TASK_CONTRIBUTIONS_ANALYSIS, d))]
+    return compact(d for d in span if scheduler_db.exists(success_key(TASK_CONTRIBUTIONS_ANALYSIS, d)))
 
 
 def locked_days(scheduler_db, span: list[str]) -> list[str]:
     """The days of ``span`` some task still holds a lock on (the schedules' own runs may hold today's)."""
-    keys = set(scheduler_db.keys("lock:*"))
-    return [d for d in compact(span) if any(k.endswith(f":{d}") for k in keys)]
+    return compact(d for d in span if any(scheduler_db.exists(lock_key(task, d)) for task in TASK_NAMES))
 
 
-def compact(days: list[str]) -> list[str]:
-    return [d.replace("-", "") for d in days]
+def compact(days) -> list[str]:
+    return [day_string(d) for d in days]
 
 
 def test_a_week_from_the_job_partitions_is_one_guarded_run_per_day(graphql_env, scheduler_db, redis_server):
